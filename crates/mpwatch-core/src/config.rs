@@ -1,0 +1,511 @@
+//! The TOML configuration: every key, its default, and validation at load.
+//!
+//! Unknown keys are errors (a typo must not be silently ignored) and every error names
+//! the file and the dotted key, e.g.
+//! `config/mpwatch.toml: rate_limits.article_page.interval must be > 0`.
+//! `config/mpwatch.example.toml` documents every key; a test keeps it loadable.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The file name mpwatch looks for when no `--config` is given.
+pub const CONFIG_FILE_NAME: &str = "mpwatch.toml";
+/// The database file name used when neither `--db` nor `database` says otherwise.
+pub const DEFAULT_DATABASE_FILE: &str = "mpwatch.db";
+/// Where WeChat lives; tests and the demo point `wechat.base_url` at the simulator.
+pub const DEFAULT_WECHAT_BASE_URL: &str = "https://mp.weixin.qq.com";
+/// The calendar rankings use unless `timezone` says otherwise.
+pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
+/// SQLite waits this long for a lock held by another connection before giving up.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest response body accepted (real article pages are 2-4 MB).
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A configuration problem, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a value has the wrong type, or a key is unknown.
+    #[error("{origin}: {key}{location}: {message}")]
+    Parse {
+        /// The file (or other origin) of the text.
+        origin: String,
+        /// The dotted key where the problem is (`.` for the top level).
+        key: String,
+        /// ` (line N)` when known.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value has the right type but is out of range.
+    #[error("{origin}: {key} {message}")]
+    Invalid {
+        /// The file (or other origin) of the text.
+        origin: String,
+        /// The dotted key.
+        key: String,
+        /// What the value must be.
+        message: String,
+    },
+}
+
+/// The whole configuration. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The SQLite file; a relative path is relative to the config file's directory.
+    pub database: Option<PathBuf>,
+    /// The secrets file (credentials); relative to the config file's directory. Must not
+    /// be readable by group or others.
+    pub secrets_file: Option<PathBuf>,
+    /// IANA time zone of the calendar used for days, weeks and months in rankings.
+    pub timezone: String,
+    /// Database settings.
+    pub store: StoreConfig,
+    /// Where WeChat is.
+    pub wechat: WechatConfig,
+    /// HTTP client settings.
+    pub http: HttpConfig,
+    /// Politeness: one limit per request class.
+    pub rate_limits: RateLimits,
+    /// Crawl behaviour.
+    pub crawl: CrawlConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database: None,
+            secrets_file: None,
+            timezone: DEFAULT_TIMEZONE.to_string(),
+            store: StoreConfig::default(),
+            wechat: WechatConfig::default(),
+            http: HttpConfig::default(),
+            rate_limits: RateLimits::default(),
+            crawl: CrawlConfig::default(),
+        }
+    }
+}
+
+/// `[store]`: how the SQLite file is opened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// How long a connection waits for another one's lock (SQLite `busy_timeout`).
+    #[serde(with = "humantime_serde")]
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { busy_timeout: DEFAULT_BUSY_TIMEOUT }
+    }
+}
+
+/// `[wechat]`: the endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WechatConfig {
+    /// Base URL of every WeChat endpoint; nothing else in mpwatch names the real host.
+    pub base_url: url::Url,
+}
+
+impl Default for WechatConfig {
+    fn default() -> Self {
+        WechatConfig {
+            base_url: url::Url::parse(DEFAULT_WECHAT_BASE_URL).expect("the default base URL is valid"),
+        }
+    }
+}
+
+/// `[http]`: the HTTP client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// User agent for anonymous requests (article pages, feeds).
+    pub user_agent: String,
+    /// Time allowed to open a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Longest silence allowed while reading a response.
+    #[serde(with = "humantime_serde")]
+    pub read_timeout: Duration,
+    /// Longest time for a whole request.
+    #[serde(with = "humantime_serde")]
+    pub total_timeout: Duration,
+    /// Largest body accepted, in bytes.
+    pub max_body_bytes: u64,
+    /// Redirects followed before giving up.
+    pub max_redirects: u32,
+    /// Optional proxy for every request (`http://`, `https://`, `socks5://`).
+    pub proxy: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            user_agent: concat!("mpwatch/", env!("CARGO_PKG_VERSION")).to_string(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(120),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_redirects: 5,
+            proxy: None,
+        }
+    }
+}
+
+/// One request class's limit: at most `burst` requests at once, refilled one per
+/// `interval`, each delayed by up to `jitter` more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Time between requests once the burst is spent.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Requests allowed back to back.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Random extra delay added to each request, up to this much.
+    #[serde(with = "humantime_serde", default)]
+    pub jitter: Duration,
+}
+
+fn default_burst() -> u32 {
+    1
+}
+
+impl RateLimit {
+    fn every(interval: Duration, jitter: Duration) -> Self {
+        RateLimit { interval, burst: 1, jitter }
+    }
+}
+
+/// `[rate_limits.*]`: one limit per request class, per host (and per credential for the
+/// credentialed APIs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Public article pages.
+    pub article_page: RateLimit,
+    /// Article lists (`profile_ext`, backend lists).
+    pub list_api: RateLimit,
+    /// Count requests (`getappmsgext`, comments), per credential.
+    pub count_api: RateLimit,
+    /// Feed URLs, per feed host.
+    pub feed: RateLimit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            article_page: RateLimit::every(Duration::from_secs(2), Duration::from_millis(500)),
+            list_api: RateLimit::every(Duration::from_secs(10), Duration::from_secs(2)),
+            count_api: RateLimit::every(Duration::from_secs(5), Duration::from_secs(1)),
+            feed: RateLimit::every(Duration::from_secs(1), Duration::from_millis(200)),
+        }
+    }
+}
+
+/// `[crawl]`: what a crawl does and how it backs off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrawlConfig {
+    /// Requests in flight at once to one host.
+    pub concurrency_per_host: u32,
+    /// Ages after publication at which count snapshots are taken.
+    #[serde(with = "duration_list")]
+    pub snapshot_ages: Vec<Duration>,
+    /// First cooldown after an anti-crawl signal; doubles on each new signal.
+    #[serde(with = "humantime_serde")]
+    pub cooldown_initial: Duration,
+    /// Longest cooldown.
+    #[serde(with = "humantime_serde")]
+    pub cooldown_max: Duration,
+    /// Attempts per work item before it is marked failed.
+    pub max_attempts: u32,
+    /// How long a worker holds a work item before another may take it.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// Keep every fetched page, zstd-compressed, for `mpwatch reparse`.
+    pub archive_raw_pages: bool,
+}
+
+impl Default for CrawlConfig {
+    fn default() -> Self {
+        let hour = 3600;
+        CrawlConfig {
+            concurrency_per_host: 2,
+            snapshot_ages: [hour, 6 * hour, 24 * hour, 48 * hour, 72 * hour, 7 * 24 * hour, 30 * 24 * hour]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+            cooldown_initial: Duration::from_secs(15 * 60),
+            cooldown_max: Duration::from_secs(3 * hour),
+            max_attempts: 8,
+            lease: Duration::from_secs(10 * 60),
+            archive_raw_pages: false,
+        }
+    }
+}
+
+/// `humantime_serde` has no adapter for `Vec<Duration>`; this one reads and writes
+/// a list of human-readable durations (`["1h", "6h"]`).
+mod duration_list {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(durations: &[Duration], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(durations.iter().map(|d| humantime::format_duration(*d).to_string()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .iter()
+            .map(|text| humantime::parse_duration(text).map_err(|e| serde::de::Error::custom(format!("`{text}`: {e}"))))
+            .collect()
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file. Relative paths inside it are resolved
+    /// against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config = Config::from_toml_str(&text, &path.display().to_string())?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let parse_error = |key: String, error: &toml::de::Error| ConfigError::Parse {
+            origin: origin.to_string(),
+            key,
+            location: error
+                .span()
+                .map(|span| format!(" (line {})", line_of(text, span.start)))
+                .unwrap_or_default(),
+            message: error.message().trim().to_string(),
+        };
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| parse_error(".".to_string(), &e))?;
+        let config: Config = serde_path_to_error::deserialize(deserializer)
+            .map_err(|e| parse_error(e.path().to_string(), e.inner()))?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        for path in [&mut self.database, &mut self.secrets_file].into_iter().flatten() {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+
+    /// Checks ranges serde cannot express.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| {
+            Err(ConfigError::Invalid { origin: origin.to_string(), key: key.to_string(), message: message.to_string() })
+        };
+        if jiff_like_timezone_is_invalid(&self.timezone) {
+            return invalid("timezone", "must be an IANA time zone name such as Asia/Shanghai");
+        }
+        if !matches!(self.wechat.base_url.scheme(), "http" | "https") {
+            return invalid("wechat.base_url", "must be an http:// or https:// URL");
+        }
+        let limits = [
+            ("article_page", &self.rate_limits.article_page),
+            ("list_api", &self.rate_limits.list_api),
+            ("count_api", &self.rate_limits.count_api),
+            ("feed", &self.rate_limits.feed),
+        ];
+        for (name, limit) in limits {
+            if limit.interval.is_zero() {
+                return invalid(&format!("rate_limits.{name}.interval"), "must be > 0");
+            }
+            if limit.burst == 0 {
+                return invalid(&format!("rate_limits.{name}.burst"), "must be at least 1");
+            }
+        }
+        let positive = [
+            ("store.busy_timeout", self.store.busy_timeout),
+            ("http.connect_timeout", self.http.connect_timeout),
+            ("http.read_timeout", self.http.read_timeout),
+            ("http.total_timeout", self.http.total_timeout),
+            ("crawl.cooldown_initial", self.crawl.cooldown_initial),
+            ("crawl.lease", self.crawl.lease),
+        ];
+        for (key, value) in positive {
+            if value.is_zero() {
+                return invalid(key, "must be > 0");
+            }
+        }
+        if self.http.max_body_bytes < 1024 {
+            return invalid("http.max_body_bytes", "must be at least 1024");
+        }
+        if self.crawl.concurrency_per_host == 0 {
+            return invalid("crawl.concurrency_per_host", "must be at least 1");
+        }
+        if self.crawl.max_attempts == 0 {
+            return invalid("crawl.max_attempts", "must be at least 1");
+        }
+        if self.crawl.cooldown_max < self.crawl.cooldown_initial {
+            return invalid("crawl.cooldown_max", "must be >= crawl.cooldown_initial");
+        }
+        if self.crawl.snapshot_ages.iter().any(Duration::is_zero) {
+            return invalid("crawl.snapshot_ages", "must all be > 0");
+        }
+        if self.crawl.snapshot_ages.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return invalid("crawl.snapshot_ages", "must be in increasing order");
+        }
+        if let Some(proxy) = &self.http.proxy {
+            let scheme_ok = url::Url::parse(proxy)
+                .map(|url| matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h"))
+                .unwrap_or(false);
+            if !scheme_ok {
+                return invalid("http.proxy", "must be an http://, https:// or socks5:// URL");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rejects names that cannot be IANA zones without pulling a time zone database into
+/// this crate; the index crate resolves the zone for real and reports unknown names.
+fn jiff_like_timezone_is_invalid(name: &str) -> bool {
+    name.is_empty()
+        || name.starts_with('/')
+        || name.contains("..")
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b))
+}
+
+fn line_of(text: &str, byte_offset: usize) -> usize {
+    text.as_bytes()[..byte_offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// Where the config file is: `explicit` (from `--config` / `MPWATCH_CONFIG`) if given,
+/// else the first `mpwatch.toml` found in the current directory, the user's config
+/// directory (`~/.config/mpwatch/`), then `/etc/mpwatch/`.
+pub fn discover_config(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_path_buf());
+    }
+    search_directories().into_iter().map(|dir| dir.join(CONFIG_FILE_NAME)).find(|path| path.is_file())
+}
+
+/// The directories searched for `mpwatch.toml`, in order.
+pub fn search_directories() -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from(".")];
+    if let Some(config_dir) = dirs::config_dir() {
+        dirs.push(config_dir.join("mpwatch"));
+    }
+    dirs.push(PathBuf::from("/etc/mpwatch"));
+    dirs
+}
+
+/// The database to use: `explicit` (from `--db` / `MPWATCH_DB`), else the config's
+/// `database`, else `mpwatch.db` in the current directory.
+pub fn resolve_database(explicit: Option<&Path>, config: &Config) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| config.database.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE_FILE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(text: &str) -> String {
+        Config::from_toml_str(text, "config/mpwatch.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = Config::from_toml_str("", "x").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.store.busy_timeout, Duration::from_secs(10));
+        assert_eq!(config.crawl.snapshot_ages.len(), 7);
+    }
+
+    #[test]
+    fn zero_interval_names_file_and_key() {
+        let error = error_of("[rate_limits.article_page]\ninterval = \"0s\"\n");
+        assert_eq!(error, "config/mpwatch.toml: rate_limits.article_page.interval must be > 0");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_its_table() {
+        let error = error_of("[rate_limits.article_page]\ninterva = \"2s\"\n");
+        assert!(error.starts_with("config/mpwatch.toml: rate_limits.article_page"), "{error}");
+        assert!(error.contains("unknown field `interva`"), "{error}");
+        assert!(error.contains("(line 2)"), "{error}");
+        assert!(!error.contains('\n'), "error spans lines: {error}");
+    }
+
+    #[test]
+    fn unknown_top_level_key_is_an_error() {
+        let error = error_of("databse = \"x.db\"\n");
+        assert!(error.contains("unknown field `databse`"), "{error}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let error = error_of("[crawl]\nmax_attempts = \"many\"\n");
+        assert!(error.starts_with("config/mpwatch.toml: crawl.max_attempts"), "{error}");
+    }
+
+    #[test]
+    fn bad_duration_names_the_key() {
+        let error = error_of("[store]\nbusy_timeout = \"soon\"\n");
+        assert!(error.starts_with("config/mpwatch.toml: store.busy_timeout"), "{error}");
+    }
+
+    #[test]
+    fn snapshot_ages_must_increase() {
+        let error = error_of("[crawl]\nsnapshot_ages = [\"6h\", \"1h\"]\n");
+        assert_eq!(error, "config/mpwatch.toml: crawl.snapshot_ages must be in increasing order");
+    }
+
+    #[test]
+    fn syntax_error_is_one_line() {
+        let error = error_of("[store\n");
+        assert!(error.starts_with("config/mpwatch.toml: "), "{error}");
+        assert!(!error.contains('\n'), "{error}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mpwatch.toml");
+        std::fs::write(&path, "database = \"data/m.db\"\nsecrets_file = \"/abs/secrets.toml\"\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.database.unwrap(), dir.path().join("data/m.db"));
+        assert_eq!(config.secrets_file.unwrap(), PathBuf::from("/abs/secrets.toml"));
+    }
+
+    #[test]
+    fn example_config_is_valid_and_documents_every_default() {
+        let text = include_str!("../../../config/mpwatch.example.toml");
+        let config = Config::from_toml_str(text, "mpwatch.example.toml").unwrap();
+        let defaults = Config::default();
+        assert_eq!(config.store, defaults.store);
+        assert_eq!(config.rate_limits, defaults.rate_limits);
+        assert_eq!(config.crawl, defaults.crawl);
+        assert_eq!(config.http, defaults.http);
+    }
+}

@@ -1,0 +1,464 @@
+//! Articles, keyed by (biz, mid, idx), and their append-only count snapshots.
+
+use mpwatch_core::time::UnixSeconds;
+use mpwatch_core::{ArticleKey, ArticleKind, ArticleStatus, Biz, Copyright};
+use rusqlite::{OptionalExtension as _, Row, params};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::{Context as _, Result, Store, StoreError, Tx};
+
+/// What is known of an article, from a list entry (status `pending`) or a fetched page.
+/// `None` fields never erase stored values.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ArticleRecord {
+    /// Identity.
+    pub key: Option<ArticleKey>,
+    /// Signature from the URL.
+    pub sn: Option<String>,
+    /// Canonical URL.
+    pub url: String,
+    /// Short `/s/<token>` URL, when the article was found by one.
+    pub short_url: Option<String>,
+    /// Title.
+    pub title: Option<String>,
+    /// Summary.
+    pub digest: Option<String>,
+    /// Author line.
+    pub author: Option<String>,
+    /// Publication instant.
+    pub published_at: Option<UnixSeconds>,
+    /// Message kind.
+    pub kind: Option<ArticleKind>,
+    /// Originality.
+    pub copyright: Option<Copyright>,
+    /// For reposts: the original account's name.
+    pub original_account: Option<String>,
+    /// For reposts: the original article's URL.
+    pub original_url: Option<String>,
+    /// 阅读原文 link.
+    pub source_url: Option<String>,
+    /// Cover image.
+    pub cover_url: Option<String>,
+    /// Comment thread id.
+    pub comment_id: Option<String>,
+    /// Body as clean text.
+    pub content_text: Option<String>,
+    /// Characters of the body, whitespace excluded.
+    pub word_count: Option<i64>,
+    /// Images in the body.
+    pub image_count: Option<i64>,
+    /// What the page said. `Pending` means "discovered, not fetched".
+    pub status: ArticleStatus,
+    /// Why it is blocked, as the page states it.
+    pub status_reason: Option<String>,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum UpsertOutcome {
+    /// A new row.
+    Inserted,
+    /// An existing row changed.
+    Updated {
+        /// The status moved (e.g. ok -> deleted).
+        status_changed: bool,
+        /// The body's hash changed.
+        content_changed: bool,
+    },
+    /// Nothing but the fetch time changed.
+    Unchanged,
+}
+
+/// An article as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredArticle {
+    /// Row id.
+    pub id: i64,
+    /// The account's row id, when the account is tracked.
+    pub account_id: Option<i64>,
+    /// The account's biz.
+    pub biz: Biz,
+    /// Push id.
+    pub mid: u64,
+    /// Position in the push.
+    pub idx: u32,
+    /// Signature.
+    pub sn: Option<String>,
+    /// Canonical URL.
+    pub url: String,
+    /// Short URL.
+    pub short_url: Option<String>,
+    /// Title.
+    pub title: Option<String>,
+    /// Summary.
+    pub digest: Option<String>,
+    /// Author.
+    pub author: Option<String>,
+    /// Publication (unix seconds).
+    pub published_at: Option<UnixSeconds>,
+    /// Kind.
+    pub kind: ArticleKind,
+    /// Originality.
+    pub copyright: Option<Copyright>,
+    /// Repost origin account.
+    pub original_account: Option<String>,
+    /// Repost origin URL.
+    pub original_url: Option<String>,
+    /// 阅读原文.
+    pub source_url: Option<String>,
+    /// Cover image.
+    pub cover_url: Option<String>,
+    /// Comment thread id.
+    pub comment_id: Option<String>,
+    /// Body text.
+    pub content_text: Option<String>,
+    /// Body characters.
+    pub word_count: Option<i64>,
+    /// Body images.
+    pub image_count: Option<i64>,
+    /// Status.
+    pub status: ArticleStatus,
+    /// Blocked reason.
+    pub status_reason: Option<String>,
+    /// When the status last changed.
+    pub status_changed_at: Option<UnixSeconds>,
+    /// SHA-256 of the body text.
+    pub content_hash: Option<String>,
+    /// First discovery.
+    pub first_seen_at: UnixSeconds,
+    /// Last page fetch.
+    pub last_fetched_at: Option<UnixSeconds>,
+}
+
+impl StoredArticle {
+    /// The article's key.
+    pub fn key(&self) -> ArticleKey {
+        ArticleKey { biz: self.biz.clone(), mid: self.mid, idx: self.idx }
+    }
+}
+
+/// One observation of an article's counts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// When the counts were read.
+    pub observed_at: UnixSeconds,
+    /// The ladder age this fills (seconds after publication), `None` for ad hoc ones.
+    pub rung_seconds: Option<i64>,
+    /// 阅读 (100001 when shown as 10万+).
+    pub reads: Option<i64>,
+    /// The read count was displayed as 10万+.
+    pub reads_capped: bool,
+    /// 赞 (`old_like_num`).
+    pub likes: Option<i64>,
+    /// 在看 (`like_num`).
+    pub wows: Option<i64>,
+    /// Shares.
+    pub shares: Option<i64>,
+    /// Comments.
+    pub comments: Option<i64>,
+    /// Which endpoint gave the numbers.
+    pub source: String,
+}
+
+/// A stored snapshot with its age.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredSnapshot {
+    /// Row id.
+    pub id: i64,
+    /// The article.
+    pub article_id: i64,
+    /// `observed_at - published_at`.
+    pub age_seconds: Option<i64>,
+    /// The observation.
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
+}
+
+/// SHA-256 of the body text, hex.
+pub fn content_hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const ARTICLE_COLUMNS: &str = "id, account_id, biz, mid, idx, sn, url, short_url, title, digest, author,
+    published_at, kind, copyright, original_account, original_url, source_url, cover_url, comment_id,
+    content_text, word_count, image_count, status, status_reason, status_changed_at, content_hash,
+    first_seen_at, last_fetched_at";
+
+fn parse_column<T: std::str::FromStr>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    text.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, format!("bad value `{text}`").into())
+    })
+}
+
+fn parse_optional<T: std::str::FromStr>(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<T>> {
+    match row.get::<_, Option<String>>(index)? {
+        None => Ok(None),
+        Some(_) => parse_column(row, index).map(Some),
+    }
+}
+
+fn article_from_row(row: &Row<'_>) -> rusqlite::Result<StoredArticle> {
+    let mid: i64 = row.get(3)?;
+    let idx: i64 = row.get(4)?;
+    Ok(StoredArticle {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        biz: parse_column(row, 2)?,
+        mid: mid as u64,
+        idx: idx as u32,
+        sn: row.get(5)?,
+        url: row.get(6)?,
+        short_url: row.get(7)?,
+        title: row.get(8)?,
+        digest: row.get(9)?,
+        author: row.get(10)?,
+        published_at: row.get(11)?,
+        kind: parse_column(row, 12)?,
+        copyright: parse_optional(row, 13)?,
+        original_account: row.get(14)?,
+        original_url: row.get(15)?,
+        source_url: row.get(16)?,
+        cover_url: row.get(17)?,
+        comment_id: row.get(18)?,
+        content_text: row.get(19)?,
+        word_count: row.get(20)?,
+        image_count: row.get(21)?,
+        status: parse_column(row, 22)?,
+        status_reason: row.get(23)?,
+        status_changed_at: row.get(24)?,
+        content_hash: row.get(25)?,
+        first_seen_at: row.get(26)?,
+        last_fetched_at: row.get(27)?,
+    })
+}
+
+impl Tx<'_> {
+    /// Inserts or updates the article with this key.
+    ///
+    /// - A `pending` record (from a list or feed) only fills in what is still missing.
+    /// - An `ok` record updates every field it has; `None` fields keep stored values.
+    /// - A `deleted`, `blocked` or `unavailable` record changes the status (and its
+    ///   time) and keeps the stored content.
+    pub fn upsert_article(&self, record: &ArticleRecord, now: UnixSeconds) -> Result<(i64, UpsertOutcome)> {
+        let key = record
+            .key
+            .as_ref()
+            .ok_or_else(|| StoreError::NotFound(format!("article {} has no biz/mid/idx yet", record.url)))?;
+        let conn = self.connection();
+        let describe = || format!("storing article {key}");
+        let existing = conn
+            .query_row(
+                &format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE biz = ?1 AND mid = ?2 AND idx = ?3"),
+                params![key.biz.as_str(), key.mid as i64, key.idx],
+                article_from_row,
+            )
+            .optional()
+            .context(describe)?;
+        let fetched_at = (record.status != ArticleStatus::Pending).then_some(now);
+        let hash = record.content_text.as_deref().map(content_hash);
+        let Some(old) = existing else {
+            conn.execute(
+                "INSERT INTO articles (account_id, biz, mid, idx, sn, url, short_url, title, digest, author,
+                    published_at, kind, copyright, original_account, original_url, source_url, cover_url,
+                    comment_id, content_text, word_count, image_count, status, status_reason,
+                    status_changed_at, content_hash, first_seen_at, last_fetched_at)
+                 VALUES ((SELECT id FROM accounts WHERE biz = ?1), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                    ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+                params![
+                    key.biz.as_str(),
+                    key.mid as i64,
+                    key.idx,
+                    record.sn,
+                    record.url,
+                    record.short_url,
+                    record.title,
+                    record.digest,
+                    record.author,
+                    record.published_at,
+                    record.kind.unwrap_or(ArticleKind::Article).as_str(),
+                    record.copyright.map(Copyright::as_str),
+                    record.original_account,
+                    record.original_url,
+                    record.source_url,
+                    record.cover_url,
+                    record.comment_id,
+                    record.content_text,
+                    record.word_count,
+                    record.image_count,
+                    record.status.as_str(),
+                    record.status_reason,
+                    fetched_at,
+                    hash,
+                    now,
+                    fetched_at,
+                ],
+            )
+            .context(describe)?;
+            return Ok((conn.last_insert_rowid(), UpsertOutcome::Inserted));
+        };
+
+        let status_changed = record.status != ArticleStatus::Pending && record.status != old.status;
+        let content_changed = hash.is_some() && record.status == ArticleStatus::Ok && hash != old.content_hash;
+        let updated = match record.status {
+            ArticleStatus::Pending => conn.execute(
+                "UPDATE articles SET
+                    sn = coalesce(sn, ?2), short_url = coalesce(short_url, ?3), title = coalesce(title, ?4),
+                    digest = coalesce(digest, ?5), author = coalesce(author, ?6),
+                    published_at = coalesce(published_at, ?7), cover_url = coalesce(cover_url, ?8),
+                    copyright = coalesce(copyright, ?9), source_url = coalesce(source_url, ?10),
+                    account_id = coalesce(account_id, (SELECT id FROM accounts WHERE biz = articles.biz))
+                 WHERE id = ?1 AND (
+                    (sn IS NULL AND ?2 IS NOT NULL) OR (short_url IS NULL AND ?3 IS NOT NULL)
+                    OR (title IS NULL AND ?4 IS NOT NULL) OR (digest IS NULL AND ?5 IS NOT NULL)
+                    OR (author IS NULL AND ?6 IS NOT NULL) OR (published_at IS NULL AND ?7 IS NOT NULL)
+                    OR (cover_url IS NULL AND ?8 IS NOT NULL) OR (copyright IS NULL AND ?9 IS NOT NULL)
+                    OR (source_url IS NULL AND ?10 IS NOT NULL)
+                    OR (account_id IS NULL AND EXISTS (SELECT 1 FROM accounts WHERE biz = articles.biz)))",
+                params![
+                    old.id,
+                    record.sn,
+                    record.short_url,
+                    record.title,
+                    record.digest,
+                    record.author,
+                    record.published_at,
+                    record.cover_url,
+                    record.copyright.map(Copyright::as_str),
+                    record.source_url,
+                ],
+            ),
+            ArticleStatus::Ok => conn.execute(
+                "UPDATE articles SET
+                    sn = coalesce(?2, sn), url = ?3, short_url = coalesce(?4, short_url),
+                    title = coalesce(?5, title), digest = coalesce(?6, digest), author = coalesce(?7, author),
+                    published_at = coalesce(?8, published_at), kind = coalesce(?9, kind),
+                    copyright = coalesce(?10, copyright), original_account = coalesce(?11, original_account),
+                    original_url = coalesce(?12, original_url), source_url = coalesce(?13, source_url),
+                    cover_url = coalesce(?14, cover_url), comment_id = coalesce(?15, comment_id),
+                    content_text = coalesce(?16, content_text), word_count = coalesce(?17, word_count),
+                    image_count = coalesce(?18, image_count), content_hash = coalesce(?19, content_hash),
+                    status = 'ok', status_reason = NULL,
+                    status_changed_at = CASE WHEN status = 'ok' THEN status_changed_at ELSE ?20 END,
+                    last_fetched_at = ?20,
+                    account_id = coalesce(account_id, (SELECT id FROM accounts WHERE biz = articles.biz))
+                 WHERE id = ?1",
+                params![
+                    old.id,
+                    record.sn,
+                    record.url,
+                    record.short_url,
+                    record.title,
+                    record.digest,
+                    record.author,
+                    record.published_at,
+                    record.kind.map(ArticleKind::as_str),
+                    record.copyright.map(Copyright::as_str),
+                    record.original_account,
+                    record.original_url,
+                    record.source_url,
+                    record.cover_url,
+                    record.comment_id,
+                    record.content_text,
+                    record.word_count,
+                    record.image_count,
+                    hash,
+                    now,
+                ],
+            ),
+            gone => conn.execute(
+                "UPDATE articles SET
+                    short_url = coalesce(short_url, ?2),
+                    status_changed_at = CASE WHEN status = ?3 THEN status_changed_at ELSE ?5 END,
+                    status = ?3, status_reason = coalesce(?4, status_reason), last_fetched_at = ?5
+                 WHERE id = ?1",
+                params![old.id, record.short_url, gone.as_str(), record.status_reason, now],
+            ),
+        }
+        .context(describe)?;
+        let new = conn
+            .query_row(&format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"), [old.id], article_from_row)
+            .context(describe)?;
+        let changed_fields = StoredArticle { last_fetched_at: old.last_fetched_at, ..new } != old;
+        let outcome = if updated == 0 || !changed_fields {
+            UpsertOutcome::Unchanged
+        } else {
+            UpsertOutcome::Updated { status_changed, content_changed }
+        };
+        Ok((old.id, outcome))
+    }
+
+    /// Appends a snapshot. A second snapshot for the same ladder rung is ignored
+    /// (returns `None`), so retrying a stored rung cannot duplicate it.
+    pub fn insert_snapshot(&self, article_id: i64, snapshot: &Snapshot) -> Result<Option<i64>> {
+        let conn = self.connection();
+        let inserted = conn
+            .execute(
+                "INSERT OR IGNORE INTO metric_snapshots (article_id, observed_at, age_seconds, rung_seconds, reads,
+                    reads_capped, likes, wows, shares, comments, source)
+                 VALUES (?1, ?2, ?2 - (SELECT published_at FROM articles WHERE id = ?1), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    article_id,
+                    snapshot.observed_at,
+                    snapshot.rung_seconds,
+                    snapshot.reads,
+                    snapshot.reads_capped,
+                    snapshot.likes,
+                    snapshot.wows,
+                    snapshot.shares,
+                    snapshot.comments,
+                    snapshot.source,
+                ],
+            )
+            .context(|| format!("storing snapshot of article #{article_id}"))?;
+        Ok((inserted > 0).then(|| conn.last_insert_rowid()))
+    }
+}
+
+impl Store {
+    /// The article with this key.
+    pub fn article_by_key(&self, key: &ArticleKey) -> Result<Option<StoredArticle>> {
+        self.connection()
+            .query_row(
+                &format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE biz = ?1 AND mid = ?2 AND idx = ?3"),
+                params![key.biz.as_str(), key.mid as i64, key.idx],
+                article_from_row,
+            )
+            .optional()
+            .context(|| format!("reading article {key}"))
+    }
+
+    /// Every snapshot of an article, oldest first.
+    pub fn snapshots_of(&self, article_id: i64) -> Result<Vec<StoredSnapshot>> {
+        let mut statement = self
+            .connection()
+            .prepare_cached(
+                "SELECT id, article_id, age_seconds, observed_at, rung_seconds, reads, reads_capped, likes, wows,
+                        shares, comments, source
+                 FROM metric_snapshots WHERE article_id = ?1 ORDER BY observed_at, id",
+            )
+            .context(|| "reading snapshots".into())?;
+        statement
+            .query_map([article_id], |row| {
+                Ok(StoredSnapshot {
+                    id: row.get(0)?,
+                    article_id: row.get(1)?,
+                    age_seconds: row.get(2)?,
+                    snapshot: Snapshot {
+                        observed_at: row.get(3)?,
+                        rung_seconds: row.get(4)?,
+                        reads: row.get(5)?,
+                        reads_capped: row.get(6)?,
+                        likes: row.get(7)?,
+                        wows: row.get(8)?,
+                        shares: row.get(9)?,
+                        comments: row.get(10)?,
+                        source: row.get(11)?,
+                    },
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .context(|| format!("reading snapshots of article #{article_id}"))
+    }
+}

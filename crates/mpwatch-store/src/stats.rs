@@ -1,0 +1,61 @@
+//! `mpwatch db stats`: row counts, file size, schema version.
+
+use serde::Serialize;
+
+use crate::{Context as _, Result, Store};
+
+/// The tables users see, in the order `db stats` prints them.
+pub const TABLES: &[&str] = &[
+    "accounts",
+    "account_groups",
+    "account_sources",
+    "articles",
+    "metric_snapshots",
+    "crawl_runs",
+    "fetch_log",
+    "work_queue",
+    "schema_migrations",
+];
+
+/// A summary of the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DbStats {
+    /// The file.
+    pub path: String,
+    /// `PRAGMA user_version`.
+    pub schema_version: i64,
+    /// Main file bytes.
+    pub file_bytes: u64,
+    /// Write-ahead log bytes (not yet checkpointed).
+    pub wal_bytes: u64,
+    /// Rows per table.
+    pub tables: Vec<(String, i64)>,
+}
+
+impl Store {
+    /// Counts rows in every table, in one consistent read.
+    pub fn stats(&self) -> Result<DbStats> {
+        let tables = self.read(|conn| {
+            TABLES
+                .iter()
+                .map(|table| {
+                    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))
+                        .map(|count| (table.to_string(), count))
+                        .context(|| format!("counting {table}"))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let size = |suffix: &str| {
+            let mut path = self.path().as_os_str().to_owned();
+            path.push(suffix);
+            std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+        };
+        Ok(DbStats {
+            path: self.path().display().to_string(),
+            schema_version: self.schema_version()?,
+            file_bytes: size(""),
+            wal_bytes: size("-wal"),
+            tables,
+        })
+    }
+}

@@ -1,0 +1,353 @@
+//! The store's guarantees, on real files: migrations, idempotent writes, concurrent
+//! readers, append-only history and the crash-safe queue.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use mpwatch_core::{ArticleKey, ArticleKind, ArticleStatus, Biz, Copyright, SourceKind};
+use mpwatch_store::accounts::{NewAccount, NewSource};
+use mpwatch_store::articles::{ArticleRecord, Snapshot, UpsertOutcome};
+use mpwatch_store::{LATEST_SCHEMA_VERSION, Store, StoreError, StoreOptions};
+
+const NOW: i64 = 1_764_000_000;
+
+fn open(path: &Path) -> Store {
+    Store::open(path, &StoreOptions::default()).expect("open store")
+}
+
+fn biz() -> Biz {
+    Biz::parse("MzA5MjkzMTA1Mw==").unwrap()
+}
+
+fn page_record(mid: u64, idx: u32) -> ArticleRecord {
+    let key = ArticleKey { biz: biz(), mid, idx };
+    ArticleRecord {
+        url: format!("https://mp.weixin.qq.com/s?__biz={}&mid={mid}&idx={idx}&sn=abc", key.biz),
+        key: Some(key),
+        sn: Some("abc".into()),
+        title: Some("黑洞的第一张照片".into()),
+        author: Some("环球科学".into()),
+        published_at: Some(NOW - 3600),
+        kind: Some(ArticleKind::Article),
+        copyright: Some(Copyright::Original),
+        content_text: Some("正文内容".into()),
+        word_count: Some(4),
+        image_count: Some(2),
+        status: ArticleStatus::Ok,
+        ..ArticleRecord::default()
+    }
+}
+
+fn snapshot(observed_at: i64, rung: Option<i64>, reads: i64) -> Snapshot {
+    Snapshot {
+        observed_at,
+        rung_seconds: rung,
+        reads: Some(reads),
+        reads_capped: reads >= 100_001,
+        likes: Some(3),
+        wows: Some(2),
+        shares: None,
+        comments: Some(1),
+        source: "test".into(),
+    }
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    store.connection().query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn migrates_an_empty_file_and_sets_connection_pragmas() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/m.db");
+    let store = open(&path);
+    assert_eq!(store.schema_version().unwrap(), LATEST_SCHEMA_VERSION);
+    let conn = store.connection();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let foreign_keys: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+    assert_eq!(foreign_keys, 1);
+    let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+    assert_eq!(synchronous, 1, "NORMAL");
+    let busy: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
+    assert_eq!(busy, 10_000);
+    for name in ["accounts", "articles", "metric_snapshots", "work_queue", "v_articles", "v_latest_metrics"] {
+        let found: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE name = ?1", [name], |r| r.get(0))
+            .unwrap();
+        assert_eq!(found, 1, "{name} missing");
+    }
+    assert_eq!(count(&store, "schema_migrations"), LATEST_SCHEMA_VERSION);
+}
+
+#[test]
+fn reopening_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    {
+        let mut store = open(&path);
+        store.write(|tx| tx.add_account(&NewAccount::with_biz(biz()), NOW)).unwrap();
+    }
+    let store = open(&path);
+    let store_again = open(&path);
+    assert_eq!(store.schema_version().unwrap(), LATEST_SCHEMA_VERSION);
+    assert_eq!(count(&store_again, "schema_migrations"), LATEST_SCHEMA_VERSION);
+    assert_eq!(store.list_accounts(None).unwrap().len(), 1);
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_mpwatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    drop(open(&path));
+    let future = LATEST_SCHEMA_VERSION + 7;
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", future).unwrap();
+    let error = Store::open(&path, &StoreOptions::default()).unwrap_err();
+    assert!(matches!(error, StoreError::NewerSchema { found, .. } if found == future));
+    let message = error.to_string();
+    assert!(message.contains(&format!("schema version {future}")), "{message}");
+    assert!(message.contains(&format!("up to {LATEST_SCHEMA_VERSION}")), "{message}");
+}
+
+#[test]
+fn account_add_is_idempotent_and_merges_identifiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir.path().join("m.db"));
+    let new = NewAccount {
+        biz: Some(biz()),
+        nickname: Some("环球科学".into()),
+        groups: vec!["publishers".into(), " science ".into()],
+        sources: vec![NewSource { kind: SourceKind::ProfileExt, locator: biz().to_string() }],
+        ..NewAccount::default()
+    };
+    let first = store.write(|tx| tx.add_account(&new, NOW)).unwrap();
+    let second = store.write(|tx| tx.add_account(&new, NOW + 5)).unwrap();
+    assert!(first.created);
+    assert!(!second.created);
+    assert_eq!(first.id, second.id);
+    let merged = NewAccount { alias: Some("huanqiukexue".into()), ..NewAccount::with_biz(biz()) };
+    store.write(|tx| tx.add_account(&merged, NOW + 9)).unwrap();
+
+    let accounts = store.list_accounts(None).unwrap();
+    assert_eq!(accounts.len(), 1);
+    let account = &accounts[0];
+    assert_eq!(account.alias.as_deref(), Some("huanqiukexue"));
+    assert_eq!(account.nickname.as_deref(), Some("环球科学"));
+    assert_eq!(account.groups, vec!["publishers", "science"]);
+    assert_eq!(account.sources.len(), 1);
+    assert_eq!(store.resolve_account("huanqiukexue").unwrap().id, account.id);
+    assert_eq!(store.resolve_account("MzA5MjkzMTA1Mw").unwrap().id, account.id);
+    assert_eq!(store.list_accounts(Some("science")).unwrap().len(), 1);
+    assert!(store.list_accounts(Some("nope")).unwrap().is_empty());
+    assert!(matches!(store.resolve_account("nobody"), Err(StoreError::NotFound(_))));
+}
+
+#[test]
+fn article_upserts_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir.path().join("m.db"));
+    store.write(|tx| tx.add_account(&NewAccount::with_biz(biz()), NOW)).unwrap();
+    let record = page_record(2650000001, 1);
+    let (id, first) = store.write(|tx| tx.upsert_article(&record, NOW)).unwrap();
+    let before = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
+    let (same_id, second) = store.write(|tx| tx.upsert_article(&record, NOW + 60)).unwrap();
+    let after = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
+    assert_eq!(first, UpsertOutcome::Inserted);
+    assert_eq!(second, UpsertOutcome::Unchanged);
+    assert_eq!(id, same_id);
+    assert_eq!(count(&store, "articles"), 1);
+    assert_eq!(after.last_fetched_at, Some(NOW + 60));
+    assert_eq!(crate_independent(&before), crate_independent(&after));
+    assert_eq!(after.account_id, Some(1));
+    assert_eq!(after.content_hash.as_deref().map(str::len), Some(64));
+
+    // A list entry for a known article never erases what the page gave.
+    let listed = ArticleRecord {
+        key: record.key.clone(),
+        url: record.url.clone(),
+        title: Some("another title from a list".into()),
+        status: ArticleStatus::Pending,
+        ..ArticleRecord::default()
+    };
+    let (_, outcome) = store.write(|tx| tx.upsert_article(&listed, NOW + 120)).unwrap();
+    assert_eq!(outcome, UpsertOutcome::Unchanged);
+    let kept = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
+    assert_eq!(kept.title.as_deref(), Some("黑洞的第一张照片"));
+    assert_eq!(kept.status, ArticleStatus::Ok);
+}
+
+fn crate_independent(article: &mpwatch_store::articles::StoredArticle) -> mpwatch_store::articles::StoredArticle {
+    mpwatch_store::articles::StoredArticle { last_fetched_at: None, ..article.clone() }
+}
+
+#[test]
+fn deletion_keeps_content_and_records_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir.path().join("m.db"));
+    let record = page_record(2650000002, 2);
+    store.write(|tx| tx.upsert_article(&record, NOW)).unwrap();
+    let deleted = ArticleRecord {
+        key: record.key.clone(),
+        url: record.url.clone(),
+        status: ArticleStatus::Deleted,
+        ..ArticleRecord::default()
+    };
+    let (_, outcome) = store.write(|tx| tx.upsert_article(&deleted, NOW + 86_400)).unwrap();
+    assert_eq!(outcome, UpsertOutcome::Updated { status_changed: true, content_changed: false });
+    let stored = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
+    assert_eq!(stored.status, ArticleStatus::Deleted);
+    assert_eq!(stored.status_changed_at, Some(NOW + 86_400));
+    assert_eq!(stored.content_text.as_deref(), Some("正文内容"));
+    assert_eq!(stored.title.as_deref(), Some("黑洞的第一张照片"));
+    // Seeing it deleted again does not move the time of the change.
+    store.write(|tx| tx.upsert_article(&deleted, NOW + 2 * 86_400)).unwrap();
+    let again = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
+    assert_eq!(again.status_changed_at, Some(NOW + 86_400));
+}
+
+#[test]
+fn changed_content_is_detected_by_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir.path().join("m.db"));
+    let record = page_record(2650000003, 1);
+    store.write(|tx| tx.upsert_article(&record, NOW)).unwrap();
+    let edited = ArticleRecord { content_text: Some("修改后的正文".into()), ..record.clone() };
+    let (_, outcome) = store.write(|tx| tx.upsert_article(&edited, NOW + 10)).unwrap();
+    assert_eq!(outcome, UpsertOutcome::Updated { status_changed: false, content_changed: true });
+}
+
+#[test]
+fn snapshots_are_append_only_and_one_per_rung() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir.path().join("m.db"));
+    let (article, _) = store.write(|tx| tx.upsert_article(&page_record(2650000004, 1), NOW)).unwrap();
+    let first = store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW, Some(3600), 120))).unwrap();
+    let retried = store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW + 5, Some(3600), 125))).unwrap();
+    let adhoc = store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW + 9, None, 130))).unwrap();
+    assert!(first.is_some());
+    assert!(retried.is_none(), "a rung is stored once");
+    assert!(adhoc.is_some());
+    let history = store.snapshots_of(article).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].age_seconds, Some(3600), "age = observed_at - published_at");
+    let error = store
+        .connection()
+        .execute("UPDATE metric_snapshots SET reads = 0", [])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("append-only"), "{error}");
+    let latest: i64 = store
+        .connection()
+        .query_row("SELECT reads FROM v_latest_metrics WHERE article_id = ?1", [article], |r| r.get(0))
+        .unwrap();
+    assert_eq!(latest, 130);
+}
+
+#[test]
+fn purge_deletes_everything_of_the_account_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir.path().join("m.db"));
+    let new = NewAccount {
+        sources: vec![NewSource { kind: SourceKind::ProfileExt, locator: biz().to_string() }],
+        ..NewAccount::with_biz(biz())
+    };
+    let account = store.write(|tx| tx.add_account(&new, NOW)).unwrap();
+    for mid in 1..=3 {
+        let (article, _) = store.write(|tx| tx.upsert_article(&page_record(mid, 1), NOW)).unwrap();
+        store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW, Some(3600), 10))).unwrap();
+    }
+    let report = store.write(|tx| tx.purge_account(account.id)).unwrap();
+    assert_eq!((report.articles, report.snapshots, report.sources), (3, 3, 1));
+    for table in ["accounts", "articles", "metric_snapshots", "account_sources"] {
+        assert_eq!(count(&store, table), 0, "{table}");
+    }
+}
+
+#[test]
+fn queue_leases_expire_and_acknowledgement_commits_with_the_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir.path().join("m.db"));
+    store
+        .write(|tx| {
+            tx.enqueue("page", "https://mp.weixin.qq.com/s?x=1", 0, NOW, NOW)?;
+            tx.enqueue("page", "https://mp.weixin.qq.com/s?x=2", 5, NOW, NOW)?;
+            tx.enqueue("page", "https://mp.weixin.qq.com/s?x=2", 0, NOW, NOW)?;
+            tx.enqueue("metrics", "later", 0, NOW + 100, NOW)
+        })
+        .unwrap();
+    assert_eq!(count(&store, "work_queue"), 3);
+    let leased = store.write(|tx| tx.lease_work(&["page"], 10, NOW + 60, NOW)).unwrap();
+    assert_eq!(leased.len(), 2);
+    assert_eq!(leased[0].target, "https://mp.weixin.qq.com/s?x=2", "higher priority first");
+    // A second worker finds nothing until the lease expires (a crashed worker).
+    assert!(store.write(|tx| tx.lease_work(&[], 10, NOW + 61, NOW + 1)).unwrap().is_empty());
+    let again = store.write(|tx| tx.lease_work(&["page"], 10, NOW + 200, NOW + 60)).unwrap();
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[0].attempts, 2);
+
+    // The write and the acknowledgement fail together.
+    let item = again[0].clone();
+    let result: Result<(), StoreError> = store.write(|tx| {
+        tx.upsert_article(&page_record(7, 1), NOW + 61)?;
+        tx.complete_work(item.id, NOW + 61)?;
+        Err(StoreError::NotFound("simulated crash before commit".into()))
+    });
+    assert!(result.is_err());
+    assert_eq!(count(&store, "articles"), 0);
+    let state: String =
+        store.connection().query_row("SELECT state FROM work_queue WHERE id = ?1", [item.id], |r| r.get(0)).unwrap();
+    assert_eq!(state, "leased");
+
+    store.write(|tx| tx.retry_work(again[1].id, NOW + 500, "HTTP 503", NOW + 61)).unwrap();
+    store.write(|tx| tx.complete_work(item.id, NOW + 62)).unwrap();
+    let ready = store.write(|tx| tx.lease_work(&[], 10, NOW + 700, NOW + 400)).unwrap();
+    assert_eq!(ready.len(), 1, "only the metrics item is due");
+    assert_eq!(ready[0].kind, "metrics");
+}
+
+#[test]
+fn a_reader_sees_consistent_data_while_a_writer_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    drop(open(&path));
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let path = path.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut store = open(&path);
+            for mid in 1..=300u64 {
+                // Each article and its snapshot land together.
+                store
+                    .write(|tx| {
+                        let (id, _) = tx.upsert_article(&page_record(mid, 1), NOW)?;
+                        tx.insert_snapshot(id, &snapshot(NOW, Some(3600), mid as i64))?;
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let reader = open(&path);
+    let mut observations = 0;
+    loop {
+        let finished = done.load(Ordering::SeqCst);
+        let (articles, snapshots): (i64, i64) = reader
+            .read(|conn| {
+                let articles = conn.query_row("SELECT count(*) FROM articles", [], |r| r.get(0)).unwrap();
+                let snapshots = conn.query_row("SELECT count(*) FROM metric_snapshots", [], |r| r.get(0)).unwrap();
+                Ok((articles, snapshots))
+            })
+            .unwrap();
+        assert_eq!(articles, snapshots, "a reader saw half of a write");
+        observations += 1;
+        if finished {
+            assert_eq!(articles, 300);
+            break;
+        }
+    }
+    writer.join().unwrap();
+    assert!(observations > 1);
+}
