@@ -122,9 +122,7 @@ pub struct WechatConfig {
 
 impl Default for WechatConfig {
     fn default() -> Self {
-        WechatConfig {
-            base_url: url::Url::parse(DEFAULT_WECHAT_BASE_URL).expect("the default base URL is valid"),
-        }
+        WechatConfig { base_url: url::Url::parse(DEFAULT_WECHAT_BASE_URL).expect("the default base URL is valid") }
     }
 }
 
@@ -282,8 +280,8 @@ impl Config {
     /// Reads, parses and validates a config file. Relative paths inside it are resolved
     /// against the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut config = Config::from_toml_str(&text, &path.display().to_string())?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         config.resolve_paths(base);
@@ -295,15 +293,12 @@ impl Config {
         let parse_error = |key: String, error: &toml::de::Error| ConfigError::Parse {
             origin: origin.to_string(),
             key,
-            location: error
-                .span()
-                .map(|span| format!(" (line {})", line_of(text, span.start)))
-                .unwrap_or_default(),
+            location: error.span().map(|span| format!(" (line {})", line_of(text, span.start))).unwrap_or_default(),
             message: error.message().trim().to_string(),
         };
         let deserializer = toml::Deserializer::parse(text).map_err(|e| parse_error(".".to_string(), &e))?;
-        let config: Config = serde_path_to_error::deserialize(deserializer)
-            .map_err(|e| parse_error(e.path().to_string(), e.inner()))?;
+        let config: Config =
+            serde_path_to_error::deserialize(deserializer).map_err(|e| parse_error(e.path().to_string(), e.inner()))?;
         config.validate(origin)?;
         Ok(config)
     }

@@ -184,14 +184,13 @@ impl Biz {
     /// Validates a biz: standard base64 (padding optional) of an ASCII decimal number.
     pub fn parse(text: &str) -> Result<Self, ParseDomainError> {
         let text = text.trim();
-        let invalid = || ParseDomainError(format!("`{text}` is not a WeChat biz (base64 of a number, like MzA5MjkzMTA1Mw==)"));
+        let invalid =
+            || ParseDomainError(format!("`{text}` is not a WeChat biz (base64 of a number, like MzA5MjkzMTA1Mw==)"));
         if text.is_empty() || text.len() > 64 {
             return Err(invalid());
         }
         let unpadded = text.trim_end_matches('=');
-        let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
-            .decode(unpadded)
-            .map_err(|_| invalid())?;
+        let decoded = base64::engine::general_purpose::STANDARD_NO_PAD.decode(unpadded).map_err(|_| invalid())?;
         if decoded.is_empty() || !decoded.iter().all(u8::is_ascii_digit) {
             return Err(invalid());
         }
@@ -206,13 +205,8 @@ impl Biz {
 
     /// The account's numeric id (what the biz encodes).
     pub fn numeric_id(&self) -> u64 {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(&self.0)
-            .unwrap_or_default();
-        std::str::from_utf8(&decoded)
-            .ok()
-            .and_then(|digits| digits.parse().ok())
-            .unwrap_or(0)
+        let decoded = base64::engine::general_purpose::STANDARD.decode(&self.0).unwrap_or_default();
+        std::str::from_utf8(&decoded).ok().and_then(|digits| digits.parse().ok()).unwrap_or(0)
     }
 }
 
@@ -345,14 +339,8 @@ mod tests {
     #[test]
     fn account_ref_recognises_each_form() {
         assert!(matches!(AccountRef::parse("MzA5MjkzMTA1Mw==").unwrap(), AccountRef::Biz(_)));
-        assert_eq!(
-            AccountRef::parse("gh_49da5cc9fe18").unwrap(),
-            AccountRef::Username("gh_49da5cc9fe18".into())
-        );
-        assert_eq!(
-            AccountRef::parse("huanqiukexue").unwrap(),
-            AccountRef::Alias("huanqiukexue".into())
-        );
+        assert_eq!(AccountRef::parse("gh_49da5cc9fe18").unwrap(), AccountRef::Username("gh_49da5cc9fe18".into()));
+        assert_eq!(AccountRef::parse("huanqiukexue").unwrap(), AccountRef::Alias("huanqiukexue".into()));
         assert!(AccountRef::parse("环球科学").is_err());
         assert!(AccountRef::parse("ab").is_err());
     }

@@ -20,6 +20,6 @@ pub mod secrets;
 pub mod time;
 
 pub use domain::{
-    AccountRef, ArticleKey, ArticleKind, ArticleStatus, Biz, Copyright, CrawlTrigger, QueueState,
-    SourceHealth, SourceKind,
+    AccountRef, ArticleKey, ArticleKind, ArticleStatus, Biz, Copyright, CrawlTrigger, QueueState, SourceHealth,
+    SourceKind,
 };

@@ -151,7 +151,8 @@ impl Secrets {
                 location: error
                     .span()
                     .map(|span| {
-                        let line = text.as_bytes()[..span.start.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1;
+                        let line =
+                            text.as_bytes()[..span.start.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1;
                         format!(" (line {line})")
                     })
                     .unwrap_or_default(),
@@ -159,8 +160,8 @@ impl Secrets {
             }
         };
         let deserializer = toml::Deserializer::parse(text).map_err(|e| parse_error(".".to_string(), &e))?;
-        let secrets: Secrets = serde_path_to_error::deserialize(deserializer)
-            .map_err(|e| parse_error(e.path().to_string(), e.inner()))?;
+        let secrets: Secrets =
+            serde_path_to_error::deserialize(deserializer).map_err(|e| parse_error(e.path().to_string(), e.inner()))?;
         let mut names: Vec<&str> = secrets.client.iter().map(|c| c.name.as_str()).collect();
         names.sort_unstable();
         if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
@@ -228,7 +229,8 @@ cookie = "slave_sid=backendcookie"
 
     #[test]
     fn type_errors_do_not_echo_values() {
-        let text = "[[client]]\nname = \"a\"\nuin = 12345678987\nkey = \"k\"\npass_ticket = \"p\"\nappmsg_token = \"t\"\n";
+        let text =
+            "[[client]]\nname = \"a\"\nuin = 12345678987\nkey = \"k\"\npass_ticket = \"p\"\nappmsg_token = \"t\"\n";
         let error = Secrets::from_toml_str(text, Path::new("s.toml")).unwrap_err().to_string();
         assert!(!error.contains("12345678987"), "{error}");
         assert!(error.contains("client[0].uin"), "{error}");

@@ -25,8 +25,5 @@ impl Clock for SystemClock {
 
 /// The wall clock in unix seconds; a clock before 1970 reads as 0.
 pub fn now_unix() -> UnixSeconds {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs() as i64).unwrap_or(0)
 }

@@ -125,8 +125,7 @@ pub struct PurgeReport {
 }
 
 fn clean_groups(groups: &[String]) -> Vec<String> {
-    let mut groups: Vec<String> =
-        groups.iter().map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect();
+    let mut groups: Vec<String> = groups.iter().map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect();
     groups.sort();
     groups.dedup();
     groups
@@ -435,7 +434,11 @@ impl Store {
                     .context(|| "looking up account".into())?;
             }
             let id = match ids.as_slice() {
-                [] => return Err(StoreError::NotFound(format!("no account matches `{text}` (see `mpwatch account list`)"))),
+                [] => {
+                    return Err(StoreError::NotFound(format!(
+                        "no account matches `{text}` (see `mpwatch account list`)"
+                    )));
+                }
                 [id] => *id,
                 many => {
                     return Err(StoreError::Ambiguous(format!(

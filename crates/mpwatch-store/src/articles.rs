@@ -188,7 +188,11 @@ const ARTICLE_COLUMNS: &str = "id, account_id, biz, mid, idx, sn, url, short_url
 fn parse_column<T: std::str::FromStr>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
     text.parse().map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, format!("bad value `{text}`").into())
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("bad value `{text}`").into(),
+        )
     })
 }
 

@@ -32,7 +32,14 @@ impl Tx<'_> {
     /// Adds an item, or re-arms a finished one. A pending or leased item with the same
     /// kind and target is left alone except that it keeps the higher priority and the
     /// earlier start. Returns whether the item is now waiting to run.
-    pub fn enqueue(&self, kind: &str, target: &str, priority: i64, not_before: UnixSeconds, now: UnixSeconds) -> Result<()> {
+    pub fn enqueue(
+        &self,
+        kind: &str,
+        target: &str,
+        priority: i64,
+        not_before: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<()> {
         self.connection()
             .execute(
                 "INSERT INTO work_queue (kind, target, priority, not_before, created_at, updated_at)
@@ -53,7 +60,13 @@ impl Tx<'_> {
 
     /// Leases up to `limit` ready items of the given kinds (all kinds when empty):
     /// pending ones whose `not_before` has come, and leased ones whose lease expired.
-    pub fn lease_work(&self, kinds: &[&str], limit: usize, lease_until: UnixSeconds, now: UnixSeconds) -> Result<Vec<WorkItem>> {
+    pub fn lease_work(
+        &self,
+        kinds: &[&str],
+        limit: usize,
+        lease_until: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<Vec<WorkItem>> {
         let kinds_json = serde_json_array(kinds);
         let mut statement = self
             .connection()
@@ -101,7 +114,14 @@ impl Tx<'_> {
         self.set_state(id, QueueState::Failed, None, Some(error), now)
     }
 
-    fn set_state(&self, id: i64, state: QueueState, not_before: Option<UnixSeconds>, error: Option<&str>, now: UnixSeconds) -> Result<()> {
+    fn set_state(
+        &self,
+        id: i64,
+        state: QueueState,
+        not_before: Option<UnixSeconds>,
+        error: Option<&str>,
+        now: UnixSeconds,
+    ) -> Result<()> {
         self.connection()
             .execute(
                 "UPDATE work_queue SET state = ?2, lease_until = NULL, not_before = coalesce(?3, not_before),

@@ -84,7 +84,14 @@ impl Tx<'_> {
     }
 
     /// Closes a run record with its totals.
-    pub fn finish_run(&self, id: i64, counts: &RunCounts, result: RunResult, message: Option<&str>, now: UnixSeconds) -> Result<()> {
+    pub fn finish_run(
+        &self,
+        id: i64,
+        counts: &RunCounts,
+        result: RunResult,
+        message: Option<&str>,
+        now: UnixSeconds,
+    ) -> Result<()> {
         self.connection()
             .execute(
                 "UPDATE crawl_runs SET finished_at = ?2, accounts = ?3, articles_found = ?4, articles_new = ?5,

@@ -2,8 +2,8 @@
 //! readers, append-only history and the crash-safe queue.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mpwatch_core::{ArticleKey, ArticleKind, ArticleStatus, Biz, Copyright, SourceKind};
 use mpwatch_store::accounts::{NewAccount, NewSource};
@@ -73,9 +73,8 @@ fn migrates_an_empty_file_and_sets_connection_pragmas() {
     let busy: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
     assert_eq!(busy, 10_000);
     for name in ["accounts", "articles", "metric_snapshots", "work_queue", "v_articles", "v_latest_metrics"] {
-        let found: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_schema WHERE name = ?1", [name], |r| r.get(0))
-            .unwrap();
+        let found: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = ?1", [name], |r| r.get(0)).unwrap();
         assert_eq!(found, 1, "{name} missing");
     }
     assert_eq!(count(&store, "schema_migrations"), LATEST_SCHEMA_VERSION);
@@ -231,11 +230,7 @@ fn snapshots_are_append_only_and_one_per_rung() {
     let history = store.snapshots_of(article).unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0].age_seconds, Some(3600), "age = observed_at - published_at");
-    let error = store
-        .connection()
-        .execute("UPDATE metric_snapshots SET reads = 0", [])
-        .unwrap_err()
-        .to_string();
+    let error = store.connection().execute("UPDATE metric_snapshots SET reads = 0", []).unwrap_err().to_string();
     assert!(error.contains("append-only"), "{error}");
     let latest: i64 = store
         .connection()

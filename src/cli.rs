@@ -1,0 +1,171 @@
+//! The command line, as clap definitions. Help text here is the reference the README
+//! quotes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Track WeChat Official Accounts: crawl articles, keep time-stamped count snapshots,
+/// rank accounts.
+#[derive(Debug, Parser)]
+#[command(name = "mpwatch", version, about, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file [default: mpwatch.toml in ., ~/.config/mpwatch/, /etc/mpwatch/]
+    #[arg(long, global = true, env = "MPWATCH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database file [default: the config's `database`, else ./mpwatch.db]
+    #[arg(long, global = true, env = "MPWATCH_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a config (from the commented example), a secrets file and the database.
+    Init(InitArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage tracked accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// The database file.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+/// `mpwatch init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory for mpwatch.toml, secrets.toml and mpwatch.db.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Overwrite an existing mpwatch.toml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `mpwatch config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config and secrets files and print what was found (never secret values).
+    Check,
+}
+
+/// `mpwatch account ...`.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Track an account, given an article URL (long or short), a biz, a gh_ id, an alias
+    /// (微信号) or, with --feed, a feed URL. Adding it again merges and changes nothing.
+    Add(AccountAddArgs),
+    /// List tracked accounts.
+    List(AccountListArgs),
+    /// Stop tracking an account (disables it; --purge deletes it and its data).
+    Remove(AccountRemoveArgs),
+    /// Add the feeds of an OPML file (wewe-rss, RSSHub, feed readers); idempotent.
+    ImportOpml(ImportOpmlArgs),
+    /// Write tracked accounts as OPML: feeds with xmlUrl, groups as folders.
+    ExportOpml(ExportOpmlArgs),
+}
+
+/// `mpwatch account add`.
+#[derive(Debug, Args)]
+pub struct AccountAddArgs {
+    /// Article URL, biz, gh_ id, alias, or (with --feed) a feed URL.
+    pub target: String,
+    /// TARGET is an RSS / Atom / JSON Feed URL.
+    #[arg(long)]
+    pub feed: bool,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Put the account in this group (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+}
+
+/// `mpwatch account list`.
+#[derive(Debug, Args)]
+pub struct AccountListArgs {
+    /// Only accounts in this group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mpwatch account remove`.
+#[derive(Debug, Args)]
+pub struct AccountRemoveArgs {
+    /// Id (#3), biz, gh_ id, alias, name or feed URL.
+    pub account: String,
+    /// Delete the account with its articles and snapshots instead of disabling it.
+    #[arg(long)]
+    pub purge: bool,
+}
+
+/// `mpwatch account import-opml`.
+#[derive(Debug, Args)]
+pub struct ImportOpmlArgs {
+    /// OPML file, or - for standard input.
+    pub file: PathBuf,
+    /// Also put every imported account in this group (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+}
+
+/// `mpwatch account export-opml`.
+#[derive(Debug, Args)]
+pub struct ExportOpmlArgs {
+    /// Write here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only accounts in this group.
+    #[arg(long)]
+    pub group: Option<String>,
+}
+
+/// `mpwatch db ...`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Print the database path mpwatch would use.
+    Path,
+    /// Create the database or apply pending migrations.
+    Migrate,
+    /// Row counts, file size and schema version.
+    Stats {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,54 @@
+//! `mpwatch init`: a working setup in one directory.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use mpwatch_store::{Store, StoreOptions};
+
+use crate::cli::{GlobalArgs, InitArgs};
+
+const EXAMPLE_CONFIG: &str = include_str!("../../config/mpwatch.example.toml");
+const EXAMPLE_SECRETS: &str = include_str!("../../config/secrets.example.toml");
+
+/// Writes `mpwatch.toml` (the example with `database` and `secrets_file` switched on),
+/// an empty `secrets.toml` (mode 0600) and creates the database. Existing files are
+/// kept unless `--force` is given for the config.
+pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<()> {
+    let dir = &args.dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let config_path = dir.join(mpwatch_core::config::CONFIG_FILE_NAME);
+    let secrets_path = dir.join("secrets.toml");
+    let db_path = global.db.clone().unwrap_or_else(|| dir.join(mpwatch_core::config::DEFAULT_DATABASE_FILE));
+
+    if config_path.exists() && !args.force {
+        println!("kept existing {} (use --force to overwrite)", config_path.display());
+    } else {
+        let config = EXAMPLE_CONFIG
+            .replace("# database = \"mpwatch.db\"", "database = \"mpwatch.db\"")
+            .replace("# secrets_file = \"secrets.toml\"", "secrets_file = \"secrets.toml\"");
+        std::fs::write(&config_path, config).with_context(|| format!("cannot write {}", config_path.display()))?;
+        println!("wrote {}", config_path.display());
+    }
+    if secrets_path.exists() {
+        println!("kept existing {}", secrets_path.display());
+    } else {
+        write_private(&secrets_path, EXAMPLE_SECRETS)?;
+        println!("wrote {} (mode 0600; add credentials here, never in mpwatch.toml)", secrets_path.display());
+    }
+    let store = Store::open(&db_path, &StoreOptions::default())?;
+    println!("database {} ready (schema version {})", db_path.display(), store.schema_version()?);
+    println!("next: mpwatch --config {} account add <article URL | biz | alias | --feed URL>", config_path.display());
+    Ok(())
+}
+
+/// Creates a file only its owner can read, without a window where it is readable.
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

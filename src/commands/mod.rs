@@ -1,0 +1,22 @@
+//! One module per command group; `run` dispatches.
+
+mod account;
+mod config;
+mod db;
+mod init;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::context::AppContext;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        // init writes the config, so it must not require one to exist.
+        Command::Init(args) => init::run(&cli.global, &args),
+        Command::Config(command) => config::run(&AppContext::load(&cli.global)?, &command),
+        Command::Account(command) => account::run(&AppContext::load(&cli.global)?, command),
+        Command::Db(command) => db::run(&AppContext::load(&cli.global)?, &command),
+    }
+}

@@ -1,0 +1,65 @@
+//! What every command needs: the configuration (found as documented), the database
+//! path, and opening the store.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use mpwatch_core::config::{self, Config};
+use mpwatch_core::secrets::Secrets;
+use mpwatch_store::{Store, StoreOptions};
+
+use crate::cli::GlobalArgs;
+
+/// The resolved configuration of one invocation.
+#[derive(Debug)]
+pub struct AppContext {
+    /// The config file used, if any was found.
+    pub config_path: Option<PathBuf>,
+    /// The configuration (defaults when no file was found).
+    pub config: Config,
+    /// The database file.
+    pub db_path: PathBuf,
+}
+
+impl AppContext {
+    /// Finds and loads the config; an explicit `--config` that does not exist is an error.
+    pub fn load(global: &GlobalArgs) -> Result<AppContext> {
+        let config_path = config::discover_config(global.config.as_deref());
+        let config = match &config_path {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let db_path = config::resolve_database(global.db.as_deref(), &config);
+        Ok(AppContext { config_path, config, db_path })
+    }
+
+    /// Opens (creating and migrating) the database.
+    pub fn open_store(&self) -> Result<Store> {
+        let options = StoreOptions { busy_timeout: self.config.store.busy_timeout, create: true };
+        Ok(Store::open(&self.db_path, &options)?)
+    }
+
+    /// Loads the secrets file named by the config, if any.
+    pub fn load_secrets(&self) -> Result<Option<Secrets>> {
+        match &self.config.secrets_file {
+            Some(path) => Ok(Some(Secrets::load(path)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Current time in unix seconds.
+    pub fn now(&self) -> i64 {
+        mpwatch_core::time::now_unix()
+    }
+}
+
+/// Reads a file or standard input (`-`), naming the file in errors.
+pub fn read_input(path: &std::path::Path) -> Result<String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read standard input")?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    }
+}

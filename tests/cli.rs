@@ -1,0 +1,279 @@
+//! The `mpwatch` binary as a new user meets it: init, accounts, OPML, db, config errors.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+/// A fresh directory with `mpwatch init` run in it.
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let setup = Setup { dir };
+        setup.cmd().args(["init", "--dir"]).arg(setup.path()).assert().success();
+        setup
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn config(&self) -> PathBuf {
+        self.path().join("mpwatch.toml")
+    }
+
+    /// mpwatch with the environment cleared of MPWATCH_* and run in the directory.
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("mpwatch").unwrap();
+        cmd.current_dir(self.path()).env_remove("MPWATCH_CONFIG").env_remove("MPWATCH_DB").env_remove("RUST_LOG");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let output = self.cmd().args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn accounts_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.run(&["account", "list", "--json"])).unwrap()
+    }
+}
+
+const LONG_URL: &str =
+    "https://mp.weixin.qq.com/s?__biz=MzA5MjkzMTA1Mw==&amp;mid=2653567890&amp;idx=1&amp;sn=ab12&amp;chksm=99#rd";
+
+#[test]
+fn init_writes_config_private_secrets_and_database() {
+    let setup = Setup::new();
+    assert!(setup.config().is_file());
+    assert!(setup.path().join("mpwatch.db").is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(setup.path().join("secrets.toml")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Found in the current directory without --config.
+    let out = setup.run(&["config", "check"]);
+    assert!(out.contains("config: ./mpwatch.toml (valid)"), "{out}");
+    assert!(out.contains("client credential sets: 0"), "{out}");
+    // A second init keeps what is there.
+    let again = setup.run(&["init"]);
+    assert!(again.contains("kept existing"), "{again}");
+}
+
+#[test]
+fn the_documented_schema_is_created() {
+    let setup = Setup::new();
+    let conn = rusqlite::Connection::open(setup.path().join("mpwatch.db")).unwrap();
+    let mut names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    names.retain(|n| !n.starts_with("sqlite_"));
+    let schema_doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema.md")).unwrap();
+    for name in &names {
+        assert!(schema_doc.contains(&format!("### `{name}`")), "docs/schema.md does not document {name}");
+    }
+    for expected in [
+        "accounts",
+        "articles",
+        "metric_snapshots",
+        "work_queue",
+        "fetch_log",
+        "crawl_runs",
+        "v_articles",
+        "v_latest_metrics",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+}
+
+#[test]
+fn account_add_accepts_every_form_and_list_json_shows_them() {
+    let setup = Setup::new();
+    let out = setup.run(&["account", "add", LONG_URL, "--name", "环球科学", "--group", "publishers"]);
+    assert!(out.contains("added account #1 (环球科学), biz MzA5MjkzMTA1Mw=="), "{out}");
+    setup.run(&["account", "add", "https://mp.weixin.qq.com/s/KDWh_qGpFN5Vu1TR9t30Mw"]);
+    setup.run(&["account", "add", "keyanquan", "--name", "科研圈", "--group", "publishers"]);
+    setup.run(&["account", "add", "--feed", "https://rss.example.org/feeds/MP_WXS_3.atom", "--name", "中科院之声"]);
+    setup.run(&["account", "add", "MzI0Nzg2MTExMA=="]);
+    // Adding again merges.
+    let again = setup.run(&["account", "add", LONG_URL]);
+    assert!(again.contains("already tracked"), "{again}");
+
+    let accounts = setup.accounts_json();
+    let accounts = accounts.as_array().unwrap();
+    assert_eq!(accounts.len(), 5);
+    assert_eq!(accounts[0]["biz"], "MzA5MjkzMTA1Mw==");
+    assert_eq!(accounts[0]["groups"], serde_json::json!(["publishers"]));
+    assert_eq!(
+        accounts[0]["sources"][1]["locator"],
+        "https://mp.weixin.qq.com/s?__biz=MzA5MjkzMTA1Mw==&mid=2653567890&idx=1&sn=ab12"
+    );
+    assert_eq!(accounts[1]["sources"][0]["kind"], "manual");
+    assert_eq!(accounts[2]["alias"], "keyanquan");
+    assert_eq!(accounts[3]["sources"][0]["kind"], "feed");
+
+    let publishers = setup.run(&["account", "list", "--group", "publishers", "--json"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&publishers).unwrap().as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_url_that_is_neither_article_nor_feed_is_refused_in_one_line() {
+    let setup = Setup::new();
+    setup
+        .cmd()
+        .args(["account", "add", "https://example.com/blog/post"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::starts_with("error: ")
+                .and(predicate::str::contains("neither a WeChat article URL nor a feed")),
+        )
+        .stderr(predicate::function(|s: &str| s.trim_end().lines().count() == 1));
+    setup
+        .cmd()
+        .args(["account", "add", "环球科学"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not a WeChat account"));
+}
+
+#[test]
+fn opml_export_then_import_changes_nothing() {
+    let setup = Setup::new();
+    setup.run(&["account", "add", LONG_URL, "--name", "环球科学", "--group", "publishers", "--group", "science"]);
+    setup.run(&[
+        "account",
+        "add",
+        "--feed",
+        "https://rss.example.org/feeds/MP_WXS_2.atom",
+        "--name",
+        "科研圈",
+        "--group",
+        "publishers",
+    ]);
+    setup.run(&["account", "add", "--feed", "https://rss.example.org/feeds/MP_WXS_3.atom", "--name", "中科院之声"]);
+    let before = setup.accounts_json();
+    let exported = setup.run(&["account", "export-opml"]);
+    assert!(exported.contains("xmlUrl=\"https://rss.example.org/feeds/MP_WXS_2.atom\""), "{exported}");
+
+    let out = setup.cmd().args(["account", "import-opml", "-"]).write_stdin(exported.clone()).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new"));
+    assert_eq!(setup.accounts_json(), before, "import of an exported file changed the accounts");
+
+    // Into an empty database the same file recreates the same accounts.
+    let other = Setup::new();
+    other.cmd().args(["account", "import-opml", "-"]).write_stdin(exported).assert().success();
+    let strip = |value: serde_json::Value| -> Vec<String> {
+        let mut rows: Vec<String> = value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| format!("{} {} {}", a["nickname"], a["biz"], a["groups"]))
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(strip(other.accounts_json()), strip(before));
+}
+
+#[test]
+fn remove_disables_and_purge_deletes() {
+    let setup = Setup::new();
+    setup.run(&["account", "add", "huanqiukexue", "--name", "环球科学"]);
+    let out = setup.run(&["account", "remove", "huanqiukexue"]);
+    assert!(out.contains("disabled account #1"), "{out}");
+    assert_eq!(setup.accounts_json()[0]["enabled"], false);
+    let out = setup.run(&["account", "remove", "#1", "--purge"]);
+    assert!(out.contains("deleted account #1 (环球科学): 0 articles, 0 snapshots, 1 sources"), "{out}");
+    assert_eq!(setup.accounts_json(), serde_json::json!([]));
+    setup
+        .cmd()
+        .args(["account", "remove", "nobody"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no account matches"));
+}
+
+#[test]
+fn db_commands_report_path_version_and_counts() {
+    let setup = Setup::new();
+    setup.run(&["account", "add", "huanqiukexue"]);
+    assert_eq!(setup.run(&["db", "path"]).trim(), "./mpwatch.db");
+    let stats: serde_json::Value = serde_json::from_str(&setup.run(&["db", "stats", "--json"])).unwrap();
+    assert_eq!(stats["schema_version"], mpwatch_store::LATEST_SCHEMA_VERSION);
+    assert!(stats["file_bytes"].as_u64().unwrap() > 0);
+    assert!(stats["tables"].as_array().unwrap().iter().any(|t| t[0] == "accounts" && t[1] == 1));
+    let other_db = setup.path().join("elsewhere/other.db");
+    setup.cmd().args(["db", "migrate", "--db"]).arg(&other_db).assert().success();
+    assert!(other_db.is_file());
+    setup.cmd().args(["db", "path"]).env("MPWATCH_DB", &other_db).assert().stdout(predicate::str::contains("other.db"));
+}
+
+#[test]
+fn config_errors_name_the_file_and_key() {
+    let setup = Setup::new();
+    std::fs::write(setup.config(), "[rate_limits.article_page]\ninterval = \"0s\"\n").unwrap();
+    setup
+        .cmd()
+        .args(["db", "path"])
+        .assert()
+        .code(1)
+        .stderr("error: ./mpwatch.toml: rate_limits.article_page.interval must be > 0\n");
+    std::fs::write(setup.config(), "[crawl]\nsnapshot_agez = []\n").unwrap();
+    setup.cmd().args(["--config", "mpwatch.toml", "db", "path"]).assert().code(1).stderr(
+        predicate::str::contains("mpwatch.toml: crawl").and(predicate::str::contains("unknown field `snapshot_agez`")),
+    );
+    setup
+        .cmd()
+        .args(["--config", "missing.toml", "db", "path"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot read config file missing.toml"));
+}
+
+#[cfg(unix)]
+#[test]
+fn an_open_secrets_file_is_refused_and_secret_values_never_printed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let setup = Setup::new();
+    let secrets = setup.path().join("secrets.toml");
+    std::fs::write(
+        &secrets,
+        "[[client]]\nname = \"phone-1\"\nuin = \"UIN_SECRET\"\nkey = \"KEY_SECRET\"\npass_ticket = \"PT_SECRET\"\nappmsg_token = \"TOKEN_SECRET\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    setup
+        .cmd()
+        .args(["config", "check"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("mode 0644").and(predicate::str::contains("chmod 600")));
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = setup.cmd().args(["-vvv", "config", "check"]).output().unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{all}");
+    assert!(all.contains("client credential sets: 1 (phone-1)"), "{all}");
+    for secret in ["UIN_SECRET", "KEY_SECRET", "PT_SECRET", "TOKEN_SECRET"] {
+        assert!(!all.contains(secret), "{secret} printed");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let setup = Setup::new();
+    setup.cmd().args(["account", "frobnicate"]).assert().code(2);
+    setup.cmd().args(["account", "add"]).assert().code(2);
+}
