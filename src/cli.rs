@@ -61,6 +61,24 @@ pub enum Command {
     /// The database file.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Show what the parser extracts from a saved article page (no network, no database).
+    Parse(ParseArgs),
+}
+
+/// `mpwatch parse`.
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// HTML file, or - for standard input.
+    pub file: PathBuf,
+    /// The URL the page was fetched from (fills in biz/mid/idx/sn a page lacks).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Include the body text.
+    #[arg(long)]
+    pub text: bool,
 }
 
 /// `mpwatch init`.

@@ -4,6 +4,7 @@ mod account;
 mod config;
 mod db;
 mod init;
+mod parse;
 
 use anyhow::Result;
 
@@ -18,5 +19,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Config(command) => config::run(&AppContext::load(&cli.global)?, &command),
         Command::Account(command) => account::run(&AppContext::load(&cli.global)?, command),
         Command::Db(command) => db::run(&AppContext::load(&cli.global)?, &command),
+        // parse is pure: it needs neither config nor database.
+        Command::Parse(args) => parse::run(&args),
     }
 }

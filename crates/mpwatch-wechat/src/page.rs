@@ -1,0 +1,612 @@
+//! Article pages: classify what WeChat served and extract the article.
+//!
+//! A modern page is 2-4 MB, mostly inline JavaScript, with the metadata in a block of
+//! `var name = "value" || "";` lines deep inside and the body in `#js_content`. Picture
+//! and text messages keep their data in `window.cgiDataNew = {...}` instead. Rather than
+//! building a DOM of the whole page, [`parse_page`] makes one pass over the `var `
+//! statements, reads the `cgiDataNew` object, and parses only the `#js_content`
+//! fragment. Pages without article data are then checked for the verification page
+//! (checked first: it must never pass for a deleted article), the deleted, blocked,
+//! unavailable and expired pages.
+
+use memchr::memmem;
+use mpwatch_core::{ArticleKey, ArticleKind, Biz, Copyright};
+use serde::Serialize;
+
+use crate::html;
+use crate::js::{self, JsValue};
+use crate::url::{ArticleUrl, canonical_url};
+
+/// What a fetched page turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PageKind {
+    /// A normal article (item_show_type 0).
+    Article,
+    /// A picture message (8).
+    Picture,
+    /// A text message (10).
+    Text,
+    /// A video message (5).
+    Video,
+    /// An audio message (7).
+    Audio,
+    /// An article shared from another account.
+    Repost,
+    /// Deleted by the publisher.
+    Deleted,
+    /// Removed for a violation.
+    Blocked,
+    /// Temporarily unavailable.
+    Unavailable,
+    /// An expired temporary link.
+    Expired,
+    /// The anti-crawl verification page: slow down, and record nothing about the article.
+    Verification,
+    /// Not a WeChat article page (or not HTML at all).
+    Unknown,
+}
+
+impl PageKind {
+    /// The name printed by `mpwatch parse`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageKind::Article => "article",
+            PageKind::Picture => "picture",
+            PageKind::Text => "text",
+            PageKind::Video => "video",
+            PageKind::Audio => "audio",
+            PageKind::Repost => "repost",
+            PageKind::Deleted => "deleted",
+            PageKind::Blocked => "blocked",
+            PageKind::Unavailable => "unavailable",
+            PageKind::Expired => "expired",
+            PageKind::Verification => "verification",
+            PageKind::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the page carries an article (as opposed to an error or a block).
+    pub fn is_article(self) -> bool {
+        matches!(
+            self,
+            PageKind::Article
+                | PageKind::Picture
+                | PageKind::Text
+                | PageKind::Video
+                | PageKind::Audio
+                | PageKind::Repost
+        )
+    }
+}
+
+/// Everything extracted from one page. Fields a page does not have are `None`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArticlePage {
+    /// What the page is.
+    pub kind: PageKind,
+    /// Title.
+    pub title: Option<String>,
+    /// Account display name.
+    pub account_name: Option<String>,
+    /// Account original id (`gh_...`, or `wxid_...` on some old accounts).
+    pub account_username: Option<String>,
+    /// Account 微信号.
+    pub account_alias: Option<String>,
+    /// Account biz.
+    pub biz: Option<Biz>,
+    /// Push id.
+    pub mid: Option<u64>,
+    /// Position in the push.
+    pub idx: Option<u32>,
+    /// Signature.
+    pub sn: Option<String>,
+    /// Publication instant, unix seconds UTC.
+    pub published_at: Option<i64>,
+    /// Author line.
+    pub author: Option<String>,
+    /// Summary.
+    pub digest: Option<String>,
+    /// Cover image.
+    pub cover_url: Option<String>,
+    /// Originality.
+    pub copyright: Option<Copyright>,
+    /// 阅读原文 link.
+    pub source_url: Option<String>,
+    /// Comment thread id.
+    pub comment_id: Option<String>,
+    /// WeChat's `item_show_type`.
+    pub item_show_type: Option<i64>,
+    /// The `/s/<token>` link of the page, when it names one.
+    pub short_url: Option<String>,
+    /// Body as clean text.
+    pub content_text: Option<String>,
+    /// Inner HTML of `#js_content` (images keep `data-src`).
+    pub content_html: Option<String>,
+    /// Image URLs of the body (picture messages: their pictures).
+    pub image_urls: Vec<String>,
+    /// Characters of the body text, whitespace excluded.
+    pub text_chars: usize,
+    /// The reason a blocked page states.
+    pub reason: Option<String>,
+    /// Reposts: the original account's name.
+    pub original_account: Option<String>,
+    /// Reposts: the original account's `gh_` id.
+    pub original_username: Option<String>,
+    /// Reposts: the original article (`__biz`, `mid`, `idx`; no `sn`).
+    pub original_url: Option<String>,
+}
+
+impl ArticlePage {
+    fn empty(kind: PageKind) -> Self {
+        ArticlePage {
+            kind,
+            title: None,
+            account_name: None,
+            account_username: None,
+            account_alias: None,
+            biz: None,
+            mid: None,
+            idx: None,
+            sn: None,
+            published_at: None,
+            author: None,
+            digest: None,
+            cover_url: None,
+            copyright: None,
+            source_url: None,
+            comment_id: None,
+            item_show_type: None,
+            short_url: None,
+            content_text: None,
+            content_html: None,
+            image_urls: Vec::new(),
+            text_chars: 0,
+            reason: None,
+            original_account: None,
+            original_username: None,
+            original_url: None,
+        }
+    }
+
+    /// The article's key, when the page gave biz, mid and idx.
+    pub fn key(&self) -> Option<ArticleKey> {
+        Some(ArticleKey { biz: self.biz.clone()?, mid: self.mid?, idx: self.idx? })
+    }
+
+    /// The canonical URL, when the key is known.
+    pub fn canonical_url(&self) -> Option<String> {
+        self.key().map(|key| canonical_url(&key, self.sn.as_deref()))
+    }
+
+    /// The stored kind of the article (a repost is stored as an article with
+    /// copyright `repost`).
+    pub fn article_kind(&self) -> Option<ArticleKind> {
+        match self.kind {
+            PageKind::Article | PageKind::Repost => Some(ArticleKind::Article),
+            PageKind::Picture => Some(ArticleKind::Picture),
+            PageKind::Text => Some(ArticleKind::Text),
+            PageKind::Video => Some(ArticleKind::Video),
+            PageKind::Audio => Some(ArticleKind::Audio),
+            _ => None,
+        }
+    }
+}
+
+/// The `var` names whose string-literal values the parser reads.
+const WANTED_VARS: &[&str] = &[
+    "biz",
+    "__biz",
+    "sn",
+    "mid",
+    "idx",
+    "appmsgid",
+    "msg_title",
+    "msg_desc",
+    "msg_cdn_url",
+    "msg_link",
+    "msg_source_url",
+    "nickname",
+    "user_name",
+    "ct",
+    "create_time",
+    "copyright_stat",
+    "_copyright_stat",
+    "item_show_type",
+    "comment_id",
+    "author",
+    "source_encode_biz",
+    "source_username",
+    "source_mid",
+    "source_idx",
+];
+
+/// Values of the wanted `var`s: the first non-empty string literal assigned to each.
+#[derive(Default)]
+struct Vars {
+    values: Vec<Option<String>>,
+}
+
+impl Vars {
+    fn get(&self, name: &str) -> Option<&str> {
+        let index = WANTED_VARS.iter().position(|wanted| *wanted == name)?;
+        self.values.get(index)?.as_deref().filter(|v| !v.is_empty())
+    }
+}
+
+fn is_identifier_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
+}
+
+/// One pass over every `var ` in the page.
+fn scan_vars(page: &[u8]) -> Vars {
+    let mut vars = Vars { values: vec![None; WANTED_VARS.len()] };
+    // Matches inside a string already read (or a line that failed to read) are skipped,
+    // which keeps the pass linear on hostile input.
+    let mut resume_at = 0;
+    for at in memmem::find_iter(page, b"var ") {
+        if at < resume_at || (at > 0 && is_identifier_byte(page[at - 1])) {
+            continue;
+        }
+        let mut i = at + 4;
+        let name_start = i;
+        while page.get(i).copied().is_some_and(is_identifier_byte) {
+            i += 1;
+        }
+        let Some(index) = WANTED_VARS.iter().position(|wanted| wanted.as_bytes() == &page[name_start..i]) else {
+            continue;
+        };
+        while page.get(i).is_some_and(|b| *b == b' ' || *b == b'\t') {
+            i += 1;
+        }
+        if page.get(i) != Some(&b'=') || page.get(i + 1) == Some(&b'=') {
+            continue;
+        }
+        let rest = &page[i + 1..];
+        match js::expression(rest) {
+            Some((value, used)) => {
+                resume_at = i + 1 + used;
+                let slot = &mut vars.values[index];
+                if slot.as_deref().is_none_or(str::is_empty) {
+                    *slot = Some(value);
+                }
+            }
+            None => {
+                resume_at = i + 1 + memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            }
+        }
+    }
+    vars
+}
+
+/// `window.cgiDataNew = {...}` (modern pages, and the only data of picture and text
+/// messages), parsed as an object.
+fn cgi_data(page: &[u8]) -> Option<JsValue> {
+    let at = memmem::find(page, b"cgiDataNew = {")?;
+    let start = at + b"cgiDataNew = ".len();
+    js::object_literal(&page[start..]).map(|(value, _)| value)
+}
+
+/// Text fields: entities decoded, whitespace normalised, empty as `None`.
+fn clean(value: Option<&str>) -> Option<String> {
+    let value = value?;
+    let decoded = html::decode_entities(value);
+    let normalized = html::normalize_whitespace(&decoded);
+    (!normalized.is_empty()).then_some(normalized)
+}
+
+/// URL fields: entities and `\x26`-style escapes undone, empty as `None`.
+fn clean_url(value: Option<&str>) -> Option<String> {
+    let value = crate::url::unescape(value?);
+    let value = html::decode_entities(&value);
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+fn first<T>(candidates: impl IntoIterator<Item = Option<T>>) -> Option<T> {
+    candidates.into_iter().flatten().next()
+}
+
+/// `YYYY-MM-DD HH:MM[:SS]` in Beijing time (UTC+8, as WeChat prints it) to unix seconds.
+fn beijing_datetime(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (date, time) = text.split_once(' ').unwrap_or((text, "00:00"));
+    let mut date_parts = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (date_parts.next()??, date_parts.next()??, date_parts.next()??);
+    let mut time_parts = time.split(':').map(|p| p.parse::<i64>().ok());
+    let hour = time_parts.next()??;
+    let minute = time_parts.next().flatten().unwrap_or(0);
+    let second = time_parts.next().flatten().unwrap_or(0);
+    if !(1970..=2200).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Some(days * 86400 + hour * 3600 + minute * 60 + second - 8 * 3600)
+}
+
+fn unix_seconds(text: Option<&str>) -> Option<i64> {
+    let text = text?.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok().filter(|t| *t > 0);
+    }
+    beijing_datetime(text)
+}
+
+fn copyright_from_stat(stat: Option<&str>) -> Option<Copyright> {
+    match stat?.trim() {
+        "1" | "11" => Some(Copyright::Original),
+        "2" | "12" => Some(Copyright::Repost),
+        "0" | "" => Some(Copyright::None),
+        _ => None,
+    }
+}
+
+/// A value of at most `max` bytes that looks like an identifier token.
+fn token(value: Option<String>, max: usize) -> Option<String> {
+    value.filter(|v| {
+        v.len() <= max && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'=')
+    })
+}
+
+/// Does the input look like HTML at all?
+fn looks_like_html(page: &[u8]) -> bool {
+    let head = &page[..page.len().min(4096)];
+    memchr::memchr(b'<', head).is_some() && memchr::memchr(b'>', head).is_some()
+}
+
+/// Classifies a page and extracts everything it says about the article.
+pub fn parse_page(page: &[u8]) -> ArticlePage {
+    if page.iter().all(u8::is_ascii_whitespace) || !looks_like_html(page) {
+        return ArticlePage::empty(PageKind::Unknown);
+    }
+    let vars = scan_vars(page);
+    let cgi = cgi_data(page);
+    let cgi_str = |key: &str| cgi.as_ref().and_then(|c| c.str_field(key)).filter(|v| !v.is_empty());
+
+    let mut article = ArticlePage::empty(PageKind::Unknown);
+    article.title = first([
+        clean(vars.get("msg_title")),
+        clean(cgi_str("title")),
+        html::meta_content(page, "og:title").and_then(|t| clean(Some(&t))),
+    ]);
+    let link = first([clean_url(vars.get("msg_link")), clean_url(cgi_str("link"))]);
+    let link_key = link.as_deref().and_then(|l| ArticleUrl::parse(l).ok());
+    article.biz = first([
+        vars.get("biz").and_then(|b| Biz::parse(b).ok()),
+        vars.get("__biz").and_then(|b| Biz::parse(b).ok()),
+        cgi_str("bizuin").and_then(|b| Biz::parse(b).ok()),
+        link_key.as_ref().and_then(|u| u.key()).map(|k| k.biz.clone()),
+    ]);
+    article.mid =
+        first([vars.get("mid"), vars.get("appmsgid"), cgi_str("mid")].map(|v| v.and_then(|m| m.trim().parse().ok())))
+            .or_else(|| link_key.as_ref().and_then(|u| u.key()).map(|k| k.mid))
+            .filter(|m| *m > 0);
+    article.idx = first([vars.get("idx"), cgi_str("idx")].map(|v| v.and_then(|i| i.trim().parse().ok())))
+        .or_else(|| link_key.as_ref().and_then(|u| u.key()).map(|k| k.idx))
+        .filter(|i| (1..=64).contains(i));
+    article.sn =
+        token(first([vars.get("sn"), cgi_str("sn")].map(|v| v.map(str::to_string))), 64).or_else(|| match &link_key {
+            Some(ArticleUrl::Permanent { sn, .. }) => sn.clone(),
+            _ => None,
+        });
+    article.short_url = first([link.clone(), html::meta_content(page, "og:url")])
+        .filter(|l| matches!(ArticleUrl::parse(l), Ok(ArticleUrl::Short { .. })))
+        .map(|l| ArticleUrl::parse(&l).map(|u| u.canonical()).unwrap_or(l));
+
+    let has_article_data = article.title.is_some() || (article.biz.is_some() && article.mid.is_some());
+    if !has_article_data {
+        return classify_non_article(page);
+    }
+
+    article.account_name = first([
+        clean(vars.get("nickname")),
+        clean(cgi_str("nick_name")),
+        html::element_by_id(page, "js_name").map(|r| html::fragment_to_text(&page[r]).text).filter(|t| !t.is_empty()),
+    ]);
+    article.account_username = token(first([clean(vars.get("user_name")), clean(cgi_str("user_name"))]), 64)
+        .filter(|u| crate::is_account_username(u));
+    article.account_alias = token(first([clean(cgi_str("alias")), profile_alias(page)]), 32);
+    article.published_at = first([
+        unix_seconds(vars.get("ct")),
+        unix_seconds(cgi_str("ori_create_time")),
+        unix_seconds(vars.get("create_time")),
+        unix_seconds(cgi_str("create_time")),
+    ]);
+    article.author = first([
+        clean(vars.get("author")),
+        clean(cgi_str("author")),
+        html::meta_content(page, "author").and_then(|a| clean(Some(&a))),
+    ]);
+    article.digest = first([
+        clean(vars.get("msg_desc")),
+        clean(cgi_str("desc")),
+        html::meta_content(page, "og:description").and_then(|d| clean(Some(&d))),
+    ]);
+    article.cover_url = first([
+        clean_url(vars.get("msg_cdn_url")),
+        clean_url(cgi_str("cdn_url")),
+        html::meta_content(page, "og:image").and_then(|i| clean_url(Some(&i))),
+    ]);
+    article.source_url = first([clean_url(vars.get("msg_source_url")), clean_url(cgi_str("source_url"))]);
+    article.comment_id = first([vars.get("comment_id"), cgi_str("comment_id")])
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && *c != "0" && c.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_string);
+    article.item_show_type =
+        first([vars.get("item_show_type"), cgi_str("item_show_type")].map(|v| v.and_then(|t| t.trim().parse().ok())));
+
+    let cgi_copyright = cgi.as_ref().and_then(|c| c.get("copyright_info")).and_then(|c| c.str_field("copyright_stat"));
+    article.copyright = first([
+        copyright_from_stat(vars.get("copyright_stat")),
+        copyright_from_stat(vars.get("_copyright_stat")),
+        copyright_from_stat(cgi_copyright),
+    ]);
+    article.original_username = token(clean(vars.get("source_username")), 64);
+    if article.original_username.is_some() {
+        article.copyright = Some(Copyright::Repost);
+    }
+    if article.copyright == Some(Copyright::Repost) {
+        article.original_account = html::text_by_class(page, "original_primary_nickname");
+        let source_key = (|| {
+            Some(ArticleKey {
+                biz: Biz::parse(vars.get("source_encode_biz")?).ok()?,
+                mid: vars.get("source_mid")?.trim().parse().ok()?,
+                idx: vars.get("source_idx")?.trim().parse().ok()?,
+            })
+        })();
+        // The "read the original" link carries the sn; the source_* vars do not.
+        let share_link = html::element_by_id(page, "js_share_source")
+            .and_then(|range| html::tag_containing(page, range.start))
+            .and_then(|tag| html::attribute(tag, "data-url"))
+            .and_then(|url| ArticleUrl::parse(&url).ok())
+            .filter(|url| url.key().is_some())
+            .map(|url| url.canonical());
+        article.original_url = share_link.or_else(|| source_key.map(|key| canonical_url(&key, None)));
+    }
+
+    article.kind = match article.item_show_type {
+        Some(8) => PageKind::Picture,
+        Some(10) => PageKind::Text,
+        Some(5) => PageKind::Video,
+        Some(7) => PageKind::Audio,
+        _ if article.copyright == Some(Copyright::Repost) => PageKind::Repost,
+        _ => PageKind::Article,
+    };
+    extract_body(page, cgi.as_ref(), &mut article);
+    article
+}
+
+/// The body: `#js_content` for articles; the message's own data for picture and text
+/// messages.
+fn extract_body(page: &[u8], cgi: Option<&JsValue>, article: &mut ArticlePage) {
+    let cgi_text = cgi.and_then(|c| {
+        first([
+            c.str_field("content_noencode").filter(|t| !t.trim().is_empty()),
+            c.get("text_page_info").and_then(|t| t.str_field("content")).filter(|t| !t.trim().is_empty()),
+        ])
+    });
+    match article.kind {
+        PageKind::Picture | PageKind::Text => {
+            article.content_text = cgi_text.and_then(|t| clean(Some(t)));
+            if let Some(list) = cgi.and_then(|c| c.get("picture_page_info_list")) {
+                article.image_urls = list.items().iter().filter_map(|p| clean_url(p.str_field("cdn_url"))).collect();
+            }
+            if let Some(range) = html::element_by_id(page, "js_content") {
+                article.content_html = Some(String::from_utf8_lossy(&page[range]).into_owned());
+            }
+        }
+        _ => {
+            if let Some(range) = html::element_by_id(page, "js_content") {
+                let fragment = &page[range];
+                let text = html::fragment_to_text(fragment);
+                article.content_text = (!text.text.is_empty()).then_some(text.text);
+                article.image_urls = text.images;
+                article.content_html = Some(String::from_utf8_lossy(fragment).into_owned());
+            }
+        }
+    }
+    article.text_chars =
+        article.content_text.as_deref().map(|t| t.chars().filter(|c| !c.is_whitespace()).count()).unwrap_or(0);
+}
+
+/// The 微信号 shown on older pages: `<span class="profile_meta_label">微信号</span>
+/// <span class="profile_meta_value">road5858</span>`.
+fn profile_alias(page: &[u8]) -> Option<String> {
+    let label = memmem::find(page, "微信号</".as_bytes())?;
+    let rest = &page[label..page.len().min(label + 512)];
+    let value_at = memmem::find(rest, b"profile_meta_value")?;
+    let open_end = memchr::memchr(b'>', &rest[value_at..])? + value_at + 1;
+    let close = memchr::memchr(b'<', &rest[open_end..])? + open_end;
+    clean(Some(&String::from_utf8_lossy(&rest[open_end..close])))
+}
+
+const VERIFICATION_MARKERS: &[&str] =
+    &["secitptpage/verify", "wappoc_appmsgcaptcha", "TCaptcha", "环境异常", "完成验证后即可继续访问", "/mp/captcha"];
+
+/// A page without article data: verification first (never to be taken for a deleted
+/// article), then WeChat's message pages.
+fn classify_non_article(page: &[u8]) -> ArticlePage {
+    let contains = |needle: &str| memmem::find(page, needle.as_bytes()).is_some();
+    if VERIFICATION_MARKERS.iter().any(|marker| contains(marker)) {
+        return ArticlePage::empty(PageKind::Verification);
+    }
+    let message = html::text_by_class(page, "weui-msg__title")
+        .or_else(|| html::element_by_id(page, "js_content").map(|_| String::new()))
+        .unwrap_or_default();
+    let says = |needle: &str| message.contains(needle) || contains(needle);
+    if says("该内容已被发布者删除") || says("has been deleted by the author") || says("已被发布者删除")
+    {
+        return ArticlePage::empty(PageKind::Deleted);
+    }
+    if says("此内容因违规无法查看") || says("违规无法查看") || says("violat") && contains("weui-msg") {
+        let mut blocked = ArticlePage::empty(PageKind::Blocked);
+        blocked.reason = html::text_by_class(page, "weui-msg__desc");
+        return blocked;
+    }
+    if says("该内容暂时无法查看") || says("temporarily unavailable") {
+        return ArticlePage::empty(PageKind::Unavailable);
+    }
+    if says("链接已过期") || says("link has expired") {
+        return ArticlePage::empty(PageKind::Expired);
+    }
+    ArticlePage::empty(PageKind::Unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beijing_times_convert_to_utc() {
+        assert_eq!(beijing_datetime("2025-11-05 18:30"), Some(1762338600));
+        assert_eq!(beijing_datetime("1970-01-01 08:00:00"), Some(0));
+        assert_eq!(beijing_datetime("2025-13-01 00:00"), None);
+        assert_eq!(beijing_datetime("garbage"), None);
+    }
+
+    #[test]
+    fn only_string_literal_assignments_count() {
+        let page = br#"<html><script>
+            var biz = null;
+            var mid = start + end >> 1;
+            var biz = opt.biz || window.biz;
+            var biz = "" || "MzA5MjkzMTA1Mw==";
+            var mid = "2651688808" || "";
+            var idx = "" || "" || "5";
+            var msg_title = 'A &amp; B'.html(false);
+            var avar biz = "ignored";
+        </script></html>"#;
+        let article = parse_page(page);
+        assert_eq!(article.kind, PageKind::Article);
+        assert_eq!(article.biz.unwrap().as_str(), "MzA5MjkzMTA1Mw==");
+        assert_eq!(article.mid, Some(2651688808));
+        assert_eq!(article.idx, Some(5));
+        assert_eq!(article.title.as_deref(), Some("A & B"));
+    }
+
+    #[test]
+    fn not_html_is_unknown() {
+        for input in [&b""[..], b"   ", b"{\"ret\":0}", b"\xff\xfe\x00garbage"] {
+            assert_eq!(parse_page(input).kind, PageKind::Unknown);
+        }
+    }
+
+    #[test]
+    fn verification_wins_over_deletion_wording() {
+        let page = "<html><div class=\"weui-msg\"><h2 class=\"weui-msg__title\">该内容已被发布者删除</h2></div><script src=\"https://turing.captcha.qcloud.com/TCaptcha.js\"></script></html>";
+        assert_eq!(parse_page(page.as_bytes()).kind, PageKind::Verification);
+    }
+}

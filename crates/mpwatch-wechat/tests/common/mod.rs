@@ -1,0 +1,45 @@
+//! Loading the real pages: the repository's own copies, or the shared fixture set for
+//! pages whose licence does not allow a copy.
+
+use std::path::PathBuf;
+
+/// Where the repository's fixtures are.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A page by name (without extension): `pages/<name>.html.zst` here, else
+/// `shared/fixtures/wechat/pages/<name>.html` beside the checkout. Returns `None` only
+/// outside CI when the shared set is absent (a fresh clone on its own).
+pub fn page(name: &str) -> Option<Vec<u8>> {
+    let compressed = fixtures_dir().join(format!("pages/{name}.html.zst"));
+    if compressed.exists() {
+        let bytes = std::fs::read(&compressed).expect("read fixture");
+        return Some(zstd::decode_all(bytes.as_slice()).expect("decompress fixture"));
+    }
+    let shared =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../../shared/fixtures/wechat/pages/{name}.html"));
+    match std::fs::read(&shared) {
+        Ok(bytes) => Some(bytes),
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipping {name}: {} not found ({error}); it is present in CI", shared.display());
+            None
+        }
+        Err(error) => panic!("{name}: {} not found in CI: {error}", shared.display()),
+    }
+}
+
+/// Every page name the repository knows.
+#[allow(dead_code)]
+pub fn all_page_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir().join("pages"))
+        .expect("fixture dir")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_suffix(".html.zst").map(str::to_string))
+        .collect();
+    names.extend(
+        ["article_2020_rendered_dom", "article_2017_browser_saved_shortlink", "verify_captcha_secitptpage"]
+            .map(String::from),
+    );
+    names.sort();
+    names
+}
