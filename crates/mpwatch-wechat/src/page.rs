@@ -377,11 +377,9 @@ pub fn parse_page(page: &[u8]) -> ArticlePage {
     let cgi_str = |key: &str| cgi.as_ref().and_then(|c| c.str_field(key)).filter(|v| !v.is_empty());
 
     let mut article = ArticlePage::empty(PageKind::Unknown);
-    article.title = first([
-        clean(vars.get("msg_title")),
-        clean(cgi_str("title")),
-        html::meta_content(page, "og:title").and_then(|t| clean(Some(&t))),
-    ]);
+    article.title = clean(vars.get("msg_title"))
+        .or_else(|| clean(cgi_str("title")))
+        .or_else(|| html::meta_content(page, "og:title").and_then(|t| clean(Some(&t))));
     let link = first([clean_url(vars.get("msg_link")), clean_url(cgi_str("link"))]);
     let link_key = link.as_deref().and_then(|l| ArticleUrl::parse(l).ok());
     article.biz = first([
@@ -402,7 +400,9 @@ pub fn parse_page(page: &[u8]) -> ArticlePage {
             Some(ArticleUrl::Permanent { sn, .. }) => sn.clone(),
             _ => None,
         });
-    article.short_url = first([link.clone(), html::meta_content(page, "og:url")])
+    article.short_url = link
+        .clone()
+        .or_else(|| html::meta_content(page, "og:url"))
         .filter(|l| matches!(ArticleUrl::parse(l), Ok(ArticleUrl::Short { .. })))
         .map(|l| ArticleUrl::parse(&l).map(|u| u.canonical()).unwrap_or(l));
 
@@ -411,35 +411,30 @@ pub fn parse_page(page: &[u8]) -> ArticlePage {
         return classify_non_article(page);
     }
 
-    article.account_name = first([
-        clean(vars.get("nickname")),
-        clean(cgi_str("nick_name")),
-        html::element_by_id(page, "js_name").map(|r| html::fragment_to_text(&page[r]).text).filter(|t| !t.is_empty()),
-    ]);
+    article.account_name = clean(vars.get("nickname")).or_else(|| clean(cgi_str("nick_name"))).or_else(|| {
+        html::element_by_id(page, "js_name").map(|r| html::fragment_to_text(&page[r]).text).filter(|t| !t.is_empty())
+    });
     article.account_username = token(first([clean(vars.get("user_name")), clean(cgi_str("user_name"))]), 64)
         .filter(|u| crate::is_account_username(u));
-    article.account_alias = token(first([clean(cgi_str("alias")), profile_alias(page)]), 32);
+    // Modern pages state the alias in cgiDataNew (possibly empty); only older pages
+    // show it in the profile card.
+    let alias = if cgi.is_some() { clean(cgi_str("alias")) } else { profile_alias(page) };
+    article.account_alias = token(alias, 32);
     article.published_at = first([
         unix_seconds(vars.get("ct")),
         unix_seconds(cgi_str("ori_create_time")),
         unix_seconds(vars.get("create_time")),
         unix_seconds(cgi_str("create_time")),
     ]);
-    article.author = first([
-        clean(vars.get("author")),
-        clean(cgi_str("author")),
-        html::meta_content(page, "author").and_then(|a| clean(Some(&a))),
-    ]);
-    article.digest = first([
-        clean(vars.get("msg_desc")),
-        clean(cgi_str("desc")),
-        html::meta_content(page, "og:description").and_then(|d| clean(Some(&d))),
-    ]);
-    article.cover_url = first([
-        clean_url(vars.get("msg_cdn_url")),
-        clean_url(cgi_str("cdn_url")),
-        html::meta_content(page, "og:image").and_then(|i| clean_url(Some(&i))),
-    ]);
+    article.author = clean(vars.get("author"))
+        .or_else(|| clean(cgi_str("author")))
+        .or_else(|| html::meta_content(page, "author").and_then(|a| clean(Some(&a))));
+    article.digest = clean(vars.get("msg_desc"))
+        .or_else(|| clean(cgi_str("desc")))
+        .or_else(|| html::meta_content(page, "og:description").and_then(|d| clean(Some(&d))));
+    article.cover_url = clean_url(vars.get("msg_cdn_url"))
+        .or_else(|| clean_url(cgi_str("cdn_url")))
+        .or_else(|| html::meta_content(page, "og:image").and_then(|i| clean_url(Some(&i))));
     article.source_url = first([clean_url(vars.get("msg_source_url")), clean_url(cgi_str("source_url"))]);
     article.comment_id = first([vars.get("comment_id"), cgi_str("comment_id")])
         .map(str::trim)

@@ -8,6 +8,7 @@ pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+#[allow(dead_code)]
 /// A page by name (without extension): `pages/<name>.html.zst` here, else
 /// `shared/fixtures/wechat/pages/<name>.html` beside the checkout. Returns `None` only
 /// outside CI when the shared set is absent (a fresh clone on its own).
