@@ -593,6 +593,24 @@ mod tests {
     }
 
     #[test]
+    fn item_show_type_decides_the_message_kind() {
+        for (show_type, kind) in [
+            ("0", PageKind::Article),
+            ("5", PageKind::Video),
+            ("7", PageKind::Audio),
+            ("8", PageKind::Picture),
+            ("10", PageKind::Text),
+        ] {
+            let page = format!(
+                "<html><script>var msg_title = 'T';\nvar biz = \"MzA5MjkzMTA1Mw==\";\nvar mid = \"1\";\nvar idx = \"1\";\nvar item_show_type = \"{show_type}\";\n</script></html>"
+            );
+            let parsed = parse_page(page.as_bytes());
+            assert_eq!(parsed.kind, kind, "{show_type}");
+            assert_eq!(parsed.item_show_type, show_type.parse().ok());
+        }
+    }
+
+    #[test]
     fn not_html_is_unknown() {
         for input in [&b""[..], b"   ", b"{\"ret\":0}", b"\xff\xfe\x00garbage"] {
             assert_eq!(parse_page(input).kind, PageKind::Unknown);

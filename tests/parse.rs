@@ -1,0 +1,122 @@
+//! `mpwatch parse` on real pages: the documented JSON keys, kinds, errors.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+const KEYS: &[&str] = &[
+    "kind",
+    "title",
+    "account_name",
+    "account_username",
+    "account_alias",
+    "biz",
+    "mid",
+    "idx",
+    "sn",
+    "canonical_url",
+    "published_at",
+    "author",
+    "digest",
+    "cover_url",
+    "copyright",
+    "source_url",
+    "comment_id",
+    "item_show_type",
+    "text_chars",
+    "image_count",
+    "reason",
+];
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("crates/mpwatch-wechat/tests/fixtures/pages/{name}.html.zst"));
+    zstd::decode_all(std::fs::read(path).unwrap().as_slice()).unwrap()
+}
+
+fn parse_json(input: Vec<u8>, extra: &[&str]) -> serde_json::Value {
+    let output = Command::cargo_bin("mpwatch")
+        .unwrap()
+        .args(["parse", "-", "--json"])
+        .args(extra)
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn json_has_exactly_the_documented_keys() {
+    let value = parse_json(fixture("article_2025_normal_a"), &[]);
+    let mut keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    let mut expected = KEYS.to_vec();
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert_eq!(value["kind"], "article");
+    assert_eq!(value["idx"], 1);
+    assert_eq!(value["mid"], "2247504179");
+    assert_eq!(value["published_at"], "2025-11-10T04:00:10Z");
+    assert_eq!(
+        value["canonical_url"],
+        "https://mp.weixin.qq.com/s?__biz=MzIyNjMxOTY0NA==&mid=2247504179&idx=1&sn=52c2c5acc9ff4567b10d1408a333693c"
+    );
+    assert_eq!(value["item_show_type"], 0);
+    assert_eq!(value["image_count"], 10);
+    assert!(value["text_chars"].as_u64().unwrap() > 1500);
+    assert!(value["content_text"].is_null() && value.get("content_text").is_none());
+}
+
+#[test]
+fn text_flag_adds_the_body() {
+    let value = parse_json(fixture("text_2025_a"), &["--text"]);
+    assert_eq!(value["kind"], "text");
+    assert!(value["content_text"].as_str().unwrap().starts_with("这两年经常听到AI编程要取代程序员的论调"));
+}
+
+#[test]
+fn message_pages_and_non_html() {
+    assert_eq!(parse_json(fixture("deleted_2025_en"), &[])["kind"], "deleted");
+    let blocked = parse_json(fixture("blocked_violation_2025_marketing"), &[]);
+    assert_eq!(blocked["kind"], "blocked");
+    assert!(blocked["reason"].as_str().unwrap().contains("涉嫌过度营销"));
+    assert_eq!(parse_json(Vec::new(), &[])["kind"], "unknown");
+    assert_eq!(parse_json(b"{\"ret\": 0}".to_vec(), &[])["kind"], "unknown");
+    assert_eq!(parse_json(vec![0xff, 0xfe, 0x00, 0x01], &[])["kind"], "unknown");
+}
+
+#[test]
+fn url_fills_what_a_temporary_link_page_lacks() {
+    let page = fixture("article_2018_sogou_templink_video_iframe");
+    assert!(parse_json(page.clone(), &[])["sn"].is_null());
+    let value = parse_json(
+        page,
+        &["--url", "https://mp.weixin.qq.com/s?__biz=MzA4ODUzNjAxOA==&mid=2671068104&idx=7&sn=0123abcd"],
+    );
+    assert_eq!(value["sn"], "0123abcd");
+    assert_eq!(value["mid"], "2671068104");
+}
+
+#[test]
+fn an_unreadable_file_is_one_line_and_exit_1() {
+    Command::cargo_bin("mpwatch")
+        .unwrap()
+        .args(["parse", "/nonexistent/page.html"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with("error: cannot read /nonexistent/page.html"))
+        .stderr(predicate::function(|s: &str| s.trim_end().lines().count() == 1));
+}
+
+#[test]
+fn text_output_is_readable() {
+    Command::cargo_bin("mpwatch")
+        .unwrap()
+        .args(["parse", "-"])
+        .write_stdin(fixture("picture_2025_a"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("kind: picture").and(predicate::str::contains("account_name: 36氪")));
+}
