@@ -63,6 +63,47 @@ pub enum Command {
     Db(DbCommand),
     /// Show what the parser extracts from a saved article page (no network, no database).
     Parse(ParseArgs),
+    /// Run the WeChat simulator on loopback (for trying mpwatch, tests and benchmarks).
+    Sim(SimArgs),
+}
+
+/// `mpwatch sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address of the simulated WeChat host.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Address of the simulated feed host (a second host, as feed tools are).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub feed_listen: std::net::SocketAddr,
+    /// Everything in the world derives from it.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Synthetic accounts besides the four publishing-world ones.
+    #[arg(long, default_value_t = 50)]
+    pub accounts: usize,
+    /// Days of history the world has.
+    #[arg(long, default_value_t = 30)]
+    pub days: i64,
+    /// Approximate size of article pages in bytes (real 2025 pages: 2-4 MB).
+    #[arg(long, default_value_t = 3_000_000)]
+    pub page_bytes: usize,
+    /// Share of accounts whose pages use the 2018 layout.
+    #[arg(long, default_value_t = 0.2)]
+    pub legacy_share: f64,
+    /// Scenario file (TOML or JSON): quotas, faults, credential lifetime.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Simulated seconds per real second (3600: an hour per second).
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Worker threads of the server.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Also write mpwatch.toml, secrets.toml and a database with the world's accounts
+    /// into DIR, ready for `mpwatch --config DIR/mpwatch.toml crawl`.
+    #[arg(long, value_name = "DIR")]
+    pub write_config: Option<PathBuf>,
 }
 
 /// `mpwatch parse`.

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod context;
+mod files;
 mod opml_io;
 mod table;
 
@@ -15,6 +16,7 @@ use clap::Parser as _;
 use crate::cli::{Cli, LogFormat};
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     init_logging(&cli.global);
     match commands::run(cli) {
@@ -25,6 +27,16 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `mpwatch account list | head` should end quietly like any Unix tool, not panic on
+/// a closed pipe: restore the default SIGPIPE action Rust's runtime ignores.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -1,7 +1,5 @@
 //! `mpwatch init`: a working setup in one directory.
 
-use std::path::Path;
-
 use anyhow::{Context as _, Result};
 use mpwatch_store::{Store, StoreOptions};
 
@@ -32,23 +30,11 @@ pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<()> {
     if secrets_path.exists() {
         println!("kept existing {}", secrets_path.display());
     } else {
-        write_private(&secrets_path, EXAMPLE_SECRETS)?;
+        crate::files::write_private(&secrets_path, EXAMPLE_SECRETS, false)?;
         println!("wrote {} (mode 0600; add credentials here, never in mpwatch.toml)", secrets_path.display());
     }
     let store = Store::open(&db_path, &StoreOptions::default())?;
     println!("database {} ready (schema version {})", db_path.display(), store.schema_version()?);
     println!("next: mpwatch --config {} account add <article URL | biz | alias | --feed URL>", config_path.display());
-    Ok(())
-}
-
-/// Creates a file only its owner can read, without a window where it is readable.
-fn write_private(path: &Path, contents: &str) -> Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(contents.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

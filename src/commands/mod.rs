@@ -5,6 +5,7 @@ mod config;
 mod db;
 mod init;
 mod parse;
+mod sim;
 
 use anyhow::Result;
 
@@ -21,5 +22,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Db(command) => db::run(&AppContext::load(&cli.global)?, &command),
         // parse is pure: it needs neither config nor database.
         Command::Parse(args) => parse::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }

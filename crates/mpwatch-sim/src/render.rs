@@ -67,28 +67,35 @@ const FILLER_UNIT: &str = r#"
         .rich_media_content{overflow:hidden;color:#333;font-size:17px;word-wrap:break-word;hyphens:auto;text-align:justify}
 "#;
 
-/// Shared fillers, built once per requested size.
+const FILLER_OPEN: &str = "<script type=\"text/javascript\" nonce=\"294092494\" reportloaderror>\n";
+const FILLER_CLOSE: &str = "</script>\n";
+
+/// The filler of every page: one buffer of repeated script, sliced per page (cloning
+/// or slicing `Bytes` copies nothing).
 #[derive(Debug, Default)]
 pub struct Fillers {
-    cache: std::sync::Mutex<Vec<(usize, Bytes)>>,
+    units: std::sync::RwLock<Bytes>,
 }
 
 impl Fillers {
-    /// A filler of about `bytes` bytes, shared (cloning `Bytes` copies nothing).
-    pub fn get(&self, bytes: usize) -> Bytes {
-        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, filler)) = cache.iter().find(|(size, _)| *size == bytes) {
-            return filler.clone();
-        }
-        let mut text = String::with_capacity(bytes + FILLER_UNIT.len());
-        text.push_str("<script type=\"text/javascript\" nonce=\"294092494\" reportloaderror>\n");
-        while text.len() + FILLER_UNIT.len() + 10 < bytes {
-            text.push_str(FILLER_UNIT);
-        }
-        text.push_str("</script>\n");
-        let filler = Bytes::from(text);
-        cache.push((bytes, filler.clone()));
-        filler
+    /// A `<script>` element of about `bytes` bytes (a whole number of filler units),
+    /// as chunks.
+    pub fn get(&self, bytes: usize) -> [Bytes; 3] {
+        let units = bytes.saturating_sub(FILLER_OPEN.len() + FILLER_CLOSE.len()) / FILLER_UNIT.len();
+        let wanted = units * FILLER_UNIT.len();
+        let current = self.units.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let buffer = if current.len() >= wanted {
+            current
+        } else {
+            let grown = Bytes::from(FILLER_UNIT.repeat(units.max(1)));
+            *self.units.write().unwrap_or_else(std::sync::PoisonError::into_inner) = grown.clone();
+            grown
+        };
+        [
+            Bytes::from_static(FILLER_OPEN.as_bytes()),
+            buffer.slice(..wanted),
+            Bytes::from_static(FILLER_CLOSE.as_bytes()),
+        ]
     }
 }
 
@@ -177,10 +184,7 @@ fn modern_page(context: &PageContext<'_>, fillers: &Fillers) -> Chunks {
     let title = html_escape(&article.title);
     let cover = format!("https://mmbiz.qpic.cn/sim_jpg/{}/{}_{}/0?wx_fmt=jpeg", account.numeric_id, key.mid, key.idx);
     let message = matches!(article.kind, ArticleKind::Picture | ArticleKind::Text);
-    let filler_bytes = page_bytes.saturating_sub(24 * 1024);
-    let mut chunks = Chunks::default();
-
-    chunks.push(format!(
+    let head = format!(
         r#"<!DOCTYPE html>
 <html>
 <head>
@@ -207,8 +211,7 @@ fn modern_page(context: &PageContext<'_>, fillers: &Fillers) -> Chunks {
         sn = article.sn,
         mid = key.mid,
         idx = key.idx,
-    ));
-    chunks.0.push(fillers.get(filler_bytes / 8));
+    );
 
     let repost_card = match (&article.original_account, article.copyright) {
         (Some(original), Copyright::Repost) => format!(
@@ -220,7 +223,7 @@ fn modern_page(context: &PageContext<'_>, fillers: &Fillers) -> Chunks {
         _ => String::new(),
     };
     let body = if message { String::new() } else { body_html(context) };
-    chunks.push(format!(
+    let middle = format!(
         r#"<div id="page-content" class="rich_media_area_primary"><div class="rich_media_area_primary_inner">
 <h1 class="rich_media_title" id="activity-name">{title}</h1>
 <div id="meta_content" class="rich_media_meta_list"><span class="rich_media_meta rich_media_meta_text">{author}</span>
@@ -231,8 +234,7 @@ fn modern_page(context: &PageContext<'_>, fillers: &Fillers) -> Chunks {
 "#,
         author = html_escape(&article.author),
         nickname = html_escape(&account.nickname),
-    ));
-    chunks.0.push(fillers.get(filler_bytes - filler_bytes / 8));
+    );
 
     let published = article.published_at;
     let source = match (article.copyright, &article.original_account) {
@@ -304,7 +306,7 @@ fn modern_page(context: &PageContext<'_>, fillers: &Fillers) -> Chunks {
     };
     let content = if message { js_escape(&world.paragraphs(article).join("\n")) } else { String::new() };
     let create_time_text = beijing_text(published);
-    chunks.push(format!(
+    let tail = format!(
         r#"<script type="text/javascript" nonce="294092494" reportloaderror>
 {metadata}</script>
 <script type="text/javascript" h5only nonce="294092494" reportloaderror>
@@ -357,15 +359,22 @@ fn modern_page(context: &PageContext<'_>, fillers: &Fillers) -> Chunks {
         sn = article.sn,
         show_type = article.item_show_type(),
         bar = bar.unwrap_or_default(),
-    ));
+    );
+    // The bulk goes where real pages have it: a little before the body, most after.
+    let filler_bytes = page_bytes.saturating_sub(head.len() + middle.len() + tail.len());
+    let mut chunks = Chunks::default();
+    chunks.push(head);
+    chunks.0.extend(fillers.get(filler_bytes / 8));
+    chunks.push(middle);
+    chunks.0.extend(fillers.get(filler_bytes - filler_bytes / 8));
+    chunks.push(tail);
     chunks
 }
 
 fn legacy_page(context: &PageContext<'_>, fillers: &Fillers) -> Chunks {
     let PageContext { account, article, page_bytes, .. } = context;
     let key = &article.key;
-    let mut chunks = Chunks::default();
-    chunks.push(format!(
+    let head = format!(
         r#"<!DOCTYPE html>
 <html>
 <head>
@@ -403,9 +412,8 @@ fn legacy_page(context: &PageContext<'_>, fillers: &Fillers) -> Chunks {
         nickname = html_escape(&account.nickname),
         alias = account.alias.as_deref().map(html_escape).unwrap_or_default(),
         body = body_html(context),
-    ));
-    chunks.0.push(fillers.get(page_bytes.saturating_sub(16 * 1024) / 20));
-    chunks.push(format!(
+    );
+    let tail = format!(
         r#"<script nonce="1069837236" type="text/javascript">
     var _copyright_stat = "{copyright}";
     var nickname = "{nickname}";
@@ -437,7 +445,13 @@ fn legacy_page(context: &PageContext<'_>, fillers: &Fillers) -> Chunks {
         biz = key.biz,
         sn = article.sn,
         comment_id = article.comment_id,
-    ));
+    );
+    // 2018 pages were about a tenth of today's size.
+    let filler_bytes = (page_bytes / 10).saturating_sub(head.len() + tail.len());
+    let mut chunks = Chunks::default();
+    chunks.push(head);
+    chunks.0.extend(fillers.get(filler_bytes));
+    chunks.push(tail);
     chunks
 }
 
@@ -572,8 +586,11 @@ mod tests {
     fn fillers_are_shared_and_sized() {
         let fillers = Fillers::default();
         let a = fillers.get(1_000_000);
-        let b = fillers.get(1_000_000);
-        assert_eq!(a.as_ptr(), b.as_ptr());
-        assert!(a.len() > 990_000 && a.len() <= 1_000_000, "{}", a.len());
+        let b = fillers.get(700_000);
+        assert_eq!(a[1].as_ptr(), b[1].as_ptr(), "one buffer, sliced");
+        let total = |chunks: &[Bytes; 3]| chunks.iter().map(Bytes::len).sum::<usize>();
+        assert!(total(&a) > 998_000 && total(&a) <= 1_000_000, "{}", total(&a));
+        assert!(total(&b) > 698_000 && total(&b) <= 700_000, "{}", total(&b));
+        assert!(b[0].starts_with(b"<script") && b[2].starts_with(b"</script>"));
     }
 }

@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
+use futures_util::StreamExt as _;
 use mpwatch_core::time::{ClockMode, ControlledClock};
 use mpwatch_core::{ArticleKey, ArticleStatus, Biz, Copyright};
 use serde::{Deserialize, Serialize};
@@ -1050,33 +1051,59 @@ pub struct TruthArticle {
 
 /// Every article published by `at`, with its state and counts at `at`.
 pub fn truth_at(world: &World, at: i64) -> Vec<TruthArticle> {
-    world
-        .accounts()
-        .iter()
-        .flat_map(|account| {
-            world.articles_of(account, at).into_iter().map(move |article| TruthArticle {
-                url: canonical_url(&article),
-                short_url: format!("https://mp.weixin.qq.com/s/{}", world.short_token(&article)),
-                account_index: account.index,
-                account: account.nickname.clone(),
-                kind: article.kind,
-                copyright: article.copyright,
-                status: article.status_at(at),
-                title: article.title.clone(),
-                author: article.author.clone(),
-                digest: article.digest.clone(),
-                published_at: article.published_at,
-                counts: article.counts_at(account, at),
-                sn: article.sn.clone(),
-                key: article.key,
-            })
-        })
-        .collect()
+    world.accounts().iter().flat_map(|account| truth_articles(world, account, at)).collect()
 }
 
+fn truth_articles<'w>(world: &'w World, account: &'w SimAccount, at: i64) -> impl Iterator<Item = TruthArticle> + 'w {
+    world.articles_of(account, at).into_iter().map(move |article| TruthArticle {
+        url: canonical_url(&article),
+        short_url: format!("https://mp.weixin.qq.com/s/{}", world.short_token(&article)),
+        account_index: account.index,
+        account: account.nickname.clone(),
+        kind: article.kind,
+        copyright: article.copyright,
+        status: article.status_at(at),
+        title: article.title.clone(),
+        author: article.author.clone(),
+        digest: article.digest.clone(),
+        published_at: article.published_at,
+        counts: article.counts_at(account, at),
+        sn: article.sn.clone(),
+        key: article.key,
+    })
+}
+
+/// Streams the truth account by account, so that a world of 100k+ articles never sits
+/// in memory as one document.
 async fn truth(State(state): Shared, Query(params): Params) -> Response {
     let at = params.get("at").and_then(|a| a.parse().ok()).unwrap_or_else(|| state.now());
-    json_response(json!({"at": at, "articles": truth_at(&state.world, at)}))
+    let accounts = state.world.accounts().len();
+    let head = futures_util::stream::once(async move {
+        Ok::<_, std::io::Error>(Bytes::from(format!("{{\"at\":{at},\"articles\":[")))
+    });
+    let mut first = true;
+    let body = futures_util::stream::iter(0..accounts).filter_map(move |index| {
+        let state = state.clone();
+        let chunk = truth_of_account(&state.world, index, at).map(|json| {
+            let separator = if first || json.is_empty() { "" } else { "," };
+            if !json.is_empty() {
+                first = false;
+            }
+            Ok(Bytes::from(format!("{separator}{json}")))
+        });
+        async move { chunk }
+    });
+    let tail = futures_util::stream::once(async { Ok(Bytes::from_static(b"]}")) });
+    let stream = head.chain(body).chain(tail);
+    ([(header::CONTENT_TYPE, "application/json; charset=UTF-8")], Body::from_stream(stream)).into_response()
+}
+
+/// The truth of one account as comma-separated JSON objects (empty when it has none).
+fn truth_of_account(world: &World, index: usize, at: i64) -> Option<String> {
+    let account = world.accounts().get(index)?;
+    let articles: Vec<String> =
+        truth_articles(world, account, at).filter_map(|a| serde_json::to_string(&a).ok()).collect();
+    Some(articles.join(","))
 }
 
 async fn accounts(State(state): Shared) -> Response {
