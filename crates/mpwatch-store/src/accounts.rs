@@ -231,6 +231,42 @@ impl Tx<'_> {
         Ok(report)
     }
 
+    /// What a fetched page taught about its account: an account known only by a short
+    /// link (a manual source with `locator`) gets its biz; the account with this biz
+    /// gets its nickname, `gh_` id and alias where they are still missing.
+    pub fn learn_account(
+        &self,
+        biz: &Biz,
+        nickname: Option<&str>,
+        username: Option<&str>,
+        alias: Option<&str>,
+        locator: Option<&str>,
+        now: UnixSeconds,
+    ) -> Result<()> {
+        let conn = self.connection();
+        let describe = || format!("updating account {biz}");
+        if let Some(locator) = locator {
+            conn.execute(
+                "UPDATE accounts SET biz = ?1, updated_at = ?3
+                 WHERE biz IS NULL AND NOT EXISTS (SELECT 1 FROM accounts WHERE biz = ?1)
+                   AND id IN (SELECT account_id FROM account_sources WHERE kind = 'manual' AND locator = ?2)",
+                params![biz.as_str(), locator, now],
+            )
+            .context(describe)?;
+        }
+        conn.execute(
+            "UPDATE accounts SET nickname = coalesce(nickname, ?2),
+                username = coalesce(username, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE username = ?3))),
+                alias = coalesce(alias, (SELECT ?4 WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE alias = ?4))),
+                updated_at = ?5
+             WHERE biz = ?1 AND ((nickname IS NULL AND ?2 IS NOT NULL) OR (username IS NULL AND ?3 IS NOT NULL)
+                OR (alias IS NULL AND ?4 IS NOT NULL))",
+            params![biz.as_str(), nickname, username, alias, now],
+        )
+        .context(describe)?;
+        Ok(())
+    }
+
     /// Records the outcome of using a source: success resets the failure count; a
     /// failure increments it and sets the health (`degraded` below three in a row,
     /// `failing` from three) and when to try again.
@@ -380,6 +416,35 @@ fn sources_of(conn: &Connection, account_id: i64) -> Result<Vec<Source>> {
 }
 
 impl Store {
+    /// Enabled sources of enabled accounts (of `account_ids` when not empty).
+    pub fn active_sources(&self, account_ids: &[i64]) -> Result<Vec<(Source, Option<Biz>)>> {
+        let accounts = self.list_accounts(None)?;
+        Ok(accounts
+            .into_iter()
+            .filter(|a| a.enabled && (account_ids.is_empty() || account_ids.contains(&a.id)))
+            .flat_map(|a| {
+                let biz = a.biz.clone();
+                a.sources
+                    .into_iter()
+                    .filter(|s| s.enabled && s.health != SourceHealth::Disabled)
+                    .map(move |s| (s, biz.clone()))
+            })
+            .collect())
+    }
+
+    /// One source by id.
+    pub fn source(&self, id: i64) -> Result<Option<(Source, Option<Biz>)>> {
+        let account_id: Option<i64> = self
+            .connection()
+            .query_row("SELECT account_id FROM account_sources WHERE id = ?1", [id], |row| row.get(0))
+            .optional()
+            .context(|| format!("reading source #{id}"))?;
+        let Some(account_id) = account_id else { return Ok(None) };
+        let account = self.resolve_account(&format!("#{account_id}"))?;
+        let biz = account.biz.clone();
+        Ok(account.sources.into_iter().find(|s| s.id == id).map(|s| (s, biz)))
+    }
+
     /// Every account (or those in `group`), ordered by id, with groups and sources.
     pub fn list_accounts(&self, group: Option<&str>) -> Result<Vec<Account>> {
         self.read(|conn| {

@@ -466,3 +466,203 @@ impl Store {
             .context(|| format!("reading snapshots of article #{article_id}"))
     }
 }
+
+/// An article that may need count snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsCandidate {
+    /// Row id.
+    pub id: i64,
+    /// Key.
+    pub key: ArticleKey,
+    /// Signature.
+    pub sn: Option<String>,
+    /// Comment thread id.
+    pub comment_id: Option<String>,
+    /// Publication.
+    pub published_at: UnixSeconds,
+    /// Ladder rungs already stored (seconds).
+    pub rungs_taken: Vec<i64>,
+}
+
+/// One line of `mpwatch articles`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArticleSummary {
+    /// Row id.
+    pub id: i64,
+    /// Account display name.
+    pub account_name: Option<String>,
+    /// Biz.
+    pub biz: String,
+    /// Push id.
+    pub mid: i64,
+    /// Position.
+    pub idx: i64,
+    /// Title.
+    pub title: Option<String>,
+    /// Publication (unix seconds).
+    pub published_at: Option<i64>,
+    /// Kind.
+    pub kind: String,
+    /// Status.
+    pub status: String,
+    /// Latest 阅读.
+    pub reads: Option<i64>,
+    /// Latest 赞.
+    pub likes: Option<i64>,
+    /// Latest 在看.
+    pub wows: Option<i64>,
+    /// Latest shares.
+    pub shares: Option<i64>,
+    /// Latest comments.
+    pub comments: Option<i64>,
+    /// Snapshots stored.
+    pub snapshot_count: i64,
+}
+
+/// Filters of [`Store::list_articles`].
+#[derive(Debug, Clone, Default)]
+pub struct ArticleFilter {
+    /// Only this account (row id).
+    pub account_id: Option<i64>,
+    /// Published at or after.
+    pub since: Option<UnixSeconds>,
+    /// Only this status.
+    pub status: Option<ArticleStatus>,
+}
+
+impl Tx<'_> {
+    /// Keeps a fetched page, zstd-compressed by the caller, for `mpwatch reparse`.
+    pub fn insert_raw_page(
+        &self,
+        article_id: i64,
+        url: &str,
+        fetched_at: UnixSeconds,
+        uncompressed: usize,
+        body: &[u8],
+    ) -> Result<()> {
+        self.connection()
+            .execute(
+                "INSERT INTO raw_pages (article_id, fetched_at, url, bytes, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![article_id, fetched_at, url, uncompressed as i64, body],
+            )
+            .context(|| format!("archiving page of article #{article_id}"))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Live articles last fetched before `stale_before` and published after
+    /// `published_after`: their pages are checked again (deletions, edits).
+    pub fn articles_to_recheck(
+        &self,
+        stale_before: UnixSeconds,
+        published_after: UnixSeconds,
+    ) -> Result<Vec<(i64, String)>> {
+        let mut statement = self
+            .connection()
+            .prepare(
+                "SELECT id, url FROM articles
+                 WHERE status = 'ok' AND last_fetched_at < ?1 AND published_at > ?2 ORDER BY published_at",
+            )
+            .context(|| "finding pages to check again".into())?;
+        statement
+            .query_map(params![stale_before, published_after], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .context(|| "finding pages to check again".into())
+    }
+
+    /// The article with this row id.
+    pub fn article_by_id(&self, id: i64) -> Result<Option<StoredArticle>> {
+        self.connection()
+            .query_row(&format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"), [id], article_from_row)
+            .optional()
+            .context(|| format!("reading article #{id}"))
+    }
+
+    /// The article found by this short link.
+    pub fn article_by_short_url(&self, short_url: &str) -> Result<Option<StoredArticle>> {
+        self.connection()
+            .query_row(
+                &format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE short_url = ?1"),
+                [short_url],
+                article_from_row,
+            )
+            .optional()
+            .context(|| format!("reading article {short_url}"))
+    }
+
+    /// Live articles of enabled accounts published within `max_age` of `now`, with the
+    /// ladder rungs they already have.
+    pub fn metrics_candidates(&self, now: UnixSeconds, max_age: i64) -> Result<Vec<MetricsCandidate>> {
+        self.read(|conn| {
+            let mut statement = conn
+                .prepare(
+                    "SELECT a.id, a.biz, a.mid, a.idx, a.sn, a.comment_id, a.published_at,
+                            (SELECT group_concat(rung_seconds) FROM metric_snapshots s
+                             WHERE s.article_id = a.id AND s.rung_seconds IS NOT NULL)
+                     FROM articles a LEFT JOIN accounts acc ON acc.id = a.account_id
+                     WHERE a.status = 'ok' AND a.published_at IS NOT NULL AND a.published_at >= ?1
+                       AND coalesce(acc.enabled, 1) = 1
+                     ORDER BY a.published_at",
+                )
+                .context(|| "finding articles that need counts".into())?;
+            let candidates: Vec<Option<MetricsCandidate>> = statement
+                .query_map([now - max_age], |row| {
+                    let biz: String = row.get(1)?;
+                    let mid: i64 = row.get(2)?;
+                    let idx: i64 = row.get(3)?;
+                    let rungs: Option<String> = row.get(7)?;
+                    Ok(Biz::parse(&biz).ok().map(|biz| MetricsCandidate {
+                        id: row.get(0).unwrap_or_default(),
+                        key: ArticleKey { biz, mid: mid as u64, idx: idx as u32 },
+                        sn: row.get(4).unwrap_or_default(),
+                        comment_id: row.get(5).unwrap_or_default(),
+                        published_at: row.get(6).unwrap_or_default(),
+                        rungs_taken: rungs
+                            .map(|r| r.split(',').filter_map(|x| x.parse().ok()).collect())
+                            .unwrap_or_default(),
+                    }))
+                })
+                .and_then(|rows| rows.collect())
+                .context(|| "finding articles that need counts".into())?;
+            Ok(candidates.into_iter().flatten().collect())
+        })
+    }
+
+    /// Stored articles with their latest counts, newest first.
+    pub fn list_articles(&self, filter: &ArticleFilter) -> Result<Vec<ArticleSummary>> {
+        let mut statement = self
+            .connection()
+            .prepare(
+                "SELECT id, account_name, biz, mid, idx, title, published_at, kind, status, reads, likes, wows,
+                        shares, comments, snapshot_count
+                 FROM v_articles
+                 WHERE (?1 IS NULL OR account_id = ?1) AND (?2 IS NULL OR published_at >= ?2)
+                   AND (?3 IS NULL OR status = ?3)
+                 ORDER BY published_at DESC, biz, mid, idx",
+            )
+            .context(|| "listing articles".into())?;
+        statement
+            .query_map(params![filter.account_id, filter.since, filter.status.map(ArticleStatus::as_str)], |row| {
+                Ok(ArticleSummary {
+                    id: row.get(0)?,
+                    account_name: row.get(1)?,
+                    biz: row.get(2)?,
+                    mid: row.get(3)?,
+                    idx: row.get(4)?,
+                    title: row.get(5)?,
+                    published_at: row.get(6)?,
+                    kind: row.get(7)?,
+                    status: row.get(8)?,
+                    reads: row.get(9)?,
+                    likes: row.get(10)?,
+                    wows: row.get(11)?,
+                    shares: row.get(12)?,
+                    comments: row.get(13)?,
+                    snapshot_count: row.get(14)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .context(|| "listing articles".into())
+    }
+}

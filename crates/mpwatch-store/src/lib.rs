@@ -25,6 +25,7 @@
 
 pub mod accounts;
 pub mod articles;
+pub mod cooldowns;
 mod migrations;
 pub mod queue;
 pub mod runs;

@@ -67,11 +67,25 @@ impl Tx<'_> {
         lease_until: UnixSeconds,
         now: UnixSeconds,
     ) -> Result<Vec<WorkItem>> {
+        self.lease_work_as(kinds, limit, lease_until, now, None)
+    }
+
+    /// [`Tx::lease_work`], recording who holds the leases (`<pid>@<host>`), so that
+    /// [`Tx::reclaim_leases`] can take back those of a process that died.
+    pub fn lease_work_as(
+        &self,
+        kinds: &[&str],
+        limit: usize,
+        lease_until: UnixSeconds,
+        now: UnixSeconds,
+        holder: Option<&str>,
+    ) -> Result<Vec<WorkItem>> {
         let kinds_json = serde_json_array(kinds);
         let mut statement = self
             .connection()
             .prepare_cached(
-                "UPDATE work_queue SET state = 'leased', lease_until = ?1, attempts = attempts + 1, updated_at = ?2
+                "UPDATE work_queue SET state = 'leased', lease_until = ?1, attempts = attempts + 1, updated_at = ?2,
+                    leased_by = ?5
                  WHERE id IN (
                     SELECT id FROM work_queue
                     WHERE ((state = 'pending' AND not_before <= ?2) OR (state = 'leased' AND lease_until <= ?2))
@@ -82,7 +96,7 @@ impl Tx<'_> {
             )
             .context(|| "leasing work".into())?;
         let mut items: Vec<WorkItem> = statement
-            .query_map(params![lease_until, now, kinds_json, limit as i64], |row| {
+            .query_map(params![lease_until, now, kinds_json, limit as i64, holder], |row| {
                 Ok(WorkItem {
                     id: row.get(0)?,
                     kind: row.get(1)?,
@@ -99,6 +113,33 @@ impl Tx<'_> {
         Ok(items)
     }
 
+    /// Returns to `pending` every leased item whose holder `is_alive` says is gone
+    /// (a crashed or killed crawler). Returns how many were taken back.
+    pub fn reclaim_leases(&self, is_alive: impl Fn(&str) -> bool, now: UnixSeconds) -> Result<usize> {
+        let conn = self.connection();
+        let mut statement = conn
+            .prepare("SELECT id, leased_by FROM work_queue WHERE state = 'leased'")
+            .context(|| "reading leases".into())?;
+        let leases: Vec<(i64, Option<String>)> = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .context(|| "reading leases".into())?;
+        let mut reclaimed = 0;
+        for (id, holder) in leases {
+            if holder.as_deref().is_some_and(&is_alive) {
+                continue;
+            }
+            reclaimed += conn
+                .execute(
+                    "UPDATE work_queue SET state = 'pending', lease_until = NULL, leased_by = NULL, updated_at = ?2
+                     WHERE id = ?1",
+                    params![id, now],
+                )
+                .context(|| format!("reclaiming work item #{id}"))?;
+        }
+        Ok(reclaimed)
+    }
+
     /// Marks an item done.
     pub fn complete_work(&self, id: i64, now: UnixSeconds) -> Result<()> {
         self.set_state(id, QueueState::Done, None, None, now)
@@ -107,6 +148,16 @@ impl Tx<'_> {
     /// Puts an item back to wait until `not_before`, recording why.
     pub fn retry_work(&self, id: i64, not_before: UnixSeconds, error: &str, now: UnixSeconds) -> Result<()> {
         self.set_state(id, QueueState::Pending, Some(not_before), Some(error), now)
+    }
+
+    /// Puts an item back to wait until `not_before` without counting the attempt (it was
+    /// not tried: a cooldown, no credential).
+    pub fn postpone_work(&self, id: i64, not_before: UnixSeconds, reason: &str, now: UnixSeconds) -> Result<()> {
+        self.set_state(id, QueueState::Pending, Some(not_before), Some(reason), now)?;
+        self.connection()
+            .execute("UPDATE work_queue SET attempts = max(attempts - 1, 0) WHERE id = ?1", [id])
+            .context(|| format!("updating work item #{id}"))?;
+        Ok(())
     }
 
     /// Gives up on an item.
@@ -124,7 +175,8 @@ impl Tx<'_> {
     ) -> Result<()> {
         self.connection()
             .execute(
-                "UPDATE work_queue SET state = ?2, lease_until = NULL, not_before = coalesce(?3, not_before),
+                "UPDATE work_queue SET state = ?2, lease_until = NULL, leased_by = NULL,
+                    not_before = coalesce(?3, not_before),
                     last_error = coalesce(?4, last_error), updated_at = ?5
                  WHERE id = ?1",
                 params![id, state.as_str(), not_before, error, now],
@@ -141,6 +193,25 @@ fn serde_json_array(items: &[&str]) -> String {
 }
 
 impl Store {
+    /// The earliest `not_before` of pending work (of the given kinds, all when empty).
+    pub fn next_due(&self, kinds: &[&str]) -> Result<Option<UnixSeconds>> {
+        self.connection()
+            .query_row(
+                "SELECT min(not_before) FROM work_queue
+                 WHERE state = 'pending' AND (?1 = '[]' OR kind IN (SELECT value FROM json_each(?1)))",
+                [serde_json_array(kinds)],
+                |row| row.get(0),
+            )
+            .context(|| "reading the queue".into())
+    }
+
+    /// Work items not finished (pending or leased).
+    pub fn open_work(&self) -> Result<i64> {
+        self.connection()
+            .query_row("SELECT count(*) FROM work_queue WHERE state IN ('pending', 'leased')", [], |row| row.get(0))
+            .context(|| "counting work".into())
+    }
+
     /// Items per state, for status displays.
     pub fn queue_counts(&self) -> Result<Vec<(QueueState, i64)>> {
         let mut statement = self

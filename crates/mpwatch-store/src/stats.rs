@@ -14,6 +14,8 @@ pub const TABLES: &[&str] = &[
     "crawl_runs",
     "fetch_log",
     "work_queue",
+    "cooldowns",
+    "raw_pages",
     "schema_migrations",
 ];
 

@@ -1,0 +1,138 @@
+//! The pool of client credential sets: rotation, expiry (an alert), cooldowns.
+
+use std::sync::Mutex;
+
+use mpwatch_core::secrets::ClientCredential;
+use mpwatch_core::time::UnixSeconds;
+
+/// What is known about one credential set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialState {
+    /// Usable.
+    Active,
+    /// The server said "no session": never used again by this process.
+    Expired,
+    /// Frequency-controlled until then.
+    CoolingUntil(UnixSeconds),
+}
+
+#[derive(Debug)]
+struct Entry {
+    credential: ClientCredential,
+    state: CredentialState,
+}
+
+/// Credential sets used in rotation.
+#[derive(Debug)]
+pub struct CredentialPool {
+    entries: Mutex<(Vec<Entry>, usize)>,
+}
+
+impl CredentialPool {
+    /// A pool of the sets from the secrets file.
+    pub fn new(credentials: Vec<ClientCredential>) -> Self {
+        let entries =
+            credentials.into_iter().map(|credential| Entry { credential, state: CredentialState::Active }).collect();
+        CredentialPool { entries: Mutex::new((entries, 0)) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Entry>, usize)> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next usable set, round robin.
+    pub fn acquire(&self, now: UnixSeconds) -> Option<ClientCredential> {
+        let mut guard = self.lock();
+        let (entries, next) = &mut *guard;
+        let count = entries.len();
+        for offset in 0..count {
+            let index = (*next + offset) % count;
+            let usable = match entries[index].state {
+                CredentialState::Active => true,
+                CredentialState::CoolingUntil(until) => now >= until,
+                CredentialState::Expired => false,
+            };
+            if usable {
+                entries[index].state = CredentialState::Active;
+                *next = (index + 1) % count;
+                return Some(entries[index].credential.clone());
+            }
+        }
+        None
+    }
+
+    /// Whether any set is usable at `now`.
+    pub fn any_available(&self, now: UnixSeconds) -> bool {
+        self.lock().0.iter().any(|e| match e.state {
+            CredentialState::Active => true,
+            CredentialState::CoolingUntil(until) => now >= until,
+            CredentialState::Expired => false,
+        })
+    }
+
+    /// Marks a set expired and raises the alert. Returns false when it already was.
+    pub fn mark_expired(&self, name: &str) -> bool {
+        let mut guard = self.lock();
+        let Some(entry) = guard.0.iter_mut().find(|e| e.credential.name == name) else { return false };
+        if entry.state == CredentialState::Expired {
+            return false;
+        }
+        entry.state = CredentialState::Expired;
+        let left = guard.0.iter().filter(|e| e.state != CredentialState::Expired).count();
+        // The alert event: operators watch for this line (the service adds webhooks).
+        tracing::warn!(
+            event = "credential_expired",
+            credential = name,
+            remaining = left,
+            "client credential set {name} expired (no session); {left} usable set(s) left; add a fresh set to the secrets file"
+        );
+        true
+    }
+
+    /// Puts a set into a cooldown until `until`.
+    pub fn cool(&self, name: &str, until: UnixSeconds) {
+        if let Some(entry) = self.lock().0.iter_mut().find(|e| e.credential.name == name) {
+            entry.state = CredentialState::CoolingUntil(until);
+        }
+    }
+
+    /// Names and states, for summaries.
+    pub fn states(&self) -> Vec<(String, CredentialState)> {
+        self.lock().0.iter().map(|e| (e.credential.name.clone(), e.state)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpwatch_core::secrets::Secret;
+
+    fn credential(name: &str) -> ClientCredential {
+        ClientCredential {
+            name: name.into(),
+            uin: Secret::new("u"),
+            key: Secret::new("k"),
+            pass_ticket: Secret::new("p"),
+            appmsg_token: Secret::new("t"),
+            cookie: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn rotates_skips_expired_and_cooling() {
+        let pool = CredentialPool::new(vec![credential("a"), credential("b"), credential("c")]);
+        let names: Vec<String> = (0..4).map(|_| pool.acquire(0).unwrap().name).collect();
+        assert_eq!(names, ["a", "b", "c", "a"]);
+        assert!(pool.mark_expired("b"));
+        assert!(!pool.mark_expired("b"));
+        pool.cool("c", 100);
+        assert_eq!(pool.acquire(50).unwrap().name, "a");
+        assert_eq!(pool.acquire(50).unwrap().name, "a");
+        assert_eq!(pool.acquire(100).unwrap().name, "c");
+        pool.mark_expired("a");
+        pool.mark_expired("c");
+        assert!(pool.acquire(1000).is_none());
+        assert!(!pool.any_available(1000));
+    }
+}

@@ -1,0 +1,201 @@
+//! HTTP fetching: timeouts, a body size cap, redirects, charset, retries with backoff.
+//! Outcomes a crawler acts on (throttling, server errors) are values, not panics; no
+//! URL with a credential ever reaches a log line or an error message.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use mpwatch_core::config::HttpConfig;
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT};
+
+/// The user agent of a WeChat client, for credentialed requests without their own.
+pub const MICROMESSENGER_UA: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.193 Mobile Safari/537.36 MicroMessenger/8.0.50.2701(0x28003253) WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64";
+
+/// A fetched response.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// HTTP status.
+    pub status: u16,
+    /// The URL after redirects.
+    pub final_url: String,
+    /// The body, decoded to UTF-8 bytes when the charset was another.
+    pub body: Bytes,
+    /// `Retry-After`, when given.
+    pub retry_after: Option<Duration>,
+    /// Time taken.
+    pub elapsed: Duration,
+}
+
+/// Why a fetch failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    /// Could not connect.
+    #[error("connect error")]
+    Connect,
+    /// Timed out (connect, read or total).
+    #[error("timeout")]
+    Timeout,
+    /// The body exceeded the configured cap.
+    #[error("body larger than {0} bytes")]
+    TooLarge(u64),
+    /// Too many redirects.
+    #[error("too many redirects")]
+    Redirects,
+    /// The connection broke mid-answer.
+    #[error("connection broken: {0}")]
+    Broken(String),
+    /// The request could not be built.
+    #[error("bad request: {0}")]
+    Request(String),
+}
+
+impl FetchError {
+    /// Worth retrying soon.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, FetchError::Connect | FetchError::Timeout | FetchError::Broken(_))
+    }
+
+    /// The outcome class written to the fetch log.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            FetchError::Connect => "connect_error",
+            FetchError::Timeout => "timeout",
+            FetchError::TooLarge(_) => "too_large",
+            FetchError::Redirects => "redirect_loop",
+            FetchError::Broken(_) => "broken",
+            FetchError::Request(_) => "bad_request",
+        }
+    }
+}
+
+fn classify(error: reqwest::Error) -> FetchError {
+    if error.is_timeout() {
+        FetchError::Timeout
+    } else if error.is_redirect() {
+        FetchError::Redirects
+    } else if error.is_connect() {
+        FetchError::Connect
+    } else if error.is_builder() {
+        FetchError::Request("invalid request".into())
+    } else {
+        // Never the URL: it may carry a credential.
+        FetchError::Broken(error.without_url().to_string())
+    }
+}
+
+/// Builds a client with the configured timeouts, redirect limit, proxy and user agent.
+pub fn build_client(
+    config: &HttpConfig,
+    user_agent: Option<&str>,
+    cookies: bool,
+) -> Result<reqwest::Client, FetchError> {
+    let mut headers = HeaderMap::new();
+    let agent = user_agent.unwrap_or(&config.user_agent);
+    headers.insert(USER_AGENT, HeaderValue::from_str(agent).map_err(|_| FetchError::Request("user agent".into()))?);
+    let mut builder = reqwest::Client::builder()
+        .default_headers(headers)
+        .connect_timeout(config.connect_timeout)
+        .read_timeout(config.read_timeout)
+        .timeout(config.total_timeout)
+        .redirect(reqwest::redirect::Policy::limited(config.max_redirects as usize))
+        .cookie_store(cookies)
+        .gzip(true)
+        .brotli(true);
+    if let Some(proxy) = &config.proxy {
+        builder = builder.proxy(reqwest::Proxy::all(proxy).map_err(|_| FetchError::Request("proxy".into()))?);
+    }
+    builder.build().map_err(|e| FetchError::Request(e.without_url().to_string()))
+}
+
+/// Sends a request and reads the body up to `max_body` bytes.
+pub async fn fetch(request: reqwest::RequestBuilder, max_body: u64) -> Result<Fetched, FetchError> {
+    let started = std::time::Instant::now();
+    let response = request.send().await.map_err(classify)?;
+    let status = response.status().as_u16();
+    let final_url = response.url().to_string();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let charset = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').find_map(|p| p.trim().strip_prefix("charset=")))
+        .map(|c| c.trim_matches('"').to_ascii_lowercase());
+    if response.content_length().is_some_and(|length| length > max_body) {
+        return Err(FetchError::TooLarge(max_body));
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(classify)?;
+        if body.len() as u64 + chunk.len() as u64 > max_body {
+            return Err(FetchError::TooLarge(max_body));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = to_utf8(body, charset.as_deref());
+    Ok(Fetched { status, final_url, body, retry_after, elapsed: started.elapsed() })
+}
+
+/// Decodes a body in another charset to UTF-8: the header's charset, else a
+/// `<meta charset>` in the first kilobytes, else the bytes as they are (WeChat serves
+/// UTF-8; the parser tolerates anything).
+pub fn to_utf8(body: Vec<u8>, header_charset: Option<&str>) -> Bytes {
+    let sniffed = || {
+        let head = String::from_utf8_lossy(&body[..body.len().min(2048)]).to_ascii_lowercase();
+        let at = head.find("charset=")?;
+        let rest = &head[at + 8..];
+        let value: String = rest
+            .trim_start_matches(['"', '\''])
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        (!value.is_empty()).then_some(value)
+    };
+    let label = header_charset.map(str::to_string).or_else(sniffed);
+    match label.as_deref().and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes())) {
+        Some(encoding) if encoding != encoding_rs::UTF_8 => {
+            let (text, _, _) = encoding.decode(&body);
+            Bytes::from(text.into_owned())
+        }
+        _ => Bytes::from(body),
+    }
+}
+
+/// Full-jitter exponential backoff: a random wait in `[0, min(cap, base × 2^attempt))`.
+pub fn backoff(attempt: u32, base: Duration, cap: Duration, random_unit: f64) -> Duration {
+    let ceiling = base.saturating_mul(1u32 << attempt.min(20)).min(cap);
+    ceiling.mul_f64(random_unit.clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let base = Duration::from_millis(500);
+        let cap = Duration::from_secs(30);
+        assert_eq!(backoff(0, base, cap, 1.0), base);
+        assert_eq!(backoff(3, base, cap, 0.5), Duration::from_secs(2));
+        assert_eq!(backoff(30, base, cap, 1.0), cap);
+        assert_eq!(backoff(5, base, cap, 0.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn other_charsets_become_utf8() {
+        let gbk = encoding_rs::GBK.encode("环球科学").0.into_owned();
+        let mut page = b"<html><head><meta charset=\"gbk\"></head><body>".to_vec();
+        page.extend_from_slice(&gbk);
+        let decoded = to_utf8(page, None);
+        assert!(String::from_utf8(decoded.to_vec()).unwrap().contains("环球科学"));
+        let header = to_utf8(gbk, Some("gb2312"));
+        assert_eq!(std::str::from_utf8(&header).unwrap(), "环球科学");
+        assert_eq!(to_utf8(b"plain".to_vec(), None), Bytes::from_static(b"plain"));
+    }
+}

@@ -1,0 +1,88 @@
+//! The crawler against the simulator: the database ends equal to the truth.
+
+mod common;
+
+use common::{Harness, T0, count};
+use mpwatch_core::{ArticleStatus, SourceKind};
+use mpwatch_crawl::CrawlOptions;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_ends_with_the_database_equal_to_the_truth() {
+    let harness = Harness::new(101, 4, 10, |_| {}).await;
+    harness.add_accounts(usize::MAX, &[SourceKind::ProfileExt]);
+    let engine = harness.engine(vec![harness.credential("phone-1")]);
+    let summary = engine.run(&CrawlOptions::default()).await.unwrap();
+    assert_eq!(summary.result, "ok", "{summary:?}");
+
+    let truth = harness.truth();
+    let store = harness.store();
+    assert!(truth.len() > 50, "{}", truth.len());
+    assert_eq!(count(&store, "SELECT count(*) FROM articles"), truth.len() as i64);
+    for expected in &truth {
+        let article =
+            store.article_by_key(&expected.key).unwrap().unwrap_or_else(|| panic!("missing {}", expected.url));
+        assert_eq!(article.status, expected.status, "{}", expected.url);
+        assert_eq!(article.sn.as_deref(), Some(expected.sn.as_str()));
+        assert_eq!(article.url, expected.url);
+        if expected.status != ArticleStatus::Ok {
+            continue;
+        }
+        let account = &harness.sim.state().world.accounts()[expected.account_index];
+        assert_eq!(article.title.as_deref(), Some(expected.title.as_str()));
+        assert_eq!(article.published_at, Some(expected.published_at));
+        assert_eq!(article.copyright, Some(expected.copyright));
+        assert_eq!(article.short_url.is_some(), !account.legacy_layout);
+        if !account.legacy_layout {
+            assert_eq!(article.kind, expected.kind, "{}", expected.url);
+            assert_eq!(article.author.as_deref(), Some(expected.author.as_str()));
+        }
+        assert!(article.content_text.is_some_and(|t| !t.is_empty()), "{}", expected.url);
+        assert!(article.account_id.is_some());
+        // Counts: one snapshot per article, taken at the (fixed) observation instant.
+        let snapshots = store.snapshots_of(article.id).unwrap();
+        assert_eq!(snapshots.len(), 1, "{}", expected.url);
+        let snapshot = &snapshots[0].snapshot;
+        assert_eq!(snapshot.observed_at, T0 as i64);
+        assert_eq!(snapshot.reads, Some(expected.counts.reads));
+        assert_eq!(snapshot.reads_capped, expected.counts.reads_capped);
+        assert_eq!(snapshot.likes, Some(expected.counts.likes));
+        assert_eq!(snapshot.wows, Some(expected.counts.wows));
+        assert_eq!(snapshot.shares, Some(expected.counts.shares));
+        assert_eq!(snapshot.comments, Some(expected.counts.comments));
+        assert_eq!(snapshots[0].age_seconds, Some(T0 as i64 - expected.published_at));
+    }
+    // Accounts learned their names from the pages.
+    let accounts = store.list_accounts(None).unwrap();
+    assert_eq!(accounts[0].nickname.as_deref(), Some("环球科学"));
+    assert!(accounts.iter().all(|a| a.sources.iter().all(|s| s.health == mpwatch_core::SourceHealth::Ok)));
+
+    // A second run changes nothing and fetches no page again.
+    let before = count(&store, "SELECT count(*) FROM fetch_log WHERE url_class = 'article_page'");
+    let again = harness.engine(vec![harness.credential("phone-2")]).run(&CrawlOptions::default()).await.unwrap();
+    assert_eq!(again.counts.articles_new, 0);
+    assert_eq!(again.counts.snapshots, 0);
+    assert_eq!(count(&store, "SELECT count(*) FROM fetch_log WHERE url_class = 'article_page'"), before);
+    assert_eq!(count(&store, "SELECT count(*) FROM articles"), truth.len() as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_with_short_links_and_manual_urls_resolve_to_keys() {
+    let harness = Harness::new(103, 2, 6, |config| config.legacy_share = 0.0).await;
+    harness.add_accounts(3, &[SourceKind::Feed]);
+    let engine = harness.engine(vec![harness.credential("phone-1")]);
+    let summary = engine.run(&CrawlOptions::default()).await.unwrap();
+    assert!(summary.counts.articles_new > 0, "{summary:?}");
+    let store = harness.store();
+    let truth: Vec<_> = harness.truth().into_iter().filter(|a| a.account_index < 3).collect();
+    // wewe-rss feeds list the latest 20 by short link; each resolves to its key.
+    for expected in truth.iter().filter(|a| a.status == ArticleStatus::Ok).take(10) {
+        let article = store.article_by_key(&expected.key).unwrap();
+        if let Some(article) = article {
+            assert_eq!(article.short_url.as_deref(), Some(expected.short_url.as_str()));
+        }
+    }
+    let stored = count(&store, "SELECT count(*) FROM articles");
+    assert!(stored >= 20.min(truth.len()) as i64, "{stored}");
+    let robots = count(&store, "SELECT count(*) FROM fetch_log WHERE url_class = 'robots'");
+    assert_eq!(robots, 1, "robots.txt is fetched once for the feed host");
+}

@@ -1,0 +1,93 @@
+//! Anti-crawl cooldowns of hosts and credentials, visible to users in `cooldowns`.
+
+use mpwatch_core::time::UnixSeconds;
+use rusqlite::{OptionalExtension as _, params};
+use serde::Serialize;
+
+use crate::{Context as _, Result, Store, Tx};
+
+/// One cooldown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cooldown {
+    /// `host` or `credential`.
+    pub scope: String,
+    /// Host name or credential label.
+    pub target: String,
+    /// Resting until then.
+    pub until: UnixSeconds,
+    /// Signals in a row (the next rest doubles).
+    pub level: i64,
+    /// What triggered it.
+    pub reason: Option<String>,
+    /// When the current rest began.
+    pub started_at: UnixSeconds,
+}
+
+impl Tx<'_> {
+    /// Records a cooldown (replacing the previous one of the same target).
+    pub fn set_cooldown(&self, cooldown: &Cooldown) -> Result<()> {
+        self.connection()
+            .execute(
+                "INSERT INTO cooldowns (scope, target, until, level, reason, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (scope, target) DO UPDATE SET until = excluded.until, level = excluded.level,
+                    reason = excluded.reason, started_at = excluded.started_at",
+                params![cooldown.scope, cooldown.target, cooldown.until, cooldown.level, cooldown.reason, cooldown.started_at],
+            )
+            .context(|| format!("recording cooldown of {} {}", cooldown.scope, cooldown.target))?;
+        Ok(())
+    }
+
+    /// Forgets a target's cooldown history (after it works again).
+    pub fn clear_cooldown(&self, scope: &str, target: &str) -> Result<()> {
+        self.connection()
+            .execute("DELETE FROM cooldowns WHERE scope = ?1 AND target = ?2", params![scope, target])
+            .context(|| format!("clearing cooldown of {scope} {target}"))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The cooldown record of a target, if any (it may have ended).
+    pub fn cooldown(&self, scope: &str, target: &str) -> Result<Option<Cooldown>> {
+        self.connection()
+            .query_row(
+                "SELECT scope, target, until, level, reason, started_at FROM cooldowns WHERE scope = ?1 AND target = ?2",
+                params![scope, target],
+                |row| {
+                    Ok(Cooldown {
+                        scope: row.get(0)?,
+                        target: row.get(1)?,
+                        until: row.get(2)?,
+                        level: row.get(3)?,
+                        reason: row.get(4)?,
+                        started_at: row.get(5)?,
+                    })
+                },
+            )
+            .optional()
+            .context(|| format!("reading cooldown of {scope} {target}"))
+    }
+
+    /// Cooldowns still running at `now`.
+    pub fn active_cooldowns(&self, now: UnixSeconds) -> Result<Vec<Cooldown>> {
+        let mut statement = self
+            .connection()
+            .prepare(
+                "SELECT scope, target, until, level, reason, started_at FROM cooldowns WHERE until > ?1 ORDER BY until",
+            )
+            .context(|| "reading cooldowns".into())?;
+        statement
+            .query_map([now], |row| {
+                Ok(Cooldown {
+                    scope: row.get(0)?,
+                    target: row.get(1)?,
+                    until: row.get(2)?,
+                    level: row.get(3)?,
+                    reason: row.get(4)?,
+                    started_at: row.get(5)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .context(|| "reading cooldowns".into())
+    }
+}
