@@ -65,6 +65,66 @@ pub enum Command {
     Parse(ParseArgs),
     /// Run the WeChat simulator on loopback (for trying mpwatch, tests and benchmarks).
     Sim(SimArgs),
+    /// Crawl now, in the foreground: discover articles, fetch pages, take due snapshots.
+    Crawl(CrawlArgs),
+    /// List stored articles, or show one with its snapshot history.
+    Articles(ArticlesArgs),
+}
+
+/// `mpwatch crawl`.
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// Only this account (id, biz, alias, name; repeatable).
+    #[arg(long = "account", value_name = "ACCOUNT")]
+    pub accounts: Vec<String>,
+    /// Only accounts in this group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Also fetch this article URL (repeatable).
+    #[arg(long = "url", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Do not take count snapshots.
+    #[arg(long, conflicts_with = "metrics_only")]
+    pub no_metrics: bool,
+    /// Only take due count snapshots (no discovery, no pages).
+    #[arg(long)]
+    pub metrics_only: bool,
+    /// Page profile_ext lists all the way back.
+    #[arg(long)]
+    pub backfill: bool,
+    /// Show what would be crawled; fetch and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `mpwatch articles`.
+#[derive(Debug, Args)]
+pub struct ArticlesArgs {
+    /// `show URL|KEY`: one article with its snapshot history.
+    #[command(subcommand)]
+    pub show: Option<ArticlesCommand>,
+    /// Only this account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Published on or after this date (YYYY-MM-DD, in the configured time zone).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only this status (ok, deleted, blocked, unavailable, pending).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// JSON with the column names of docs/schema.md.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `mpwatch articles show`.
+#[derive(Debug, Subcommand)]
+pub enum ArticlesCommand {
+    /// One article (by URL, short link or biz/mid/idx) with its whole snapshot history.
+    Show {
+        /// URL, short link or `biz/mid/idx`.
+        article: String,
+    },
 }
 
 /// `mpwatch sim`.

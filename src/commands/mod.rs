@@ -1,7 +1,9 @@
 //! One module per command group; `run` dispatches.
 
 mod account;
+mod articles;
 mod config;
+mod crawl;
 mod db;
 mod init;
 mod parse;
@@ -23,5 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         // parse is pure: it needs neither config nor database.
         Command::Parse(args) => parse::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Crawl(args) => crawl::run(&AppContext::load(&cli.global)?, &args),
+        Command::Articles(args) => articles::run(&AppContext::load(&cli.global)?, &args),
     }
 }

@@ -319,30 +319,47 @@ impl Engine {
         class: &str,
         target: &str,
         host: &str,
+        limit: (&str, &mpwatch_core::config::RateLimit),
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Fetched, (UnixSeconds, String)> {
         const QUICK_ATTEMPTS: u32 = 3;
         let slot = self.host_slot(host);
         let mut attempt = 0;
         loop {
-            let started = self.now();
-            let result = {
+            let (started, result) = {
+                // The connection slot first, then the rate slot: a request never waits
+                // for a connection after its rate slot came, so it leaves on time.
                 let _permit = slot.acquire().await.map_err(|_| (self.now(), "shutting down".to_string()))?;
-                fetch::fetch(build(), self.config.http.max_body_bytes).await
+                self.limiter.acquire(limit.0, limit.1).await;
+                (self.now(), fetch::fetch(build(), self.config.http.max_body_bytes).await)
             };
-            let (status, outcome, bytes, elapsed) = match &result {
-                Ok(fetched) => (
-                    Some(fetched.status),
-                    if fetched.status < 400 { "ok" } else { "http_error" },
-                    Some(fetched.body.len() as u64),
-                    Some(fetched.elapsed),
-                ),
-                Err(error) => (None, error.outcome(), None, None),
-            };
-            if outcome != "ok" {
-                self.progress.outcome(outcome);
+            // Answers the caller classifies (an article page, a list) are logged by the
+            // caller with that class; failures are logged here.
+            let result = result.map(|mut fetched| {
+                fetched.sent_at = started;
+                fetched
+            });
+            match &result {
+                Ok(fetched) if fetched.status == 429 || fetched.status >= 500 => {
+                    self.progress.outcome("http_error");
+                    let bytes = Some(fetched.body.len() as u64);
+                    self.log_fetch(
+                        class,
+                        target,
+                        started,
+                        Some(fetched.status),
+                        "http_error",
+                        bytes,
+                        Some(fetched.elapsed),
+                    )
+                    .await;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    self.progress.outcome(error.outcome());
+                    self.log_fetch(class, target, started, None, error.outcome(), None, None).await;
+                }
             }
-            self.log_fetch(class, target, started, status, outcome, bytes, elapsed).await;
             let backoff =
                 fetch::backoff(attempt, Duration::from_millis(250), Duration::from_secs(8), self.random_unit());
             let (delay, reason) = match result {
@@ -361,6 +378,14 @@ impl Engine {
             debug!(class, target, attempt, delay_ms = delay.as_millis() as u64, "retrying after {reason}");
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// Logs an answer with the outcome class the caller found in it.
+    async fn log_answer(&self, class: &str, target: &str, fetched: &Fetched, outcome: &str) {
+        self.progress.outcome(outcome);
+        let bytes = Some(fetched.body.len() as u64);
+        self.log_fetch(class, target, fetched.sent_at, Some(fetched.status), outcome, bytes, Some(fetched.elapsed))
+            .await;
     }
 
     fn random_unit(&self) -> f64 {
@@ -672,6 +697,12 @@ impl Engine {
 /// rung gets one snapshot right away, so a crawl always knows every article's counts.
 pub const FIRST_SIGHT: i64 = 0;
 
+/// The rung a snapshot taken at `age` fills: the largest rung not after it, or
+/// [`FIRST_SIGHT`] before the first one.
+pub fn rung_for_age(rungs: &[i64], age: i64) -> i64 {
+    rungs.iter().copied().filter(|r| *r <= age).max().unwrap_or(FIRST_SIGHT)
+}
+
 /// The ladder rungs of an article to queue at `now`: the current rung (the largest
 /// whose age has passed) if nothing at or after it was taken yet (missed rungs before it
 /// are skipped, never invented), or the first-sight rung when no rung has passed yet,
@@ -770,15 +801,17 @@ impl Engine {
             Some(url) => url.key().cloned(),
             None => None,
         };
-        self.limiter.acquire(&format!("{host}:article_page"), &self.config.rate_limits.article_page).await;
         let url = self.wechat_url(&Self::path_of(&target));
-        let fetched = match self.send("article_page", &target, &host, || self.anonymous.get(&url)).await {
+        let key = format!("{host}:article_page");
+        let limit = (key.as_str(), &self.config.rate_limits.article_page);
+        let fetched = match self.send("article_page", &target, &host, limit, || self.anonymous.get(&url)).await {
             Ok(fetched) => fetched,
             Err((at, error)) => return Ok(Outcome::Retry(at, error)),
         };
         let page = mpwatch_wechat::parse_page(&fetched.body);
         let captcha = fetched.final_url.contains("wappoc_appmsgcaptcha");
-        self.progress.outcome(if captcha { "verification" } else { page.kind.as_str() });
+        self.log_answer("article_page", &target, &fetched, if captcha { "verification" } else { page.kind.as_str() })
+            .await;
         if page.kind == PageKind::Verification || captcha {
             // Slow down, and record nothing about the article.
             let until = self.enter_cooldown(HOST, &host, "verification page").await?;
@@ -791,6 +824,13 @@ impl Engine {
         let Some(record) = record_from_page(&page, known.as_ref(), &target) else {
             return Ok(match page.kind {
                 PageKind::Expired => Outcome::Fail("the link has expired".into()),
+                // Gone before we ever knew its key: nothing to store, nothing to retry.
+                PageKind::Deleted | PageKind::Blocked | PageKind::Unavailable => {
+                    info!(url = %target, kind = page.kind.as_str(), "article gone before it was stored");
+                    let (id, now) = (item.id, self.now());
+                    self.db.call(move |store| store.write(|tx| tx.complete_work(id, now))).await?;
+                    Outcome::Done
+                }
                 _ => Outcome::Retry(self.now() + 3600, format!("not an article page ({})", page.kind.as_str())),
             });
         };
@@ -812,7 +852,20 @@ impl Engine {
                     if let Some((biz, nickname, username, alias)) = &learned {
                         tx.learn_account(biz, nickname.as_deref(), username.as_deref(), alias.as_deref(), Some(&locator), now)?;
                     }
+                    // An article only listed so far counts as new when its page arrives.
+                    let was_listed = match &record.key {
+                        Some(key) => tx
+                            .connection()
+                            .query_row(
+                                "SELECT status = 'pending' FROM articles WHERE biz = ?1 AND mid = ?2 AND idx = ?3",
+                                (key.biz.as_str(), key.mid as i64, key.idx),
+                                |row| row.get::<_, bool>(0),
+                            )
+                            .unwrap_or(false),
+                        None => false,
+                    };
                     let (article_id, outcome) = tx.upsert_article(&record, now)?;
+                    let outcome = if was_listed { UpsertOutcome::Inserted } else { outcome };
                     if record.status == ArticleStatus::Ok
                         && let Some(published) = record.published_at
                     {
@@ -894,9 +947,7 @@ impl Engine {
                 self.pool.cool(&credential.name, until);
                 continue;
             }
-            self.limiter
-                .acquire(&format!("credential:{}:count_api", credential.name), &self.config.rate_limits.count_api)
-                .await;
+            let limit_key = format!("credential:{}:count_api", credential.name);
             let client = self.client_for(&credential);
             let url = self.wechat_url(&format!(
                 "/mp/getappmsgext?appmsg_token={}&x5=0&f=json&uin={}&key={}&pass_ticket={}",
@@ -918,7 +969,7 @@ impl Engine {
             let cookie = credential.cookie.as_ref().map(|c| c.expose().to_string());
             let log_target = article.url.clone();
             let fetched = match self
-                .send("count_api", &log_target, &host, || {
+                .send("count_api", &log_target, &host, (&limit_key, &self.config.rate_limits.count_api), || {
                     let request = client.post(&url).form(&form);
                     match &cookie {
                         Some(cookie) => request.header(reqwest::header::COOKIE, cookie),
@@ -934,6 +985,7 @@ impl Engine {
             let answer = match api::parse_appmsgext(&body) {
                 Ok(answer) => answer,
                 Err(_) if mpwatch_wechat::parse_page(&fetched.body).kind == PageKind::Verification => {
+                    self.log_answer("count_api", &log_target, &fetched, "verification").await;
                     let until = self.enter_cooldown(HOST, &host, "verification page on count API").await?;
                     return Ok(Outcome::Postpone(until, "verification page".into()));
                 }
@@ -941,12 +993,15 @@ impl Engine {
             };
             match answer.outcome {
                 ApiOutcome::Ok => {
-                    self.progress.outcome("ok");
+                    self.log_answer("count_api", &log_target, &fetched, "ok").await;
                     self.clear_cooldown_after_success(CREDENTIAL, &credential.name).await?;
                     let Some(counts) = answer.counts else {
                         return Ok(Outcome::Retry(self.now() + 300, "answer without counts".into()));
                     };
                     let observed_at = self.now();
+                    // The rung is decided by the true age at observation: on a fast clock
+                    // (or a slow answer) the age may have crossed into the next window.
+                    let rung = rung_for_age(&self.rungs, observed_at - published);
                     let snapshot = Snapshot {
                         observed_at,
                         rung_seconds: Some(rung),
@@ -974,11 +1029,11 @@ impl Engine {
                     return Ok(Outcome::Done);
                 }
                 ApiOutcome::SessionExpired { .. } => {
-                    self.progress.outcome("expired_credential");
+                    self.log_answer("count_api", &log_target, &fetched, "expired_credential").await;
                     self.pool.mark_expired(&credential.name);
                 }
                 ApiOutcome::FrequencyControl { code } => {
-                    self.progress.outcome("throttled");
+                    self.log_answer("count_api", &log_target, &fetched, "throttled").await;
                     let until = self
                         .enter_cooldown(CREDENTIAL, &credential.name, &format!("frequency control ({code})"))
                         .await?;
@@ -1084,15 +1139,18 @@ impl Engine {
         if host != self.wechat_host() && !self.robots_allow(&feed_url).await {
             return Ok(Err(SourceFailure::Broken(self.now() + 86_400, "disallowed by robots.txt".into())));
         }
-        self.limiter.acquire(&format!("{host}:feed"), &self.config.rate_limits.feed).await;
-        let fetched = match self.send("feed", &feed_url, &host, || self.anonymous.get(&feed_url)).await {
+        let key = format!("{host}:feed");
+        let fetched = match self
+            .send("feed", &feed_url, &host, (&key, &self.config.rate_limits.feed), || self.anonymous.get(&feed_url))
+            .await
+        {
             Ok(fetched) if fetched.status < 400 => fetched,
             Ok(fetched) => {
                 return Ok(Err(SourceFailure::Broken(self.now() + 3600, format!("HTTP {}", fetched.status))));
             }
             Err((at, error)) => return Ok(Err(SourceFailure::Broken(at, error))),
         };
-        self.progress.outcome("ok");
+        self.log_answer("feed", &feed_url, &fetched, "ok").await;
         match mpwatch_wechat::feed::parse_feed(&fetched.body) {
             Ok(feed) => Ok(Ok(feed
                 .entries
@@ -1126,12 +1184,29 @@ impl Engine {
         if !cache.contains_key(&origin) {
             let robots_url = format!("{origin}/robots.txt");
             let host = host_of(&robots_url);
-            let robot = match self.send("robots", &robots_url, &host, || self.anonymous.get(&robots_url)).await {
-                Ok(fetched) if fetched.status < 400 => {
-                    texting_robots::Robot::new(&self.config.http.user_agent, &fetched.body).ok().map(Arc::new)
+            let key = format!("{host}:feed");
+            let fetched = self
+                .send("robots", &robots_url, &host, (&key, &self.config.rate_limits.feed), || {
+                    self.anonymous.get(&robots_url)
+                })
+                .await;
+            let robot = match fetched {
+                Ok(fetched) => {
+                    self.log_answer(
+                        "robots",
+                        &robots_url,
+                        &fetched,
+                        if fetched.status < 400 { "ok" } else { "http_error" },
+                    )
+                    .await;
+                    // No robots.txt (404) allows everything.
+                    (fetched.status < 400)
+                        .then(|| {
+                            texting_robots::Robot::new(&self.config.http.user_agent, &fetched.body).ok().map(Arc::new)
+                        })
+                        .flatten()
                 }
-                // No robots.txt (or an error): everything is allowed.
-                _ => None,
+                Err(_) => None,
             };
             cache.insert(origin.clone(), robot);
         }
@@ -1168,7 +1243,7 @@ impl Engine {
                 self.pool.cool(&credential.name, until);
                 continue;
             }
-            self.limiter.acquire(&format!("{host}:list_api"), &self.config.rate_limits.list_api).await;
+            let list_key = format!("{host}:list_api");
             let client = self.client_for(&credential);
             let url = self.wechat_url(&format!(
                 "/mp/profile_ext?action=getmsg&__biz={biz}&f=json&offset={offset}&count=10&is_ok=1&scene=124&uin={}&key={}&pass_ticket={}&appmsg_token={}",
@@ -1177,7 +1252,12 @@ impl Engine {
                 credential.pass_ticket.expose(),
                 credential.appmsg_token.expose()
             ));
-            let fetched = match self.send("list_api", biz.as_str(), &host, || client.get(&url)).await {
+            let fetched = match self
+                .send("list_api", biz.as_str(), &host, (&list_key, &self.config.rate_limits.list_api), || {
+                    client.get(&url)
+                })
+                .await
+            {
                 Ok(fetched) => fetched,
                 Err((at, error)) => return Ok(Err(SourceFailure::Broken(at, error))),
             };
@@ -1188,12 +1268,12 @@ impl Engine {
             match page.outcome {
                 ApiOutcome::Ok => {}
                 ApiOutcome::SessionExpired { .. } => {
-                    self.progress.outcome("expired_credential");
+                    self.log_answer("list_api", biz.as_str(), &fetched, "expired_credential").await;
                     self.pool.mark_expired(&credential.name);
                     continue;
                 }
                 ApiOutcome::FrequencyControl { code } => {
-                    self.progress.outcome("throttled");
+                    self.log_answer("list_api", biz.as_str(), &fetched, "throttled").await;
                     let until = self
                         .enter_cooldown(CREDENTIAL, &credential.name, &format!("frequency control ({code})"))
                         .await?;
@@ -1202,7 +1282,7 @@ impl Engine {
                 }
                 other => return Ok(Err(SourceFailure::Broken(self.now() + 3600, format!("{other:?}")))),
             }
-            self.progress.outcome("ok");
+            self.log_answer("list_api", biz.as_str(), &fetched, "ok").await;
             let keys: Vec<ArticleKey> = page.articles.iter().filter_map(|a| a.key.clone()).collect();
             let known = if backfill || keys.is_empty() {
                 false
@@ -1240,14 +1320,14 @@ impl Engine {
             return Ok(Err(SourceFailure::Broken(now + 86_400, "mp_backend needs the account's biz".into())));
         };
         let host = self.wechat_host();
-        self.limiter.acquire(&format!("{host}:list_api"), &self.config.rate_limits.list_api).await;
+        let list_key = format!("{host}:list_api");
         let url = self.wechat_url(&format!(
             "/cgi-bin/appmsgpublish?sub=list&search_field=null&begin=0&count=5&query=&fakeid={fakeid}&type=101_1&free_publish_type=1&sub_action=list_ex&token={}&lang=zh_CN&f=json&ajax=1",
             session.token.expose()
         ));
         let cookie = session.cookie.expose().to_string();
         let fetched = match self
-            .send("list_api", fakeid.as_str(), &host, || {
+            .send("list_api", fakeid.as_str(), &host, (&list_key, &self.config.rate_limits.list_api), || {
                 self.anonymous.get(&url).header(reqwest::header::COOKIE, &cookie)
             })
             .await
@@ -1257,11 +1337,11 @@ impl Engine {
         };
         match api::parse_appmsg_publish(&String::from_utf8_lossy(&fetched.body)) {
             Ok(page) if page.outcome.is_ok() => {
-                self.progress.outcome("ok");
+                self.log_answer("list_api", fakeid.as_str(), &fetched, "ok").await;
                 Ok(Ok(page.articles.into_iter().map(|a| Found::Listed(Box::new(a))).collect()))
             }
             Ok(page) => {
-                self.progress.outcome("throttled");
+                self.log_answer("list_api", fakeid.as_str(), &fetched, "throttled").await;
                 let cooldown = self.config.crawl.cooldown_max.as_secs() as i64;
                 Ok(Err(SourceFailure::Broken(now + cooldown, format!("backend list refused: {:?}", page.outcome))))
             }

@@ -25,6 +25,8 @@ pub struct Fetched {
     pub retry_after: Option<Duration>,
     /// Time taken.
     pub elapsed: Duration,
+    /// When the request was sent (clock seconds; set by the caller's clock).
+    pub sent_at: i64,
 }
 
 /// Why a fetch failed.
@@ -139,7 +141,7 @@ pub async fn fetch(request: reqwest::RequestBuilder, max_body: u64) -> Result<Fe
         body.extend_from_slice(&chunk);
     }
     let body = to_utf8(body, charset.as_deref());
-    Ok(Fetched { status, final_url, body, retry_after, elapsed: started.elapsed() })
+    Ok(Fetched { status, final_url, body, retry_after, elapsed: started.elapsed(), sent_at: 0 })
 }
 
 /// Decodes a body in another charset to UTF-8: the header's charset, else a

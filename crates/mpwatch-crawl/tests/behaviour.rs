@@ -1,0 +1,220 @@
+//! Politeness, credentials, cooldowns, deletions and the ladder, against the simulator.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, T0, count};
+use mpwatch_core::config::RateLimit;
+use mpwatch_core::time::ClockMode;
+use mpwatch_core::{ArticleStatus, SourceKind};
+use mpwatch_crawl::credentials::CredentialState;
+use mpwatch_crawl::{CrawlOptions, Until};
+use mpwatch_sim::scenario::{Limit, Quota};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_holds_and_is_used() {
+    let mut harness = Harness::new(201, 1, 6, |_| {}).await;
+    harness.add_accounts(4, &[SourceKind::ProfileExt]);
+    // 20 pages per second at most in any one-second window.
+    harness.config.rate_limits.article_page =
+        RateLimit { interval: Duration::from_millis(50), burst: 20, jitter: Duration::ZERO };
+    let engine = harness.engine(vec![harness.credential("phone-1")]);
+    engine.run(&CrawlOptions { metrics: false, ..CrawlOptions::default() }).await.unwrap();
+    let pages: Vec<u64> = harness
+        .sim
+        .state()
+        .requests_since(0)
+        .into_iter()
+        .filter(|r| r.path.starts_with("/s"))
+        .map(|r| r.at_ms)
+        .collect();
+    assert!(pages.len() >= 40, "{} page requests", pages.len());
+    for (i, start) in pages.iter().enumerate() {
+        let in_window = pages[i..].iter().take_while(|t| **t < start + 1000).count();
+        assert!(in_window <= 20, "{in_window} page requests in the second after {start}");
+    }
+    // Achieved rate over the run, counting the last window whole.
+    let span_ms = pages.last().unwrap() - pages.first().unwrap() + 1000;
+    let rate = pages.len() as f64 / (span_ms as f64 / 1000.0);
+    assert!(rate >= 0.9 * 20.0 * (pages.len() as f64 / (pages.len() as f64 + 20.0)), "achieved {rate:.1}/s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_expiry_raises_the_alert_rotates_and_counts_wait_for_a_new_set() {
+    let harness = Harness::new(203, 1, 5, |_| {}).await;
+    harness.add_accounts(3, &[SourceKind::ProfileExt]);
+    let first = harness.credential("phone-1");
+    let second = harness.credential("phone-2");
+    // phone-1 is dead before the crawl starts: the first use gets "no session".
+    assert!(harness.sim.state().revoke_credential(1));
+    let engine = harness.engine(vec![first.clone(), second.clone()]);
+    let summary = engine.run(&CrawlOptions::default()).await.unwrap();
+    let states = engine.credentials().states();
+    assert_eq!(states[0], ("phone-1".to_string(), CredentialState::Expired));
+    assert_eq!(states[1].1, CredentialState::Active);
+    assert!(summary.counts.snapshots > 0, "rotation went on with phone-2");
+    let store = harness.store();
+    let snapshots = count(&store, "SELECT count(*) FROM metric_snapshots");
+
+    // Both sets dead, a day later: pages are crawled, counts wait in the queue.
+    assert!(harness.sim.state().revoke_credential(2));
+    harness.clock.advance(86_400.0 + 3600.0);
+    let engine = harness.engine(vec![first, second]);
+    let summary = engine.run(&CrawlOptions::default()).await.unwrap();
+    assert_eq!(summary.counts.snapshots, 0);
+    assert_eq!(count(&store, "SELECT count(*) FROM metric_snapshots"), snapshots);
+    let waiting = count(
+        &store,
+        "SELECT count(*) FROM work_queue WHERE kind = 'metrics' AND state = 'pending' AND not_before <= (SELECT max(observed_at) FROM metric_snapshots) + 90000",
+    );
+    assert!(waiting > 0, "due counts are still queued");
+    assert_eq!(count(&store, "SELECT count(*) FROM work_queue WHERE state = 'failed'"), 0, "nothing dropped");
+
+    // A fresh set: the waiting counts are taken.
+    let fresh = harness.credential("phone-3");
+    let engine = harness.engine(vec![fresh]);
+    harness.clock.advance(120.0);
+    let summary = engine.run(&CrawlOptions::default()).await.unwrap();
+    assert!(summary.counts.snapshots > 0);
+    assert!(count(&store, "SELECT count(*) FROM metric_snapshots") > snapshots);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_and_frequency_control_cool_down_then_crawling_resumes() {
+    let harness = Harness::new(205, 2, 5, |config| {
+        config.scenario.quota = Quota {
+            per_client: Some(Limit { limit: 25, window: 60 }),
+            per_credential: Some(Limit { limit: 8, window: 60 }),
+            cooldown: 600,
+        };
+    })
+    .await;
+    harness.add_accounts(usize::MAX, &[SourceKind::ProfileExt]);
+    let credential = harness.credential("phone-1");
+    let store = harness.store();
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs < 40, "the crawl never finished");
+        let engine = harness.engine(vec![credential.clone()]);
+        engine.run(&CrawlOptions::default()).await.unwrap();
+        let cooling = store.active_cooldowns(harness.sim.state().now()).unwrap();
+        let due = count(
+            &store,
+            &format!(
+                "SELECT count(*) FROM work_queue WHERE state = 'pending' AND not_before <= {}",
+                harness.sim.state().now()
+            ),
+        );
+        if cooling.is_empty()
+            && due == 0
+            && count(&store, "SELECT count(*) FROM articles WHERE status = 'pending'") == 0
+        {
+            break;
+        }
+        // Let the cooldowns run out.
+        harness.clock.advance(
+            cooling.iter().map(|c| c.until).max().map_or(60, |until| until - harness.sim.state().now() + 1) as f64,
+        );
+    }
+    assert!(runs > 1, "the quota never triggered");
+    assert!(count(&store, "SELECT count(*) FROM fetch_log WHERE outcome = 'verification'") > 0);
+    // Every article of the world is stored; none was taken for deleted because of a
+    // verification page, and every one that is live has its content.
+    let truth = harness.truth();
+    assert_eq!(count(&store, "SELECT count(*) FROM articles"), truth.len() as i64);
+    for expected in &truth {
+        let article = store.article_by_key(&expected.key).unwrap().unwrap();
+        if article.status != expected.status {
+            // Only a later deletion we have not re-checked yet may differ.
+            assert_eq!(article.status, ArticleStatus::Ok, "{}", expected.url);
+        }
+        if article.status == ArticleStatus::Ok {
+            assert!(article.content_text.is_some(), "{}", expected.url);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_article_keeps_its_content_and_gets_its_time() {
+    let harness = Harness::new(207, 8, 4, |config| config.legacy_share = 0.0).await;
+    harness.add_accounts(usize::MAX, &[SourceKind::ProfileExt]);
+    let credential = harness.credential("phone-1");
+    harness.engine(vec![credential.clone()]).run(&CrawlOptions::default()).await.unwrap();
+    // An article alive now that its publisher deletes later.
+    let world = &harness.sim.state().world;
+    let doomed = world
+        .accounts()
+        .iter()
+        .flat_map(|a| world.articles_of(a, T0 as i64))
+        .find(|a| a.deleted_at.is_some_and(|d| d > T0 as i64 + 86_400) && a.status_at(T0 as i64) == ArticleStatus::Ok)
+        .expect("a world with a later deletion");
+    let store = harness.store();
+    let before = store.article_by_key(&doomed.key).unwrap().unwrap();
+    assert_eq!(before.status, ArticleStatus::Ok);
+    let deleted_at = doomed.deleted_at.unwrap();
+    harness.clock.set(ClockMode::Fixed { at: deleted_at as f64 + 3600.0 });
+    harness.engine(vec![credential]).run(&CrawlOptions::default()).await.unwrap();
+    let after = store.article_by_key(&doomed.key).unwrap().unwrap();
+    assert_eq!(after.status, ArticleStatus::Deleted);
+    assert_eq!(after.status_changed_at, Some(deleted_at + 3600));
+    assert_eq!(after.content_text, before.content_text);
+    assert!(after.content_text.is_some());
+    assert_eq!(after.title, before.title);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ladder_takes_each_rung_in_its_window_as_simulated_days_pass() {
+    let mut harness = Harness::new(209, 2, 1, |config| config.legacy_share = 0.0).await;
+    harness.add_accounts(4, &[SourceKind::ProfileExt]);
+    let rungs = [3600u64, 6 * 3600, 24 * 3600];
+    harness.config.crawl.snapshot_ages = rungs.iter().map(|r| Duration::from_secs(*r)).collect();
+    let credential = harness.credential("phone-1");
+    // Two simulated hours per real second, for 30 simulated hours.
+    harness.clock.set(ClockMode::Accelerated { at: T0, scale: 7200.0 });
+    let end = T0 as i64 + 30 * 3600;
+    let engine = harness.engine(vec![credential]);
+    engine
+        .run(&CrawlOptions { until: Until::Time(end), rediscover_every: 3600, ..CrawlOptions::default() })
+        .await
+        .unwrap();
+
+    let store = harness.store();
+    let world = &harness.sim.state().world;
+    let mut checked = 0;
+    for account in world.accounts().iter().take(4) {
+        for article in world.articles_of(account, end) {
+            let Some(stored) = store.article_by_key(&article.key).unwrap() else { continue };
+            for snapshot in store.snapshots_of(stored.id).unwrap() {
+                let rung = snapshot.snapshot.rung_seconds.unwrap();
+                let age = snapshot.age_seconds.unwrap();
+                let next = rungs.iter().map(|r| *r as i64).find(|r| *r > rung).unwrap_or(i64::MAX);
+                let first = rungs[0] as i64;
+                if rung == 0 {
+                    assert!(age < first, "first sight at age {age}");
+                } else {
+                    assert!(age >= rung && age < next, "rung {rung} taken at age {age}");
+                }
+                // The stored counts are the world's at the observation time (the clock
+                // runs fast, so allow the few simulated minutes a request takes).
+                let observed = snapshot.snapshot.observed_at;
+                let low = article.counts_at(account, observed - 600).reads;
+                let high = article.counts_at(account, observed + 600).reads;
+                let reads = snapshot.snapshot.reads.unwrap();
+                assert!(low <= reads && reads <= high, "{low} <= {reads} <= {high}");
+                checked += 1;
+            }
+            // Every rung that fell due during the run was taken (articles published
+            // before the start may have missed early rungs, which are never invented).
+            if article.published_at >= T0 as i64 && article.status_at(end) == ArticleStatus::Ok {
+                let taken: Vec<i64> =
+                    store.snapshots_of(stored.id).unwrap().iter().filter_map(|s| s.snapshot.rung_seconds).collect();
+                for rung in rungs.iter().map(|r| *r as i64).filter(|r| article.published_at + r + 3600 <= end) {
+                    assert!(taken.contains(&rung), "{}: rung {rung} missing from {taken:?}", article.key);
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "{checked} snapshots checked");
+}
