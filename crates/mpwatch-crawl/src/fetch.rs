@@ -86,12 +86,19 @@ fn classify(error: reqwest::Error) -> FetchError {
     }
 }
 
+/// Makes rustls use the ring provider (reqwest is built without a default one, to
+/// avoid compiling aws-lc). Safe to call any number of times.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Builds a client with the configured timeouts, redirect limit, proxy and user agent.
 pub fn build_client(
     config: &HttpConfig,
     user_agent: Option<&str>,
     cookies: bool,
 ) -> Result<reqwest::Client, FetchError> {
+    install_tls_provider();
     let mut headers = HeaderMap::new();
     let agent = user_agent.unwrap_or(&config.user_agent);
     headers.insert(USER_AGENT, HeaderValue::from_str(agent).map_err(|_| FetchError::Request("user agent".into()))?);
@@ -178,6 +185,15 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration, random_unit: f64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn https_urls_are_supported() {
+        // Nothing listens on port 1: a connect error proves the request was built
+        // (an https URL without a TLS backend fails at build time instead).
+        let client = build_client(&HttpConfig::default(), None, false).unwrap();
+        let error = fetch(client.get("https://127.0.0.1:1/"), 1024).await.unwrap_err();
+        assert!(matches!(error, FetchError::Connect), "{error:?}");
+    }
 
     #[test]
     fn backoff_is_capped_and_jittered() {

@@ -14,6 +14,7 @@ use mpwatch_wechat::page::{PageKind, parse_page};
 const T0: f64 = 1_762_776_000.0;
 
 async fn sim(config: SimConfig) -> SimHandle {
+    tls();
     mpwatch_sim::start(config).await.expect("start simulator")
 }
 
@@ -29,7 +30,13 @@ fn small(seed: u64) -> SimConfig {
     }
 }
 
+/// reqwest is built without a default TLS provider (see mpwatch-crawl's fetch module).
+fn tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn client() -> reqwest::Client {
+    tls();
     reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
 }
 
