@@ -69,6 +69,8 @@ pub enum Command {
     Crawl(CrawlArgs),
     /// List stored articles, or show one with its snapshot history.
     Articles(ArticlesArgs),
+    /// Re-derive stored articles from archived raw pages (crawl.archive_raw_pages).
+    Reparse,
 }
 
 /// `mpwatch crawl`.

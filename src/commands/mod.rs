@@ -27,5 +27,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sim(args) => sim::run(&args),
         Command::Crawl(args) => crawl::run(&AppContext::load(&cli.global)?, &args),
         Command::Articles(args) => articles::run(&AppContext::load(&cli.global)?, &args),
+        Command::Reparse => {
+            let context = AppContext::load(&cli.global)?;
+            let mut store = context.open_store()?;
+            let summary = mpwatch_crawl::reparse::reparse(&mut store, context.now())?;
+            println!(
+                "reparsed {} archived pages: {} articles updated, {} unusable",
+                summary.pages, summary.updated, summary.unusable
+            );
+            Ok(())
+        }
     }
 }

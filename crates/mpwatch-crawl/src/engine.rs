@@ -9,7 +9,6 @@ use mpwatch_core::config::Config;
 use mpwatch_core::secrets::{BackendSession, ClientCredential, Secrets};
 use mpwatch_core::time::{Clock, UnixSeconds};
 use mpwatch_core::{ArticleKey, ArticleStatus, CrawlTrigger, SourceKind};
-use mpwatch_store::accounts::Source;
 use mpwatch_store::articles::{ArticleRecord, Snapshot, UpsertOutcome};
 use mpwatch_store::cooldowns::Cooldown;
 use mpwatch_store::queue::WorkItem;
@@ -24,6 +23,7 @@ use tracing::{Instrument as _, debug, info, info_span, warn};
 use crate::credentials::CredentialPool;
 use crate::fetch::{self, FetchError, Fetched};
 use crate::limiter::Limiter;
+use crate::sources::{self, Source as _};
 
 /// What stops a crawl (item failures are outcomes, recorded and retried).
 #[derive(Debug, thiserror::Error)]
@@ -151,10 +151,10 @@ impl Progress {
 
 /// The store shared by async tasks: every call runs on the blocking pool.
 #[derive(Debug, Clone)]
-struct Db(Arc<Mutex<Store>>);
+pub(crate) struct Db(Arc<Mutex<Store>>);
 
 impl Db {
-    async fn call<T: Send + 'static>(
+    pub(crate) async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CrawlError> {
@@ -185,22 +185,22 @@ enum Outcome {
 /// The crawl engine.
 #[derive(Debug)]
 pub struct Engine {
-    db: Db,
-    config: Arc<Config>,
+    pub(crate) db: Db,
+    pub(crate) config: Arc<Config>,
     clock: Arc<dyn Clock>,
-    anonymous: reqwest::Client,
+    pub(crate) anonymous: reqwest::Client,
     credential_clients: Mutex<HashMap<String, reqwest::Client>>,
-    pool: CredentialPool,
-    backend: Option<BackendSession>,
+    pub(crate) pool: CredentialPool,
+    pub(crate) backend: Option<BackendSession>,
     limiter: Limiter,
     host_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     cooldown_cache: Mutex<HashMap<(String, String), UnixSeconds>>,
-    robots: tokio::sync::Mutex<HashMap<String, Option<Arc<texting_robots::Robot>>>>,
+    pub(crate) robots: tokio::sync::Mutex<HashMap<String, Option<Arc<texting_robots::Robot>>>>,
     holder: String,
     run_id: Mutex<Option<i64>>,
     /// Live counters.
     pub progress: Arc<Progress>,
-    rungs: Vec<i64>,
+    pub(crate) rungs: Vec<i64>,
 }
 
 /// `<pid>@<host>`: who holds leases.
@@ -224,7 +224,7 @@ fn holder_alive(holder: &str) -> bool {
         .is_ok_and(|pid| pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
 
-fn host_of(url: &str) -> String {
+pub(crate) fn host_of(url: &str) -> String {
     url::Url::parse(url)
         .ok()
         .and_then(|u| {
@@ -265,18 +265,18 @@ impl Engine {
         &self.pool
     }
 
-    fn now(&self) -> UnixSeconds {
+    pub(crate) fn now(&self) -> UnixSeconds {
         self.clock.now()
     }
 
     /// The WeChat host (`host[:port]`) requests go to.
-    fn wechat_host(&self) -> String {
+    pub(crate) fn wechat_host(&self) -> String {
         host_of(self.config.wechat.base_url.as_str())
     }
 
     /// The URL to request for a canonical or short article URL: same path and query on
     /// the configured base URL.
-    fn wechat_url(&self, path_and_query: &str) -> String {
+    pub(crate) fn wechat_url(&self, path_and_query: &str) -> String {
         let base = self.config.wechat.base_url.as_str().trim_end_matches('/');
         format!("{base}{path_and_query}")
     }
@@ -291,7 +291,7 @@ impl Engine {
         }
     }
 
-    fn client_for(&self, credential: &ClientCredential) -> reqwest::Client {
+    pub(crate) fn client_for(&self, credential: &ClientCredential) -> reqwest::Client {
         let mut clients = self.credential_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         clients
             .entry(credential.name.clone())
@@ -314,7 +314,7 @@ impl Engine {
     /// Sends a request under the host's concurrency cap, with quick in-task retries of
     /// transient failures (full-jitter backoff, Retry-After honoured). Long waits come
     /// back as `Err((retry_at, message))` for the queue.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         class: &str,
         target: &str,
@@ -381,7 +381,7 @@ impl Engine {
     }
 
     /// Logs an answer with the outcome class the caller found in it.
-    async fn log_answer(&self, class: &str, target: &str, fetched: &Fetched, outcome: &str) {
+    pub(crate) async fn log_answer(&self, class: &str, target: &str, fetched: &Fetched, outcome: &str) {
         self.progress.outcome(outcome);
         let bytes = Some(fetched.body.len() as u64);
         self.log_fetch(class, target, fetched.sent_at, Some(fetched.status), outcome, bytes, Some(fetched.elapsed))
@@ -432,11 +432,11 @@ impl Engine {
 
 /// Cooldown scopes.
 const HOST: &str = "host";
-const CREDENTIAL: &str = "credential";
+pub(crate) const CREDENTIAL: &str = "credential";
 
 impl Engine {
     /// The end of a running cooldown of `target`, if any.
-    async fn cooling_until(&self, scope: &str, target: &str) -> Result<Option<UnixSeconds>, CrawlError> {
+    pub(crate) async fn cooling_until(&self, scope: &str, target: &str) -> Result<Option<UnixSeconds>, CrawlError> {
         let now = self.now();
         let key = (scope.to_string(), target.to_string());
         if let Some(until) = self.cooldown_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
@@ -451,7 +451,12 @@ impl Engine {
 
     /// Enters (or extends) a cooldown after an anti-crawl signal: 15 min, then double
     /// on each signal that follows the previous rest closely, up to the maximum.
-    async fn enter_cooldown(&self, scope: &str, target: &str, reason: &str) -> Result<UnixSeconds, CrawlError> {
+    pub(crate) async fn enter_cooldown(
+        &self,
+        scope: &str,
+        target: &str,
+        reason: &str,
+    ) -> Result<UnixSeconds, CrawlError> {
         let now = self.now();
         let (s, t) = (scope.to_string(), target.to_string());
         let previous = self.db.call(move |store| store.cooldown(&s, &t)).await?;
@@ -724,8 +729,9 @@ pub fn ladder(rungs: &[i64], published_at: UnixSeconds, now: UnixSeconds, taken:
     out
 }
 
-/// What a page fetch turned into.
-fn record_from_page(page: &ArticlePage, fallback_key: Option<&ArticleKey>, target: &str) -> Option<ArticleRecord> {
+/// The article record a parsed page gives (`None` for pages without one: verification,
+/// expired, unknown, or a gone article whose key is not known).
+pub fn record_from_page(page: &ArticlePage, fallback_key: Option<&ArticleKey>, target: &str) -> Option<ArticleRecord> {
     let key = page.key().or_else(|| fallback_key.cloned())?;
     let status = match page.kind {
         PageKind::Deleted => ArticleStatus::Deleted,
@@ -1056,10 +1062,14 @@ impl Engine {
         let span = info_span!("source", kind = %source.kind, account = source.account_id);
         let result = async {
             match source.kind {
-                SourceKind::Manual => Ok(Ok(vec![Found::Url(source.locator.clone())])),
-                SourceKind::Feed => self.discover_feed(&source).await,
-                SourceKind::ProfileExt => self.discover_profile_ext(&source, biz.as_ref(), options.backfill).await,
-                SourceKind::MpBackend => self.discover_backend(&source, biz.as_ref()).await,
+                SourceKind::Manual => sources::Manual.discover(self, &source, biz.as_ref(), options.backfill).await,
+                SourceKind::Feed => sources::Feed.discover(self, &source, biz.as_ref(), options.backfill).await,
+                SourceKind::ProfileExt => {
+                    sources::ProfileExt.discover(self, &source, biz.as_ref(), options.backfill).await
+                }
+                SourceKind::MpBackend => {
+                    sources::MpBackend.discover(self, &source, biz.as_ref(), options.backfill).await
+                }
             }
         }
         .instrument(span)
@@ -1132,222 +1142,6 @@ impl Engine {
             }
         }
     }
-
-    async fn discover_feed(&self, source: &Source) -> Result<Result<Vec<Found>, SourceFailure>, CrawlError> {
-        let feed_url = source.locator.clone();
-        let host = host_of(&feed_url);
-        if host != self.wechat_host() && !self.robots_allow(&feed_url).await {
-            return Ok(Err(SourceFailure::Broken(self.now() + 86_400, "disallowed by robots.txt".into())));
-        }
-        let key = format!("{host}:feed");
-        let fetched = match self
-            .send("feed", &feed_url, &host, (&key, &self.config.rate_limits.feed), || self.anonymous.get(&feed_url))
-            .await
-        {
-            Ok(fetched) if fetched.status < 400 => fetched,
-            Ok(fetched) => {
-                return Ok(Err(SourceFailure::Broken(self.now() + 3600, format!("HTTP {}", fetched.status))));
-            }
-            Err((at, error)) => return Ok(Err(SourceFailure::Broken(at, error))),
-        };
-        self.log_answer("feed", &feed_url, &fetched, "ok").await;
-        match mpwatch_wechat::feed::parse_feed(&fetched.body) {
-            Ok(feed) => Ok(Ok(feed
-                .entries
-                .into_iter()
-                .map(|entry| match entry.article {
-                    Some(ArticleUrl::Permanent { key, sn }) => Found::Listed(Box::new(ListedArticle {
-                        url: canonical_url(&key, sn.as_deref()),
-                        key: Some(key),
-                        sn,
-                        title: entry.title,
-                        digest: None,
-                        cover_url: None,
-                        author: None,
-                        source_url: None,
-                        published_at: entry.published_at,
-                        copyright: None,
-                        item_show_type: None,
-                        deleted: false,
-                    })),
-                    _ => Found::Url(entry.url),
-                })
-                .collect())),
-            Err(error) => Ok(Err(SourceFailure::Broken(self.now() + 3600, error.to_string()))),
-        }
-    }
-
-    async fn robots_allow(&self, url: &str) -> bool {
-        let Ok(parsed) = url::Url::parse(url) else { return false };
-        let origin = parsed.origin().ascii_serialization();
-        let mut cache = self.robots.lock().await;
-        if !cache.contains_key(&origin) {
-            let robots_url = format!("{origin}/robots.txt");
-            let host = host_of(&robots_url);
-            let key = format!("{host}:feed");
-            let fetched = self
-                .send("robots", &robots_url, &host, (&key, &self.config.rate_limits.feed), || {
-                    self.anonymous.get(&robots_url)
-                })
-                .await;
-            let robot = match fetched {
-                Ok(fetched) => {
-                    self.log_answer(
-                        "robots",
-                        &robots_url,
-                        &fetched,
-                        if fetched.status < 400 { "ok" } else { "http_error" },
-                    )
-                    .await;
-                    // No robots.txt (404) allows everything.
-                    (fetched.status < 400)
-                        .then(|| {
-                            texting_robots::Robot::new(&self.config.http.user_agent, &fetched.body).ok().map(Arc::new)
-                        })
-                        .flatten()
-                }
-                Err(_) => None,
-            };
-            cache.insert(origin.clone(), robot);
-        }
-        cache.get(&origin).and_then(|r| r.as_ref()).is_none_or(|robot| robot.allowed(url))
-    }
-
-    async fn discover_profile_ext(
-        &self,
-        source: &Source,
-        biz: Option<&mpwatch_core::Biz>,
-        backfill: bool,
-    ) -> Result<Result<Vec<Found>, SourceFailure>, CrawlError> {
-        let biz = match biz.cloned().or_else(|| mpwatch_core::Biz::parse(&source.locator).ok()) {
-            Some(biz) => biz,
-            None => {
-                return Ok(Err(SourceFailure::Broken(
-                    self.now() + 86_400,
-                    "profile_ext needs the account's biz".into(),
-                )));
-            }
-        };
-        let host = self.wechat_host();
-        let mut found = Vec::new();
-        let mut offset = 0i64;
-        loop {
-            let now = self.now();
-            let Some(credential) = self.pool.acquire(now) else {
-                if found.is_empty() {
-                    return Ok(Err(SourceFailure::Wait(now + 60, "pending credentials".into())));
-                }
-                break;
-            };
-            if let Some(until) = self.cooling_until(CREDENTIAL, &credential.name).await? {
-                self.pool.cool(&credential.name, until);
-                continue;
-            }
-            let list_key = format!("{host}:list_api");
-            let client = self.client_for(&credential);
-            let url = self.wechat_url(&format!(
-                "/mp/profile_ext?action=getmsg&__biz={biz}&f=json&offset={offset}&count=10&is_ok=1&scene=124&uin={}&key={}&pass_ticket={}&appmsg_token={}",
-                credential.uin.expose(),
-                credential.key.expose(),
-                credential.pass_ticket.expose(),
-                credential.appmsg_token.expose()
-            ));
-            let fetched = match self
-                .send("list_api", biz.as_str(), &host, (&list_key, &self.config.rate_limits.list_api), || {
-                    client.get(&url)
-                })
-                .await
-            {
-                Ok(fetched) => fetched,
-                Err((at, error)) => return Ok(Err(SourceFailure::Broken(at, error))),
-            };
-            let page = match api::parse_profile_ext(&String::from_utf8_lossy(&fetched.body)) {
-                Ok(page) => page,
-                Err(error) => return Ok(Err(SourceFailure::Broken(self.now() + 600, error.to_string()))),
-            };
-            match page.outcome {
-                ApiOutcome::Ok => {}
-                ApiOutcome::SessionExpired { .. } => {
-                    self.log_answer("list_api", biz.as_str(), &fetched, "expired_credential").await;
-                    self.pool.mark_expired(&credential.name);
-                    continue;
-                }
-                ApiOutcome::FrequencyControl { code } => {
-                    self.log_answer("list_api", biz.as_str(), &fetched, "throttled").await;
-                    let until = self
-                        .enter_cooldown(CREDENTIAL, &credential.name, &format!("frequency control ({code})"))
-                        .await?;
-                    self.pool.cool(&credential.name, until);
-                    continue;
-                }
-                other => return Ok(Err(SourceFailure::Broken(self.now() + 3600, format!("{other:?}")))),
-            }
-            self.log_answer("list_api", biz.as_str(), &fetched, "ok").await;
-            let keys: Vec<ArticleKey> = page.articles.iter().filter_map(|a| a.key.clone()).collect();
-            let known = if backfill || keys.is_empty() {
-                false
-            } else {
-                self.db
-                    .call(move |store| {
-                        for key in &keys {
-                            if store.article_by_key(key)?.is_some_and(|a| a.status != ArticleStatus::Pending) {
-                                return Ok(true);
-                            }
-                        }
-                        Ok(false)
-                    })
-                    .await?
-            };
-            found.extend(page.articles.into_iter().map(|a| Found::Listed(Box::new(a))));
-            if known || !page.can_msg_continue {
-                break;
-            }
-            offset = page.next_offset.unwrap_or(offset + 10);
-        }
-        Ok(Ok(found))
-    }
-
-    async fn discover_backend(
-        &self,
-        source: &Source,
-        biz: Option<&mpwatch_core::Biz>,
-    ) -> Result<Result<Vec<Found>, SourceFailure>, CrawlError> {
-        let now = self.now();
-        let Some(session) = &self.backend else {
-            return Ok(Err(SourceFailure::Broken(now + 86_400, "no backend session in the secrets file".into())));
-        };
-        let Some(fakeid) = biz.cloned().or_else(|| mpwatch_core::Biz::parse(&source.locator).ok()) else {
-            return Ok(Err(SourceFailure::Broken(now + 86_400, "mp_backend needs the account's biz".into())));
-        };
-        let host = self.wechat_host();
-        let list_key = format!("{host}:list_api");
-        let url = self.wechat_url(&format!(
-            "/cgi-bin/appmsgpublish?sub=list&search_field=null&begin=0&count=5&query=&fakeid={fakeid}&type=101_1&free_publish_type=1&sub_action=list_ex&token={}&lang=zh_CN&f=json&ajax=1",
-            session.token.expose()
-        ));
-        let cookie = session.cookie.expose().to_string();
-        let fetched = match self
-            .send("list_api", fakeid.as_str(), &host, (&list_key, &self.config.rate_limits.list_api), || {
-                self.anonymous.get(&url).header(reqwest::header::COOKIE, &cookie)
-            })
-            .await
-        {
-            Ok(fetched) => fetched,
-            Err((at, error)) => return Ok(Err(SourceFailure::Broken(at, error))),
-        };
-        match api::parse_appmsg_publish(&String::from_utf8_lossy(&fetched.body)) {
-            Ok(page) if page.outcome.is_ok() => {
-                self.log_answer("list_api", fakeid.as_str(), &fetched, "ok").await;
-                Ok(Ok(page.articles.into_iter().map(|a| Found::Listed(Box::new(a))).collect()))
-            }
-            Ok(page) => {
-                self.log_answer("list_api", fakeid.as_str(), &fetched, "throttled").await;
-                let cooldown = self.config.crawl.cooldown_max.as_secs() as i64;
-                Ok(Err(SourceFailure::Broken(now + cooldown, format!("backend list refused: {:?}", page.outcome))))
-            }
-            Err(error) => Ok(Err(SourceFailure::Broken(now + 3600, error.to_string()))),
-        }
-    }
 }
 
 fn record_status(page: &ArticlePage) -> &'static str {
@@ -1365,7 +1159,7 @@ fn rusqlite_params(record: &ArticleRecord) -> [String; 3] {
 
 /// What a source found.
 #[derive(Debug)]
-enum Found {
+pub(crate) enum Found {
     /// An article with what its list says.
     Listed(Box<ListedArticle>),
     /// Only a URL (short link, feed item without a key).
@@ -1374,7 +1168,7 @@ enum Found {
 
 /// Why a source gave nothing.
 #[derive(Debug)]
-enum SourceFailure {
+pub(crate) enum SourceFailure {
     /// It could not be asked now (no credential, cooldown); not its fault.
     Wait(UnixSeconds, String),
     /// It failed; its health drops and it is tried again then.

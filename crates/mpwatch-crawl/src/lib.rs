@@ -23,5 +23,7 @@ pub mod credentials;
 pub mod engine;
 pub mod fetch;
 pub mod limiter;
+pub mod reparse;
+mod sources;
 
 pub use engine::{CrawlError, CrawlOptions, CrawlSummary, Engine, Until};

@@ -86,3 +86,29 @@ async fn feeds_with_short_links_and_manual_urls_resolve_to_keys() {
     let robots = count(&store, "SELECT count(*) FROM fetch_log WHERE url_class = 'robots'");
     assert_eq!(robots, 1, "robots.txt is fetched once for the feed host");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_pages_can_be_reparsed_without_fetching() {
+    let mut harness = Harness::new(105, 1, 3, |_| {}).await;
+    harness.config.crawl.archive_raw_pages = true;
+    harness.add_accounts(2, &[SourceKind::ProfileExt]);
+    harness
+        .engine(vec![harness.credential("phone-1")])
+        .run(&CrawlOptions { metrics: false, ..CrawlOptions::default() })
+        .await
+        .unwrap();
+    let mut store = harness.store();
+    let archived = count(&store, "SELECT count(*) FROM raw_pages");
+    assert_eq!(archived, count(&store, "SELECT count(*) FROM articles WHERE status = 'ok'"));
+    // Damage what the parser derived, then re-derive it from the archive.
+    store.connection().execute("UPDATE articles SET title = NULL, content_text = NULL", []).unwrap();
+    let requests = harness.sim.state().requests_since(0).len();
+    let summary = mpwatch_crawl::reparse::reparse(&mut store, T0 as i64).unwrap();
+    assert_eq!(summary.pages as i64, archived);
+    assert_eq!(summary.updated as i64, archived);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM articles WHERE status = 'ok' AND (title IS NULL OR content_text IS NULL)"),
+        0
+    );
+    assert_eq!(harness.sim.state().requests_since(0).len(), requests, "nothing fetched");
+}

@@ -666,3 +666,23 @@ impl Store {
             .context(|| "listing articles".into())
     }
 }
+
+impl Store {
+    /// The latest archived page of every article (id, url, compressed body), in
+    /// article order, `limit` at a time after `after_article`.
+    pub fn latest_raw_pages(&self, after_article: i64, limit: usize) -> Result<Vec<(i64, String, Vec<u8>)>> {
+        let mut statement = self
+            .connection()
+            .prepare(
+                "SELECT r.article_id, r.url, r.body FROM raw_pages r
+                 WHERE r.article_id > ?1
+                   AND r.id = (SELECT max(id) FROM raw_pages l WHERE l.article_id = r.article_id)
+                 ORDER BY r.article_id LIMIT ?2",
+            )
+            .context(|| "reading archived pages".into())?;
+        statement
+            .query_map(params![after_article, limit as i64], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .context(|| "reading archived pages".into())
+    }
+}
