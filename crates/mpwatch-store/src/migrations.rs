@@ -13,8 +13,11 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::{Context as _, Result, StoreError};
 
 /// Every migration, in order: (version, SQL). Never edit a released entry; append.
-pub const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_initial.sql")), (2, include_str!("../migrations/0002_crawler.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_crawler.sql")),
+    (3, include_str!("../migrations/0003_indices.sql")),
+];
 
 /// The schema version this build writes.
 pub const LATEST_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -16,6 +16,9 @@ pub const TABLES: &[&str] = &[
     "work_queue",
     "cooldowns",
     "raw_pages",
+    "index_periods",
+    "index_values",
+    "index_state",
     "schema_migrations",
 ];
 
