@@ -71,6 +71,91 @@ pub enum Command {
     Articles(ArticlesArgs),
     /// Re-derive stored articles from archived raw pages (crawl.archive_raw_pages).
     Reparse,
+    /// Recompute indices and rankings (only periods touched since the last run), or
+    /// `index calc` one index from given numbers.
+    Index(IndexArgs),
+    /// Print a ranking of the tracked accounts, as rankers print it.
+    Report(ReportArgs),
+}
+
+/// `mpwatch index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// `calc FORMULA KEY=VALUE...`.
+    #[command(subcommand)]
+    pub calc: Option<IndexCommand>,
+    /// Recompute every period.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub full: bool,
+    /// Only periods from this date (YYYY-MM-DD).
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// Only periods up to this date (inclusive).
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+}
+
+/// `mpwatch index calc`.
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Compute one index from given numbers, to check a published figure.
+    Calc {
+        /// wci-v11, wci-v13, wci-v14.2, wci-v14.2-noshare or nri.
+        formula: String,
+        /// Inputs as KEY=VALUE: R n d Rt Rmax Z Zt Zmax L Lt Lmax RE REt REmax; NRI:
+        /// days readSum readMax readAvg headline likeSum. Missing keys count as 0.
+        values: Vec<String>,
+        /// `{"formula": ..., "value": ...}` with full precision.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Output formats of `mpwatch report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A terminal table.
+    Table,
+    /// Comma-separated values.
+    Csv,
+    /// JSON.
+    Json,
+    /// A Markdown table.
+    Md,
+}
+
+/// Period kinds of `mpwatch report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportPeriod {
+    /// A day.
+    Day,
+    /// Sunday to Saturday.
+    Week,
+    /// A calendar month.
+    Month,
+}
+
+/// `mpwatch report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Period kind.
+    #[arg(long, value_enum, default_value_t = ReportPeriod::Day)]
+    pub period: ReportPeriod,
+    /// A date in the period (YYYY-MM-DD) [default: the last complete period].
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Index to rank by.
+    #[arg(long, default_value = "wci-v14.2")]
+    pub index: String,
+    /// Only accounts in this group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Only the first N.
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
 }
 
 /// `mpwatch crawl`.

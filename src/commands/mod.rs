@@ -5,6 +5,7 @@ mod articles;
 mod config;
 mod crawl;
 mod db;
+mod index;
 mod init;
 mod parse;
 mod sim;
@@ -27,6 +28,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sim(args) => sim::run(&args),
         Command::Crawl(args) => crawl::run(&AppContext::load(&cli.global)?, &args),
         Command::Articles(args) => articles::run(&AppContext::load(&cli.global)?, &args),
+        Command::Index(args) => index::run(&cli.global, &args),
+        Command::Report(args) => index::report(&AppContext::load(&cli.global)?, &args),
         Command::Reparse => {
             let context = AppContext::load(&cli.global)?;
             let mut store = context.open_store()?;

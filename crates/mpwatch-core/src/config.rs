@@ -80,6 +80,32 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Crawl behaviour.
     pub crawl: CrawlConfig,
+    /// Which snapshot counts in the indices.
+    pub index: IndexConfig,
+}
+
+/// `[index]`: which snapshot of each article enters the indices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    /// Age of the value used in day and week periods (the rankers read "the day after").
+    #[serde(with = "humantime_serde")]
+    pub day_observation_age: Duration,
+    /// Age of the value used in month periods (the 7th day).
+    #[serde(with = "humantime_serde")]
+    pub month_observation_age: Duration,
+    /// A value first observed later than this multiple of the age is flagged late.
+    pub late_factor: f64,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            day_observation_age: Duration::from_secs(86_400),
+            month_observation_age: Duration::from_secs(7 * 86_400),
+            late_factor: 1.25,
+        }
+    }
 }
 
 impl Default for Config {
@@ -93,6 +119,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             rate_limits: RateLimits::default(),
             crawl: CrawlConfig::default(),
+            index: IndexConfig::default(),
         }
     }
 }
@@ -361,6 +388,12 @@ impl Config {
         if self.crawl.cooldown_max < self.crawl.cooldown_initial {
             return invalid("crawl.cooldown_max", "must be >= crawl.cooldown_initial");
         }
+        if self.index.day_observation_age.is_zero() || self.index.month_observation_age.is_zero() {
+            return invalid("index", "observation ages must be > 0");
+        }
+        if !(self.index.late_factor >= 1.0) {
+            return invalid("index.late_factor", "must be at least 1");
+        }
         if self.crawl.snapshot_ages.iter().any(Duration::is_zero) {
             return invalid("crawl.snapshot_ages", "must all be > 0");
         }
@@ -502,5 +535,6 @@ mod tests {
         assert_eq!(config.rate_limits, defaults.rate_limits);
         assert_eq!(config.crawl, defaults.crawl);
         assert_eq!(config.http, defaults.http);
+        assert_eq!(config.index, defaults.index);
     }
 }
