@@ -391,7 +391,7 @@ impl Config {
         if self.index.day_observation_age.is_zero() || self.index.month_observation_age.is_zero() {
             return invalid("index", "observation ages must be > 0");
         }
-        if !(self.index.late_factor >= 1.0) {
+        if self.index.late_factor.is_nan() || self.index.late_factor < 1.0 {
             return invalid("index.late_factor", "must be at least 1");
         }
         if self.crawl.snapshot_ages.iter().any(Duration::is_zero) {
