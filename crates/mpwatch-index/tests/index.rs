@@ -40,7 +40,7 @@ fn build(path: &std::path::Path, accounts: u64, days: i64) -> Store {
                 tx.add_account(&new, START)?;
                 for day in 0..days {
                     let h = mix(account * 1000 + day as u64);
-                    if h % 5 == 0 {
+                    if h.is_multiple_of(5) {
                         continue;
                     }
                     let articles = 1 + h % 4;
@@ -61,7 +61,7 @@ fn build(path: &std::path::Path, accounts: u64, days: i64) -> Store {
                         let (id, _) = tx.upsert_article(&record, published)?;
                         let scale = (200 + mix(h ^ idx) % (20_000 * (account + 1))) as f64 / idx as f64;
                         // Snapshots at 1 h, ~1 day, ~7 days (some late) and 30 days.
-                        let late = mix(h ^ (idx << 8)) % 7 == 0;
+                        let late = mix(h ^ (idx << 8)).is_multiple_of(7);
                         for (age, fraction) in [
                             (3600, 0.3),
                             (DAY + 1800, 0.8),
