@@ -76,6 +76,32 @@ pub enum Command {
     Index(IndexArgs),
     /// Print a ranking of the tracked accounts, as rankers print it.
     Report(ReportArgs),
+    /// Draw a trend chart of accounts over time (SVG or PNG).
+    Chart(ChartArgs),
+}
+
+/// `mpwatch chart`.
+#[derive(Debug, Args)]
+pub struct ChartArgs {
+    /// Account to draw (repeatable).
+    #[arg(long = "account", value_name = "ACCOUNT", required = true)]
+    pub accounts: Vec<String>,
+    /// What to draw: reads, read_rate, engagement_rate, wows, likes, n, or an index
+    /// (wci-v11, wci-v13, wci-v14.2, wci-v14.2-noshare, nri).
+    #[arg(long, default_value = "reads")]
+    pub metric: String,
+    /// Period of each point.
+    #[arg(long, value_enum, default_value_t = ReportPeriod::Day)]
+    pub period: ReportPeriod,
+    /// First date (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: String,
+    /// Last date (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: String,
+    /// Output file; `.svg` or `.png` decides the format.
+    #[arg(short, long)]
+    pub output: PathBuf,
 }
 
 /// `mpwatch index`.

@@ -21,7 +21,7 @@ pub fn rules(context: &AppContext) -> Result<Rules> {
     })
 }
 
-fn parse_date(text: &str) -> Result<jiff::civil::Date> {
+pub fn parse_date(text: &str) -> Result<jiff::civil::Date> {
     text.parse().with_context(|| format!("`{text}` is not a date (YYYY-MM-DD)"))
 }
 

@@ -2,6 +2,7 @@
 
 mod account;
 mod articles;
+mod chart;
 mod config;
 mod crawl;
 mod db;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Articles(args) => articles::run(&AppContext::load(&cli.global)?, &args),
         Command::Index(args) => index::run(&cli.global, &args),
         Command::Report(args) => index::report(&AppContext::load(&cli.global)?, &args),
+        Command::Chart(args) => chart::run(&AppContext::load(&cli.global)?, &args),
         Command::Reparse => {
             let context = AppContext::load(&cli.global)?;
             let mut store = context.open_store()?;
