@@ -384,6 +384,36 @@ fn admit(state: &SimState, gate: &Gate, credential: Option<u64>) -> Admission {
     }
 }
 
+/// The credentialed endpoints' gate: quota and faults, then a valid credential.
+enum Credentialed {
+    /// Serve it with this credential, transformed by this fault if any.
+    Proceed(Option<Fault>, u64),
+    /// Send this instead.
+    Answer(Response),
+}
+
+fn admit_credentialed(state: &SimState, gate: &Gate, params: &HashMap<String, String>) -> Credentialed {
+    let credential = state.credential_for(params);
+    let credential_id = credential.as_ref().map(|(c, _)| c.id);
+    let fault = match admit(state, gate, credential_id) {
+        Admission::Proceed(fault) => fault,
+        Admission::Answer(response) => return Credentialed::Answer(with_credential(response, credential_id)),
+    };
+    match credential {
+        Some((credential, true)) => Credentialed::Proceed(fault, credential.id),
+        _ => Credentialed::Answer(with_credential(no_session(), credential_id)),
+    }
+}
+
+/// An article key from request fields (`mid` under the given name).
+fn key_from(fields: &HashMap<String, String>, mid: &str) -> Option<ArticleKey> {
+    Some(ArticleKey {
+        biz: Biz::parse(fields.get("__biz")?).ok()?,
+        mid: fields.get(mid)?.parse().ok()?,
+        idx: fields.get("idx")?.parse().ok()?,
+    })
+}
+
 /// What a throttled client gets: frequency control on APIs, verification on pages.
 fn throttled(endpoint: Endpoint, style: VerificationStyle) -> Response {
     match endpoint {
@@ -578,13 +608,7 @@ async fn article_long(
         Admission::Proceed(fault) => fault,
         Admission::Answer(response) => return with_credential(response, credential_id),
     };
-    let key = (|| {
-        Some(ArticleKey {
-            biz: Biz::parse(params.get("__biz")?).ok()?,
-            mid: params.get("mid")?.parse().ok()?,
-            idx: params.get("idx")?.parse().ok()?,
-        })
-    })();
+    let key = key_from(&params, "mid");
     let found = key.and_then(|key| state.world.article_by_key(&key, state.now()));
     let response = match found {
         Some((account, article)) if params.get("sn").is_none_or(|sn| sn == &article.sn) => {
@@ -679,15 +703,10 @@ async fn profile_ext(
     Query(params): Params,
 ) -> Response {
     let gate = gate(Endpoint::ProfileExt, peer, number);
-    let credential = state.credential_for(&params);
-    let credential_id = credential.as_ref().map(|(c, _)| c.id);
-    let fault = match admit(&state, &gate, credential_id) {
-        Admission::Proceed(fault) => fault,
-        Admission::Answer(response) => return with_credential(response, credential_id),
+    let (fault, credential_id) = match admit_credentialed(&state, &gate, &params) {
+        Credentialed::Proceed(fault, id) => (fault, Some(id)),
+        Credentialed::Answer(response) => return response,
     };
-    if !credential.as_ref().is_some_and(|(_, valid)| *valid) {
-        return with_credential(no_session(), credential_id);
-    }
     let Some(account) =
         params.get("__biz").and_then(|b| Biz::parse(b).ok()).and_then(|b| state.world.account_by_biz(&b))
     else {
@@ -741,22 +760,11 @@ async fn getappmsgext(
     axum::extract::Form(form): axum::extract::Form<HashMap<String, String>>,
 ) -> Response {
     let gate = gate(Endpoint::Getappmsgext, peer, number);
-    let credential = state.credential_for(&params);
-    let credential_id = credential.as_ref().map(|(c, _)| c.id);
-    let fault = match admit(&state, &gate, credential_id) {
-        Admission::Proceed(fault) => fault,
-        Admission::Answer(response) => return with_credential(response, credential_id),
+    let (fault, credential_id) = match admit_credentialed(&state, &gate, &params) {
+        Credentialed::Proceed(fault, id) => (fault, Some(id)),
+        Credentialed::Answer(response) => return response,
     };
-    if !credential.as_ref().is_some_and(|(_, valid)| *valid) {
-        return with_credential(no_session(), credential_id);
-    }
-    let key = (|| {
-        Some(ArticleKey {
-            biz: Biz::parse(form.get("__biz")?).ok()?,
-            mid: form.get("mid")?.parse().ok()?,
-            idx: form.get("idx")?.parse().ok()?,
-        })
-    })();
+    let key = key_from(&form, "mid");
     let now = state.now();
     let response = match key.and_then(|key| state.world.article_by_key(&key, now)) {
         Some((account, article)) if form.get("sn").is_none_or(|sn| sn == &article.sn) => {
@@ -790,22 +798,11 @@ async fn appmsg_comment(
     Query(params): Params,
 ) -> Response {
     let gate = gate(Endpoint::Comment, peer, number);
-    let credential = state.credential_for(&params);
-    let credential_id = credential.as_ref().map(|(c, _)| c.id);
-    let fault = match admit(&state, &gate, credential_id) {
-        Admission::Proceed(fault) => fault,
-        Admission::Answer(response) => return with_credential(response, credential_id),
+    let (fault, credential_id) = match admit_credentialed(&state, &gate, &params) {
+        Credentialed::Proceed(fault, id) => (fault, Some(id)),
+        Credentialed::Answer(response) => return response,
     };
-    if !credential.as_ref().is_some_and(|(_, valid)| *valid) {
-        return with_credential(no_session(), credential_id);
-    }
-    let key = (|| {
-        Some(ArticleKey {
-            biz: Biz::parse(params.get("__biz")?).ok()?,
-            mid: params.get("appmsgid")?.parse().ok()?,
-            idx: params.get("idx")?.parse().ok()?,
-        })
-    })();
+    let key = key_from(&params, "appmsgid");
     let now = state.now();
     let response = match key.and_then(|key| state.world.article_by_key(&key, now)) {
         Some((account, article)) => {

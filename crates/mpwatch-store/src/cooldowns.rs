@@ -46,6 +46,17 @@ impl Tx<'_> {
     }
 }
 
+fn cooldown_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Cooldown> {
+    Ok(Cooldown {
+        scope: row.get(0)?,
+        target: row.get(1)?,
+        until: row.get(2)?,
+        level: row.get(3)?,
+        reason: row.get(4)?,
+        started_at: row.get(5)?,
+    })
+}
+
 impl Store {
     /// The cooldown record of a target, if any (it may have ended).
     pub fn cooldown(&self, scope: &str, target: &str) -> Result<Option<Cooldown>> {
@@ -53,16 +64,7 @@ impl Store {
             .query_row(
                 "SELECT scope, target, until, level, reason, started_at FROM cooldowns WHERE scope = ?1 AND target = ?2",
                 params![scope, target],
-                |row| {
-                    Ok(Cooldown {
-                        scope: row.get(0)?,
-                        target: row.get(1)?,
-                        until: row.get(2)?,
-                        level: row.get(3)?,
-                        reason: row.get(4)?,
-                        started_at: row.get(5)?,
-                    })
-                },
+                cooldown_from_row,
             )
             .optional()
             .context(|| format!("reading cooldown of {scope} {target}"))
@@ -77,16 +79,7 @@ impl Store {
             )
             .context(|| "reading cooldowns".into())?;
         statement
-            .query_map([now], |row| {
-                Ok(Cooldown {
-                    scope: row.get(0)?,
-                    target: row.get(1)?,
-                    until: row.get(2)?,
-                    level: row.get(3)?,
-                    reason: row.get(4)?,
-                    started_at: row.get(5)?,
-                })
-            })
+            .query_map([now], cooldown_from_row)
             .and_then(|rows| rows.collect())
             .context(|| "reading cooldowns".into())
     }
