@@ -149,7 +149,16 @@ pub fn store_period(store: &mut Store, period: &Period, rules: &Rules, now: i64)
     let mut values: BTreeMap<Formula, Vec<(i64, f64)>> = BTreeMap::new();
     for row in &rows {
         for formula in Formula::ALL {
-            values.entry(formula).or_default().push((row.account_id, formula.compute(&row.inputs)));
+            let value = match formula {
+                // NRI counts the period's days inclusively (a real month has 28-31), where
+                // the WCI divides by 30.
+                Formula::Nri => formulas::nri(&formulas::NriInputs {
+                    days: period.days,
+                    ..formulas::NriInputs::from_inputs(&row.inputs)
+                }),
+                _ => formula.compute(&row.inputs),
+            };
+            values.entry(formula).or_default().push((row.account_id, value));
         }
     }
     let count = rows.len();
