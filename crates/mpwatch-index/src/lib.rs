@@ -122,27 +122,43 @@ fn tracked_accounts(store: &Store) -> Result<Vec<i64>> {
 
 /// Computes one period for every tracked account (no writes).
 pub fn compute_period(store: &Store, period: &Period, rules: &Rules) -> Result<Vec<AccountPeriod>> {
-    let accounts = tracked_accounts(store)?;
     // Reads gained need every article published before the period's end.
     let articles = load_articles(store, i64::MIN / 2, period.end)?;
+    Ok(compute_from(&tracked_accounts(store)?, &articles, period, rules))
+}
+
+/// Computes one period from articles already loaded (those published before its end
+/// at least).
+fn compute_from(accounts: &[i64], articles: &[ArticleData], period: &Period, rules: &Rules) -> Vec<AccountPeriod> {
     let mut by_account: BTreeMap<i64, Vec<&ArticleData>> = BTreeMap::new();
-    for article in &articles {
+    for article in articles.iter().filter(|a| a.published_at < period.end) {
         by_account.entry(article.account_id).or_default().push(article);
     }
-    Ok(accounts
-        .into_iter()
+    accounts
+        .iter()
         .map(|account| {
-            let all = by_account.get(&account).map(Vec::as_slice).unwrap_or_default();
+            let all = by_account.get(account).map(Vec::as_slice).unwrap_or_default();
             let in_period: Vec<&ArticleData> = all.iter().copied().filter(|a| a.published_at >= period.start).collect();
-            aggregate(account, period, &in_period, all, rules)
+            aggregate(*account, period, &in_period, all, rules)
         })
-        .collect())
+        .collect()
 }
 
 /// Recomputes and stores one period: its aggregates, every index, ranks and rank changes
 /// (against the previous period, and the next period's changes against this one).
 pub fn store_period(store: &mut Store, period: &Period, rules: &Rules, now: i64) -> Result<usize> {
     let rows = compute_period(store, period, rules)?;
+    write_period(store, period, rows, rules, now)
+}
+
+/// Writes a computed period with its indices and ranks.
+fn write_period(
+    store: &mut Store,
+    period: &Period,
+    rows: Vec<AccountPeriod>,
+    rules: &Rules,
+    now: i64,
+) -> Result<usize> {
     let kind = period.kind.as_str();
     let previous = period.previous(&rules.tz);
     let previous_ranks = ranks_of(store, kind, previous.start)?;
@@ -302,9 +318,14 @@ pub fn update(store: &mut Store, rules: &Rules, scope: Scope, now: i64) -> Resul
         periods.retain(|_, p| p.end > from && p.start < to);
     }
     let mut summary = UpdateSummary::default();
+    // One load for all periods (each period reads the articles before its end).
+    let latest_end = periods.values().map(|p| p.end).max().unwrap_or(0);
+    let articles = if periods.is_empty() { Vec::new() } else { load_articles(store, i64::MIN / 2, latest_end)? };
+    let accounts = tracked_accounts(store)?;
     // Chronological order, so each period's rank changes see the previous period.
     for period in periods.values() {
-        summary.rows += store_period(store, period, rules, now)?;
+        let rows = compute_from(&accounts, &articles, period, rules);
+        summary.rows += write_period(store, period, rows, rules, now)?;
         summary.periods += 1;
     }
     let (last_article, last_snapshot): (i64, i64) = store.connection().query_row(
