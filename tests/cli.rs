@@ -277,3 +277,25 @@ fn usage_errors_exit_2() {
     setup.cmd().args(["account", "frobnicate"]).assert().code(2);
     setup.cmd().args(["account", "add"]).assert().code(2);
 }
+
+/// Every command `mpwatch --help` lists is documented in the README (lychee keeps its
+/// README and `--help` in step the same way).
+#[test]
+fn the_readme_documents_every_command() {
+    let help = Command::cargo_bin("mpwatch").unwrap().arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("    "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 12, "{commands:?}");
+    for command in commands {
+        assert!(readme.contains(&format!("`mpwatch {command}")), "README does not document `mpwatch {command}`");
+    }
+}
