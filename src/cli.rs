@@ -168,8 +168,14 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = ReportPeriod::Day)]
     pub period: ReportPeriod,
     /// A date in the period (YYYY-MM-DD) [default: the last complete period].
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["from", "to"])]
     pub date: Option<String>,
+    /// A custom range instead: first day (YYYY-MM-DD)...
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// ...and last day (inclusive).
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
     /// Index to rank by.
     #[arg(long, default_value = "wci-v14.2")]
     pub index: String,

@@ -148,6 +148,12 @@ fn report_in_four_formats_and_charts_in_two() {
     assert!(md.starts_with("### day 2025-10-20 ranking by wci-v14.2"), "{md}");
     assert!(md.contains("| rank | change | account |"));
 
+    let custom: serde_json::Value =
+        serde_json::from_str(&run(&db, &["report", "--from", "2025-09-03", "--to", "2025-09-12", "--format", "json"]))
+            .unwrap();
+    assert_eq!(custom["title"], "2025-09-03 to 2025-09-12 (10 days) ranking by wci-v14.2");
+    assert_eq!(custom["rows"][0]["n"], 20, "two articles a day for ten days");
+
     let svg = dir.path().join("reads.svg");
     let png = dir.path().join("wci.png");
     run(

@@ -111,25 +111,44 @@ pub fn report(context: &AppContext, args: &ReportArgs) -> Result<()> {
         ReportPeriod::Month => PeriodKind::Month,
     };
     let now = context.now();
-    let period = match &args.date {
-        Some(date) => Period::containing(kind, parse_date(date)?, &rules.tz),
+    let period = match (&args.from, &args.to, &args.date) {
+        (Some(from), Some(to), _) => {
+            let (from, to) = (parse_date(from)?, parse_date(to)?);
+            if to < from {
+                bail!("--to must not be before --from");
+            }
+            Period::range(from, to, &rules.tz)
+        }
+        (_, _, Some(date)) => Period::containing(kind, parse_date(date)?, &rules.tz),
         // The last complete period.
-        None => Period::at(kind, now, &rules.tz).previous(&rules.tz),
+        _ => Period::at(kind, now, &rules.tz).previous(&rules.tz),
     };
+    let kind = period.kind;
     let mut store = context.open_store()?;
     mpwatch_index::update(&mut store, &rules, Scope::Incremental, now)?;
-    if !store.connection().query_row(
-        "SELECT count(*) > 0 FROM index_periods WHERE period_kind = ?1 AND period_start = ?2",
-        (kind.as_str(), period.start),
+    let stored = store.connection().query_row(
+        "SELECT count(*) > 0 FROM index_periods WHERE period_kind = ?1 AND period_start = ?2 AND period_end = ?3",
+        (kind.as_str(), period.start, period.end),
         |row| row.get::<_, bool>(0),
-    )? {
+    )?;
+    // Custom ranges are computed for the report (and kept, keyed by their start).
+    if !stored || kind == PeriodKind::Custom {
         mpwatch_index::store_period(&mut store, &period, &rules, now)?;
     }
     let mut rows = mpwatch_index::ranking(&store, kind, period.start, index, args.group.as_deref())?;
     if let Some(top) = args.top {
         rows.truncate(top);
     }
-    let title = format!("{} {} ranking by {}", kind.as_str(), period.first_day, index);
+    let title = match kind {
+        PeriodKind::Custom => format!(
+            "{} to {} ({} days) ranking by {}",
+            period.first_day,
+            args.to.as_deref().unwrap_or(""),
+            period.days,
+            index
+        ),
+        _ => format!("{} {} ranking by {}", kind.as_str(), period.first_day, index),
+    };
     print!("{}", render(&rows, args.format, &title, index)?);
     Ok(())
 }
