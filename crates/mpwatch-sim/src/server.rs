@@ -874,27 +874,40 @@ fn backend_gate(
     admission
 }
 
+/// A backend list answer: the gate, the page of articles, the endpoint's own shape.
+fn backend_list(
+    state: &SimState,
+    peer: SocketAddr,
+    number: Option<axum::Extension<RequestNumber>>,
+    params: &HashMap<String, String>,
+    shape: impl Fn(&[SimArticle], usize) -> Value,
+) -> Response {
+    let fault = match backend_gate(state, peer, number, params) {
+        Admission::Proceed(fault) => fault,
+        Admission::Answer(response) => return response,
+    };
+    match backend_articles(state, params) {
+        Some((articles, total)) => {
+            let body = shape(&articles, total);
+            body_response(Chunks(vec![Bytes::from(body.to_string())]), "application/json; charset=UTF-8", fault)
+        }
+        None => json_response(json!({"base_resp": {"ret": 200002, "err_msg": "invalid args"}})),
+    }
+}
+
 async fn backend_appmsg(
     State(state): Shared,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     number: Option<axum::Extension<RequestNumber>>,
     Query(params): Params,
 ) -> Response {
-    let fault = match backend_gate(&state, peer, number, &params) {
-        Admission::Proceed(fault) => fault,
-        Admission::Answer(response) => return response,
-    };
-    match backend_articles(&state, &params) {
-        Some((articles, total)) => {
-            let body = json!({
-                "base_resp": {"ret": 0, "err_msg": "ok"},
-                "app_msg_cnt": total,
-                "app_msg_list": articles.iter().map(backend_entry).collect::<Vec<_>>(),
-            });
-            body_response(Chunks(vec![Bytes::from(body.to_string())]), "application/json; charset=UTF-8", fault)
-        }
-        None => json_response(json!({"base_resp": {"ret": 200002, "err_msg": "invalid args"}})),
-    }
+    backend_list(&state, peer, number, &params, |articles, total| {
+        json!({
+            "base_resp": {"ret": 0, "err_msg": "ok"},
+            "app_msg_cnt": total,
+            "app_msg_list": articles.iter().map(backend_entry).collect::<Vec<_>>(),
+        })
+    })
 }
 
 async fn backend_publish(
@@ -903,23 +916,15 @@ async fn backend_publish(
     number: Option<axum::Extension<RequestNumber>>,
     Query(params): Params,
 ) -> Response {
-    let fault = match backend_gate(&state, peer, number, &params) {
-        Admission::Proceed(fault) => fault,
-        Admission::Answer(response) => return response,
-    };
-    match backend_articles(&state, &params) {
-        Some((articles, total)) => {
-            // One publish_info per article keeps paging simple; WeChat groups by push.
-            let publish_list: Vec<Value> = articles
-                .iter()
-                .map(|a| json!({"publish_type": 101, "publish_info": json!({"type": 9, "msgid": a.key.mid, "appmsgex": [backend_entry(a)]}).to_string()}))
-                .collect();
-            let page = json!({"total_count": total, "publish_count": total, "masssend_count": total, "publish_list": publish_list});
-            let body = json!({"base_resp": {"ret": 0, "err_msg": "ok"}, "publish_page": page.to_string()});
-            body_response(Chunks(vec![Bytes::from(body.to_string())]), "application/json; charset=UTF-8", fault)
-        }
-        None => json_response(json!({"base_resp": {"ret": 200002, "err_msg": "invalid args"}})),
-    }
+    backend_list(&state, peer, number, &params, |articles, total| {
+        // One publish_info per article keeps paging simple; WeChat groups by push.
+        let publish_list: Vec<Value> = articles
+            .iter()
+            .map(|a| json!({"publish_type": 101, "publish_info": json!({"type": 9, "msgid": a.key.mid, "appmsgex": [backend_entry(a)]}).to_string()}))
+            .collect();
+        let page = json!({"total_count": total, "publish_count": total, "masssend_count": total, "publish_list": publish_list});
+        json!({"base_resp": {"ret": 0, "err_msg": "ok"}, "publish_page": page.to_string()})
+    })
 }
 
 /// Feed names: `MP_WXS_<numeric id>.atom` (wewe-rss style, short links), `.rss`
