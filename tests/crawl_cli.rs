@@ -1,44 +1,11 @@
 //! `mpwatch crawl` as a process: killed mid-run and started again, it finishes the work
 //! with no lost and no duplicated rows.
 
-use std::io::BufRead as _;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// Starts `mpwatch sim --write-config DIR` and waits until it serves.
-fn start_sim(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mpwatch"))
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--accounts",
-            "4",
-            "--days",
-            "8",
-            "--page-bytes",
-            "20000",
-            "--write-config",
-        ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut base = String::new();
-    for line in std::io::BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("WeChat simulator at ") {
-            base = url.to_string();
-        }
-        if line.starts_with("serving") {
-            break;
-        }
-    }
-    (child, base)
-}
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn count(db: &Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -49,7 +16,8 @@ fn count(db: &Path, sql: &str) -> i64 {
 #[test]
 fn a_killed_crawl_finishes_on_restart_without_lost_or_duplicated_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut sim, base) = start_sim(dir.path());
+    let sim = common::SimProcess::start(dir.path(), 4, 8);
+    let base = sim.base.clone();
     let config = dir.path().join("mpwatch.toml");
     let db = dir.path().join("mpwatch.db");
     // Slow the pages down so that the crawl is still running when it is killed.
@@ -79,7 +47,6 @@ fn a_killed_crawl_finishes_on_restart_without_lost_or_duplicated_rows() {
     }
     crawl.kill().unwrap();
     crawl.wait().unwrap();
-    let leased = count(&db, "SELECT count(*) FROM work_queue WHERE state = 'leased'");
     let stored_at_kill = count(&db, "SELECT count(*) FROM articles WHERE status != 'pending'");
 
     let output =
@@ -95,7 +62,6 @@ fn a_killed_crawl_finishes_on_restart_without_lost_or_duplicated_rows() {
     let articles = truth["articles"].as_array().unwrap();
     let stored = count(&db, "SELECT count(*) FROM articles");
     assert!(stored_at_kill < stored, "the kill came too late to test anything ({stored_at_kill} of {stored})");
-    assert!(leased > 0 || stored_at_kill < stored);
     assert_eq!(stored, articles.len() as i64, "every article of the world, once");
     assert_eq!(count(&db, "SELECT count(*) FROM articles WHERE status = 'pending'"), 0, "nothing lost");
     assert_eq!(count(&db, "SELECT count(*) FROM work_queue WHERE state = 'leased'"), 0, "dead leases were taken back");
@@ -113,6 +79,4 @@ fn a_killed_crawl_finishes_on_restart_without_lost_or_duplicated_rows() {
         live,
         "every live article has its counts"
     );
-    sim.kill().unwrap();
-    sim.wait().unwrap();
 }

@@ -512,7 +512,7 @@ impl Engine {
         let span = info_span!("crawl", run = run_id);
         let result = self.run_loop(options).instrument(span).await;
         let counts = self.progress.counts();
-        let queued = self.db.call(|store| store.open_work()).await.unwrap_or(0);
+        let queued = self.db.call(|store| store.open_work()).await?;
         let outcomes = self.progress.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let run_result = match &result {
             Err(_) => RunResult::Failed,
@@ -860,14 +860,7 @@ impl Engine {
                     }
                     // An article only listed so far counts as new when its page arrives.
                     let was_listed = match &record.key {
-                        Some(key) => tx
-                            .connection()
-                            .query_row(
-                                "SELECT status = 'pending' FROM articles WHERE biz = ?1 AND mid = ?2 AND idx = ?3",
-                                (key.biz.as_str(), key.mid as i64, key.idx),
-                                |row| row.get::<_, bool>(0),
-                            )
-                            .unwrap_or(false),
+                        Some(key) => tx.article_status(key)? == Some(ArticleStatus::Pending),
                         None => false,
                     };
                     let (article_id, outcome) = tx.upsert_article(&record, now)?;
@@ -899,7 +892,7 @@ impl Engine {
             UpsertOutcome::Updated { status_changed, .. } => {
                 self.progress.updated.fetch_add(1, Ordering::Relaxed);
                 if status_changed {
-                    info!(article = article_id, status = %record_status(&page), "article status changed");
+                    info!(article = article_id, status = page.kind.as_str(), "article status changed");
                 }
             }
             UpsertOutcome::Unchanged => {}
@@ -1105,29 +1098,16 @@ impl Engine {
                                             tx.enqueue(PAGE, &listed.url, 10, now, now)?;
                                             continue;
                                         };
-                                        let (_, outcome) = tx.upsert_article(&record, now)?;
-                                        let fetched = tx
-                                            .connection()
-                                            .query_row(
-                                                "SELECT status != 'pending' FROM articles WHERE biz = ?1 AND mid = ?2 AND idx = ?3",
-                                                rusqlite_params(&record),
-                                                |row| row.get::<_, bool>(0),
-                                            )
-                                            .unwrap_or(false);
-                                        if outcome == UpsertOutcome::Inserted || !fetched {
+                                        tx.upsert_article(&record, now)?;
+                                        // New, or listed before but never fetched: fetch it.
+                                        if let Some(key) = &record.key
+                                            && tx.article_status(key)? == Some(ArticleStatus::Pending)
+                                        {
                                             tx.enqueue(PAGE, &record.url, 10, now, now)?;
                                         }
                                     }
                                     Found::Url(url) => {
-                                        let known = tx
-                                            .connection()
-                                            .query_row(
-                                                "SELECT count(*) FROM articles WHERE (url = ?1 OR short_url = ?1) AND status != 'pending'",
-                                                [url],
-                                                |row| row.get::<_, i64>(0),
-                                            )
-                                            .unwrap_or(0);
-                                        if known == 0 {
+                                        if !tx.url_fetched(url)? {
                                             tx.enqueue(PAGE, url.as_str(), 10, now, now)?;
                                         }
                                     }
@@ -1142,19 +1122,6 @@ impl Engine {
             }
         }
     }
-}
-
-fn record_status(page: &ArticlePage) -> &'static str {
-    page.kind.as_str()
-}
-
-fn rusqlite_params(record: &ArticleRecord) -> [String; 3] {
-    let key = record.key.as_ref();
-    [
-        key.map(|k| k.biz.to_string()).unwrap_or_default(),
-        key.map(|k| k.mid.to_string()).unwrap_or_default(),
-        key.map(|k| k.idx.to_string()).unwrap_or_default(),
-    ]
 }
 
 /// What a source found.

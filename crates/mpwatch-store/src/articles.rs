@@ -531,6 +531,31 @@ pub struct ArticleFilter {
 }
 
 impl Tx<'_> {
+    /// The status of the article with this key, if stored.
+    pub fn article_status(&self, key: &ArticleKey) -> Result<Option<ArticleStatus>> {
+        let status: Option<String> = self
+            .connection()
+            .query_row(
+                "SELECT status FROM articles WHERE biz = ?1 AND mid = ?2 AND idx = ?3",
+                params![key.biz.as_str(), key.mid as i64, key.idx],
+                |row| row.get(0),
+            )
+            .optional()
+            .context(|| format!("reading status of article {key}"))?;
+        status.map(|s| s.parse().map_err(|_| StoreError::Corrupt(format!("status `{s}`")))).transpose()
+    }
+
+    /// Whether an article found by this canonical or short URL has had its page fetched.
+    pub fn url_fetched(&self, url: &str) -> Result<bool> {
+        self.connection()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM articles WHERE (url = ?1 OR short_url = ?1) AND status != 'pending')",
+                [url],
+                |row| row.get(0),
+            )
+            .context(|| format!("looking up {url}"))
+    }
+
     /// Keeps a fetched page, zstd-compressed by the caller, for `mpwatch reparse`.
     pub fn insert_raw_page(
         &self,

@@ -31,7 +31,7 @@ pub struct WorkItem {
 impl Tx<'_> {
     /// Adds an item, or re-arms a finished one. A pending or leased item with the same
     /// kind and target is left alone except that it keeps the higher priority and the
-    /// earlier start. Returns whether the item is now waiting to run.
+    /// earlier start.
     pub fn enqueue(
         &self,
         kind: &str,

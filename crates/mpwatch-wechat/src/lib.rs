@@ -25,11 +25,6 @@ pub mod url;
 
 pub use page::{ArticlePage, PageKind, parse_page};
 
-/// `gh_` or `wxid_` ids, as pages spell an account's original id.
-pub fn is_account_username(text: &str) -> bool {
-    mpwatch_core::domain::is_username(text)
-}
-
 /// Inputs built to make a naive page parser quadratic or overflow its stack, each about
 /// `size` bytes: endless `var biz =` lines, one line of unterminated strings, deep
 /// nesting in `cgiDataNew`, unclosed tags and comments, quote and escape storms. Used by

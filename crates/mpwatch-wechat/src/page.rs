@@ -415,7 +415,7 @@ pub fn parse_page(page: &[u8]) -> ArticlePage {
         html::element_by_id(page, "js_name").map(|r| html::fragment_to_text(&page[r]).text).filter(|t| !t.is_empty())
     });
     article.account_username = token(first([clean(vars.get("user_name")), clean(cgi_str("user_name"))]), 64)
-        .filter(|u| crate::is_account_username(u));
+        .filter(|u| mpwatch_core::domain::is_username(u));
     // Modern pages state the alias in cgiDataNew (possibly empty); only older pages
     // show it in the profile card.
     let alias = if cgi.is_some() { clean(cgi_str("alias")) } else { profile_alias(page) };

@@ -1,0 +1,53 @@
+//! Helpers shared by the binary's integration tests (each test crate uses a part).
+#![allow(dead_code)]
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A `mpwatch sim --write-config DIR` process, killed when dropped.
+pub struct SimProcess {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// What it printed up to "serving".
+    pub lines: Vec<String>,
+}
+
+impl SimProcess {
+    /// Starts the simulator on a free port and waits (on its output, not a timer) until
+    /// it serves.
+    pub fn start(dir: &Path, accounts: u32, days: u32) -> SimProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mpwatch"))
+            .args(["sim", "--listen", "127.0.0.1:0", "--page-bytes", "20000"])
+            .args(["--accounts", &accounts.to_string(), "--days", &days.to_string(), "--write-config"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let ready = line.starts_with("serving");
+            lines.push(line);
+            if ready {
+                break;
+            }
+        }
+        let base = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("WeChat simulator at "))
+            .expect("the simulator printed its URL")
+            .to_string();
+        SimProcess { child, base, lines }
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
