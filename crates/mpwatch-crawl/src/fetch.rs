@@ -127,8 +127,7 @@ pub async fn fetch(request: reqwest::RequestBuilder, max_body: u64) -> Result<Fe
         .headers()
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
     let charset = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -176,6 +175,18 @@ pub fn to_utf8(body: Vec<u8>, header_charset: Option<&str>) -> Bytes {
     }
 }
 
+/// A `Retry-After` value in either form: delay seconds (`120`) or an HTTP date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, how long from `now`; a date in the past is no
+/// wait). `None` for anything else.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 /// Full-jitter exponential backoff: a random wait in `[0, min(cap, base × 2^attempt))`.
 pub fn backoff(attempt: u32, base: Duration, cap: Duration, random_unit: f64) -> Duration {
     let ceiling = base.saturating_mul(1u32 << attempt.min(20)).min(cap);
@@ -203,6 +214,17 @@ mod tests {
         assert_eq!(backoff(3, base, cap, 0.5), Duration::from_secs(2));
         assert_eq!(backoff(30, base, cap, 1.0), cap);
         assert_eq!(backoff(5, base, cap, 0.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_as_an_http_date() {
+        let now = httpdate::parse_http_date("Sat, 28 Nov 2026 12:00:00 GMT").unwrap();
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Sat, 28 Nov 2026 12:01:30 GMT", now), Some(Duration::from_secs(90)));
+        assert_eq!(parse_retry_after("Sat, 28 Nov 2026 11:00:00 GMT", now), Some(Duration::ZERO), "past date");
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
     }
 
     #[test]

@@ -10,20 +10,37 @@
 //! duplicates nothing: an expired lease (or one held by a dead process) is simply
 //! taken again.
 //!
-//! - [`limiter`]: sliding-window rate limits per host and request class, and per
-//!   credential, with jitter.
-//! - [`fetch`]: the HTTP client (timeouts, body cap, redirects, charset, backoff).
-//! - [`credentials`]: the pool of client credential sets (rotation, expiry alert,
-//!   cooldowns).
-//! - [`engine`]: sources (feed, profile_ext, mp_backend, manual) with health, anti-crawl
-//!   cooldowns that double, the snapshot ladder, and the run loop.
+//! Each module answers one question:
+//! - `engine`: what the engine is made of, its options and errors.
+//! - `run`: the run loop (leasing, dispatch, retries, the run's record).
+//! - `work`: one handler per work kind (`discover`, `page`, `metrics`).
+//! - `sources`: the ways of finding articles (feed, profile_ext, mp_backend, manual);
+//!   they see only a `SourceContext` (fetching, cooldowns, credentials), not the engine.
+//! - `http`: sending requests politely and the fetch log.
+//! - [`rate_limit`]: request-rate limits per class and key (governor), with jitter.
+//! - [`fetch`]: the HTTP client (timeouts, body cap, redirects, charset, Retry-After).
+//! - `cooldown`: anti-crawl cooldowns of hosts and credentials, kept in the database.
+//! - [`credentials`]: the pool of client credential sets (rotation, expiry alert).
+//! - [`ladder`]: which snapshot rungs an article gets, and when.
+//! - [`reparse`]: re-deriving articles from archived raw pages.
+//!
+//! Dependencies point one way: `run` → `work` → `sources` → `http`, `cooldown` →
+//! `rate_limit`, `fetch`, `db`.
 #![deny(missing_docs)]
 
+mod cooldown;
 pub mod credentials;
+mod db;
 pub mod engine;
 pub mod fetch;
-pub mod limiter;
+mod http;
+pub mod ladder;
+mod progress;
+pub mod rate_limit;
 pub mod reparse;
+mod run;
 mod sources;
+mod work;
 
 pub use engine::{CrawlError, CrawlOptions, CrawlSummary, Engine, Until};
+pub use progress::Progress;

@@ -6,7 +6,7 @@ use mpwatch_store::articles::UpsertOutcome;
 use mpwatch_store::{Store, StoreError};
 use serde::Serialize;
 
-use crate::engine::record_from_page;
+use crate::work::page::record_from_page;
 
 /// What a reparse did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -9,16 +9,61 @@
 //! | [`MpBackend`] | `cgi-bin/appmsgpublish` | a backend session (answers 200013 since mid-2026) |
 //! | [`Manual`] | the article URL the user gave | nothing |
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use mpwatch_core::Biz;
+use mpwatch_core::secrets::BackendSession;
+use mpwatch_core::time::UnixSeconds;
+use mpwatch_core::{ArticleKey, ArticleStatus, Biz};
 use mpwatch_store::accounts::Source as SourceRow;
 use mpwatch_wechat::api::{self, ApiOutcome, ListedArticle};
 use mpwatch_wechat::url::{ArticleUrl, canonical_url};
 
-use crate::engine::{CREDENTIAL, CrawlError, Engine, Found, SourceFailure, host_of};
-use mpwatch_core::ArticleKey;
-use mpwatch_core::ArticleStatus;
+use crate::cooldown::{Cooldowns, Scope};
+use crate::credentials::CredentialPool;
+use crate::db::Db;
+use crate::engine::CrawlError;
+use crate::http::{Http, host_of};
+use crate::rate_limit::RequestClass;
+
+/// What a source found.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// An article with what its list says.
+    Listed(Box<ListedArticle>),
+    /// Only a URL (short link, feed item without a key).
+    Url(String),
+}
+
+/// Why a source gave nothing.
+#[derive(Debug)]
+pub(crate) enum SourceFailure {
+    /// It could not be asked now (no credential, cooldown); not its fault.
+    Wait(UnixSeconds, String),
+    /// It failed; its health drops and it is tried again then.
+    Broken(UnixSeconds, String),
+}
+
+/// What sources may use: fetching, cooldowns, credentials, the store (to see which
+/// articles are known) and the robots.txt cache. Nothing of the engine's run loop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SourceContext<'a> {
+    /// Polite, logged requests.
+    pub(crate) http: &'a Http,
+    /// Anti-crawl cooldowns.
+    pub(crate) cooldowns: &'a Cooldowns,
+    /// Client credential sets.
+    pub(crate) credentials: &'a CredentialPool,
+    /// The backend session, if the secrets file has one.
+    pub(crate) backend: Option<&'a BackendSession>,
+    /// Parsed robots.txt per origin.
+    pub(crate) robots: &'a RobotsCache,
+    /// The store.
+    pub(crate) db: &'a Db,
+}
+
+/// robots.txt per origin (`None`: none, or unreadable, so everything is allowed).
+pub(crate) type RobotsCache = tokio::sync::Mutex<HashMap<String, Option<Arc<texting_robots::Robot>>>>;
 
 /// What asking a source gives: articles, or why it gave none (the outer error stops
 /// the crawl; the inner one is the source's health).
@@ -27,7 +72,13 @@ pub(crate) type Discovery = Result<Result<Vec<Found>, SourceFailure>, CrawlError
 /// A way of finding an account's articles.
 pub(crate) trait Source {
     /// Asks the source once for the account's articles.
-    async fn discover(&self, engine: &Engine, source: &SourceRow, biz: Option<&Biz>, backfill: bool) -> Discovery;
+    async fn discover(
+        &self,
+        cx: &SourceContext<'_>,
+        source: &SourceRow,
+        biz: Option<&Biz>,
+        backfill: bool,
+    ) -> Discovery;
 }
 
 /// RSS / Atom / JSON Feed of a feed tool.
@@ -40,50 +91,56 @@ pub(crate) struct MpBackend;
 pub(crate) struct Manual;
 
 impl Source for Feed {
-    async fn discover(&self, engine: &Engine, source: &SourceRow, _: Option<&Biz>, _: bool) -> Discovery {
-        discover_feed(engine, source).await
+    async fn discover(&self, cx: &SourceContext<'_>, source: &SourceRow, _: Option<&Biz>, _: bool) -> Discovery {
+        discover_feed(cx, source).await
     }
 }
 
 impl Source for ProfileExt {
-    async fn discover(&self, engine: &Engine, source: &SourceRow, biz: Option<&Biz>, backfill: bool) -> Discovery {
-        discover_profile_ext(engine, source, biz, backfill).await
+    async fn discover(
+        &self,
+        cx: &SourceContext<'_>,
+        source: &SourceRow,
+        biz: Option<&Biz>,
+        backfill: bool,
+    ) -> Discovery {
+        discover_profile_ext(cx, source, biz, backfill).await
     }
 }
 
 impl Source for MpBackend {
-    async fn discover(&self, engine: &Engine, source: &SourceRow, biz: Option<&Biz>, _: bool) -> Discovery {
-        discover_backend(engine, source, biz).await
+    async fn discover(&self, cx: &SourceContext<'_>, source: &SourceRow, biz: Option<&Biz>, _: bool) -> Discovery {
+        discover_backend(cx, source, biz).await
     }
 }
 
 impl Source for Manual {
-    async fn discover(&self, _: &Engine, source: &SourceRow, _: Option<&Biz>, _: bool) -> Discovery {
+    async fn discover(&self, _: &SourceContext<'_>, source: &SourceRow, _: Option<&Biz>, _: bool) -> Discovery {
         Ok(Ok(vec![Found::Url(source.locator.clone())]))
     }
 }
 
 pub(crate) async fn discover_feed(
-    engine: &Engine,
+    cx: &SourceContext<'_>,
     source: &SourceRow,
 ) -> Result<Result<Vec<Found>, SourceFailure>, CrawlError> {
     let feed_url = source.locator.clone();
     let host = host_of(&feed_url);
-    if host != engine.wechat_host() && !robots_allow(engine, &feed_url).await {
-        return Ok(Err(SourceFailure::Broken(engine.now() + 86_400, "disallowed by robots.txt".into())));
+    if host != cx.http.wechat_host() && !robots_allow(cx, &feed_url).await {
+        return Ok(Err(SourceFailure::Broken(cx.http.now() + 86_400, "disallowed by robots.txt".into())));
     }
-    let key = format!("{host}:feed");
-    let fetched = match engine
-        .send("feed", &feed_url, &host, (&key, &engine.config.rate_limits.feed), || engine.anonymous.get(&feed_url))
+    let fetched = match cx
+        .http
+        .send("feed", &feed_url, &host, (RequestClass::Feed, &host), || cx.http.anonymous.get(&feed_url))
         .await
     {
         Ok(fetched) if fetched.status < 400 => fetched,
         Ok(fetched) => {
-            return Ok(Err(SourceFailure::Broken(engine.now() + 3600, format!("HTTP {}", fetched.status))));
+            return Ok(Err(SourceFailure::Broken(cx.http.now() + 3600, format!("HTTP {}", fetched.status))));
         }
         Err((at, error)) => return Ok(Err(SourceFailure::Broken(at, error))),
     };
-    engine.log_answer("feed", &feed_url, &fetched, "ok").await;
+    cx.http.log_answer("feed", &feed_url, &fetched, "ok").await;
     match mpwatch_wechat::feed::parse_feed(&fetched.body) {
         Ok(feed) => Ok(Ok(feed
             .entries
@@ -106,32 +163,30 @@ pub(crate) async fn discover_feed(
                 _ => Found::Url(entry.url),
             })
             .collect())),
-        Err(error) => Ok(Err(SourceFailure::Broken(engine.now() + 3600, error.to_string()))),
+        Err(error) => Ok(Err(SourceFailure::Broken(cx.http.now() + 3600, error.to_string()))),
     }
 }
 
-async fn robots_allow(engine: &Engine, url: &str) -> bool {
+async fn robots_allow(cx: &SourceContext<'_>, url: &str) -> bool {
     let Ok(parsed) = url::Url::parse(url) else { return false };
     let origin = parsed.origin().ascii_serialization();
-    let mut cache = engine.robots.lock().await;
+    let mut cache = cx.robots.lock().await;
     if !cache.contains_key(&origin) {
         let robots_url = format!("{origin}/robots.txt");
         let host = host_of(&robots_url);
-        let key = format!("{host}:feed");
-        let fetched = engine
-            .send("robots", &robots_url, &host, (&key, &engine.config.rate_limits.feed), || {
-                engine.anonymous.get(&robots_url)
-            })
+        let fetched = cx
+            .http
+            .send("robots", &robots_url, &host, (RequestClass::Feed, &host), || cx.http.anonymous.get(&robots_url))
             .await;
         let robot = match fetched {
             Ok(fetched) => {
-                engine
+                cx.http
                     .log_answer("robots", &robots_url, &fetched, if fetched.status < 400 { "ok" } else { "http_error" })
                     .await;
                 // No robots.txt (404) allows everything.
                 (fetched.status < 400)
                     .then(|| {
-                        texting_robots::Robot::new(&engine.config.http.user_agent, &fetched.body).ok().map(Arc::new)
+                        texting_robots::Robot::new(&cx.http.config.http.user_agent, &fetched.body).ok().map(Arc::new)
                     })
                     .flatten()
             }
@@ -143,7 +198,7 @@ async fn robots_allow(engine: &Engine, url: &str) -> bool {
 }
 
 pub(crate) async fn discover_profile_ext(
-    engine: &Engine,
+    cx: &SourceContext<'_>,
     source: &SourceRow,
     biz: Option<&Biz>,
     backfill: bool,
@@ -151,37 +206,38 @@ pub(crate) async fn discover_profile_ext(
     let biz = match biz.cloned().or_else(|| Biz::parse(&source.locator).ok()) {
         Some(biz) => biz,
         None => {
-            return Ok(Err(SourceFailure::Broken(engine.now() + 86_400, "profile_ext needs the account's biz".into())));
+            return Ok(Err(SourceFailure::Broken(
+                cx.http.now() + 86_400,
+                "profile_ext needs the account's biz".into(),
+            )));
         }
     };
-    let host = engine.wechat_host();
+    let host = cx.http.wechat_host();
     let mut found = Vec::new();
     let mut offset = 0i64;
     loop {
-        let now = engine.now();
-        let Some(credential) = engine.pool.acquire(now) else {
+        let now = cx.http.now();
+        let Some(credential) = cx.credentials.acquire(now) else {
             if found.is_empty() {
                 return Ok(Err(SourceFailure::Wait(now + 60, "pending credentials".into())));
             }
             break;
         };
-        if let Some(until) = engine.cooling_until(CREDENTIAL, &credential.name).await? {
-            engine.pool.cool(&credential.name, until);
+        if let Some(until) = cx.cooldowns.cooling_until(Scope::Credential, &credential.name).await? {
+            cx.credentials.cool(&credential.name, until);
             continue;
         }
-        let list_key = format!("{host}:list_api");
-        let client = engine.client_for(&credential);
-        let url = engine.wechat_url(&format!(
+        let client = cx.http.client_for(&credential);
+        let url = cx.http.wechat_url(&format!(
             "/mp/profile_ext?action=getmsg&__biz={biz}&f=json&offset={offset}&count=10&is_ok=1&scene=124&uin={}&key={}&pass_ticket={}&appmsg_token={}",
             credential.uin.expose(),
             credential.key.expose(),
             credential.pass_ticket.expose(),
             credential.appmsg_token.expose()
         ));
-        let fetched = match engine
-            .send("list_api", biz.as_str(), &host, (&list_key, &engine.config.rate_limits.list_api), || {
-                client.get(&url)
-            })
+        let fetched = match cx
+            .http
+            .send("list_api", biz.as_str(), &host, (RequestClass::ListApi, &host), || client.get(&url))
             .await
         {
             Ok(fetched) => fetched,
@@ -189,31 +245,32 @@ pub(crate) async fn discover_profile_ext(
         };
         let page = match api::parse_profile_ext(&String::from_utf8_lossy(&fetched.body)) {
             Ok(page) => page,
-            Err(error) => return Ok(Err(SourceFailure::Broken(engine.now() + 600, error.to_string()))),
+            Err(error) => return Ok(Err(SourceFailure::Broken(cx.http.now() + 600, error.to_string()))),
         };
         match page.outcome {
             ApiOutcome::Ok => {}
             ApiOutcome::SessionExpired { .. } => {
-                engine.log_answer("list_api", biz.as_str(), &fetched, "expired_credential").await;
-                engine.pool.mark_expired(&credential.name);
+                cx.http.log_answer("list_api", biz.as_str(), &fetched, "expired_credential").await;
+                cx.credentials.mark_expired(&credential.name);
                 continue;
             }
             ApiOutcome::FrequencyControl { code } => {
-                engine.log_answer("list_api", biz.as_str(), &fetched, "throttled").await;
-                let until =
-                    engine.enter_cooldown(CREDENTIAL, &credential.name, &format!("frequency control ({code})")).await?;
-                engine.pool.cool(&credential.name, until);
+                cx.http.log_answer("list_api", biz.as_str(), &fetched, "throttled").await;
+                let until = cx
+                    .cooldowns
+                    .enter(Scope::Credential, &credential.name, &format!("frequency control ({code})"))
+                    .await?;
+                cx.credentials.cool(&credential.name, until);
                 continue;
             }
-            other => return Ok(Err(SourceFailure::Broken(engine.now() + 3600, format!("{other:?}")))),
+            other => return Ok(Err(SourceFailure::Broken(cx.http.now() + 3600, format!("{other:?}")))),
         }
-        engine.log_answer("list_api", biz.as_str(), &fetched, "ok").await;
+        cx.http.log_answer("list_api", biz.as_str(), &fetched, "ok").await;
         let keys: Vec<ArticleKey> = page.articles.iter().filter_map(|a| a.key.clone()).collect();
         let known = if backfill || keys.is_empty() {
             false
         } else {
-            engine
-                .db
+            cx.db
                 .call(move |store| {
                     for key in &keys {
                         if store.article_by_key(key)?.is_some_and(|a| a.status != ArticleStatus::Pending) {
@@ -234,27 +291,27 @@ pub(crate) async fn discover_profile_ext(
 }
 
 pub(crate) async fn discover_backend(
-    engine: &Engine,
+    cx: &SourceContext<'_>,
     source: &SourceRow,
     biz: Option<&Biz>,
 ) -> Result<Result<Vec<Found>, SourceFailure>, CrawlError> {
-    let now = engine.now();
-    let Some(session) = &engine.backend else {
+    let now = cx.http.now();
+    let Some(session) = cx.backend else {
         return Ok(Err(SourceFailure::Broken(now + 86_400, "no backend session in the secrets file".into())));
     };
     let Some(fakeid) = biz.cloned().or_else(|| Biz::parse(&source.locator).ok()) else {
         return Ok(Err(SourceFailure::Broken(now + 86_400, "mp_backend needs the account's biz".into())));
     };
-    let host = engine.wechat_host();
-    let list_key = format!("{host}:list_api");
-    let url = engine.wechat_url(&format!(
+    let host = cx.http.wechat_host();
+    let url = cx.http.wechat_url(&format!(
         "/cgi-bin/appmsgpublish?sub=list&search_field=null&begin=0&count=5&query=&fakeid={fakeid}&type=101_1&free_publish_type=1&sub_action=list_ex&token={}&lang=zh_CN&f=json&ajax=1",
         session.token.expose()
     ));
     let cookie = session.cookie.expose().to_string();
-    let fetched = match engine
-        .send("list_api", fakeid.as_str(), &host, (&list_key, &engine.config.rate_limits.list_api), || {
-            engine.anonymous.get(&url).header(reqwest::header::COOKIE, &cookie)
+    let fetched = match cx
+        .http
+        .send("list_api", fakeid.as_str(), &host, (RequestClass::ListApi, &host), || {
+            cx.http.anonymous.get(&url).header(reqwest::header::COOKIE, &cookie)
         })
         .await
     {
@@ -263,12 +320,12 @@ pub(crate) async fn discover_backend(
     };
     match api::parse_appmsg_publish(&String::from_utf8_lossy(&fetched.body)) {
         Ok(page) if page.outcome.is_ok() => {
-            engine.log_answer("list_api", fakeid.as_str(), &fetched, "ok").await;
+            cx.http.log_answer("list_api", fakeid.as_str(), &fetched, "ok").await;
             Ok(Ok(page.articles.into_iter().map(|a| Found::Listed(Box::new(a))).collect()))
         }
         Ok(page) => {
-            engine.log_answer("list_api", fakeid.as_str(), &fetched, "throttled").await;
-            let cooldown = engine.config.crawl.cooldown_max.as_secs() as i64;
+            cx.http.log_answer("list_api", fakeid.as_str(), &fetched, "throttled").await;
+            let cooldown = cx.http.config.crawl.cooldown_max.as_secs() as i64;
             Ok(Err(SourceFailure::Broken(now + cooldown, format!("backend list refused: {:?}", page.outcome))))
         }
         Err(error) => Ok(Err(SourceFailure::Broken(now + 3600, error.to_string()))),

@@ -16,7 +16,7 @@ use mpwatch_sim::scenario::{Limit, Quota};
 async fn the_rate_limit_holds_and_is_used() {
     let mut harness = Harness::new(201, 1, 6, |_| {}).await;
     harness.add_accounts(4, &[SourceKind::ProfileExt]);
-    // 10 pages per second at most in any one-second window.
+    // One page per 100 ms in the long run, bursts of at most 10.
     harness.config.rate_limits.article_page =
         RateLimit { interval: Duration::from_millis(100), burst: 10, jitter: Duration::ZERO };
     let engine = harness.engine(vec![harness.credential("phone-1")]);
@@ -30,14 +30,21 @@ async fn the_rate_limit_holds_and_is_used() {
         .map(|r| r.at_ms)
         .collect();
     assert!(pages.len() >= 40, "{} page requests", pages.len());
-    for (i, start) in pages.iter().enumerate() {
-        let in_window = pages[i..].iter().take_while(|t| **t < start + 1000).count();
-        assert!(in_window <= 10, "{in_window} page requests in the second after {start}");
+    // Over any window T at most burst + T / interval (one more for arrival jitter: the
+    // server sees arrivals, not admissions).
+    for window_ms in [1u64, 100, 1000, 3000] {
+        let bound = 10 + window_ms as usize / 100 + 1;
+        for (i, start) in pages.iter().enumerate() {
+            let in_window = pages[i..].iter().take_while(|t| **t < start + window_ms).count();
+            assert!(in_window <= bound, "{in_window} page requests in the {window_ms} ms after {start}");
+        }
     }
-    // The achieved rate, over whole windows: n requests need at least n / 10 windows.
-    let windows = (pages.last().unwrap() - pages.first().unwrap()) as f64 / 1000.0 + 1.0;
-    let rate = pages.len() as f64 / windows;
-    assert!(rate >= 0.9 * 10.0 * pages.len() as f64 / (pages.len() as f64 + 10.0), "achieved {rate:.2}/s");
+    // The long-run rate: n requests take at least (n - burst) intervals.
+    let span = pages.last().unwrap() - pages.first().unwrap();
+    assert!(span + 100 >= (pages.len() as u64 - 10) * 100, "{} requests in {span} ms", pages.len());
+    // And the limit is used: the achieved rate is close to it.
+    let rate = pages.len() as f64 / (span as f64 / 1000.0 + 1.0);
+    assert!(rate >= 0.8 * 10.0 * pages.len() as f64 / (pages.len() as f64 + 10.0), "achieved {rate:.2}/s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,240 @@
+//! Sending requests politely and logging them: the clients, the per-host connection cap,
+//! the rate limits, quick in-task retries of transient failures, and the fetch log.
+//! Sources and work handlers fetch only through [`Http`]; it knows nothing of them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mpwatch_core::config::Config;
+use mpwatch_core::secrets::ClientCredential;
+use mpwatch_core::time::{Clock, UnixSeconds};
+use mpwatch_store::runs::FetchRecord;
+use rand::Rng as _;
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+
+use crate::db::Db;
+use crate::engine::CrawlError;
+use crate::fetch::{self, Fetched};
+use crate::progress::Progress;
+use crate::rate_limit::{RateLimiters, RequestClass};
+
+/// `host[:port]` of a URL (empty when it has none).
+pub(crate) fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// Why a send gave no answer to use: when to try again and what went wrong.
+pub(crate) type SendFailure = (UnixSeconds, String);
+
+/// The crawler's HTTP side.
+#[derive(Debug)]
+pub(crate) struct Http {
+    pub(crate) config: Arc<Config>,
+    clock: Arc<dyn Clock>,
+    db: Db,
+    progress: Arc<Progress>,
+    /// The client for requests without credentials.
+    pub(crate) anonymous: reqwest::Client,
+    credential_clients: Mutex<HashMap<String, reqwest::Client>>,
+    /// Request-rate limits.
+    pub(crate) limiters: RateLimiters,
+    host_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    run_id: Mutex<Option<i64>>,
+}
+
+impl Http {
+    /// The HTTP side of an engine.
+    pub(crate) fn new(
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+        db: Db,
+        progress: Arc<Progress>,
+    ) -> Result<Http, CrawlError> {
+        let anonymous = fetch::build_client(&config.http, None, true).map_err(CrawlError::Client)?;
+        Ok(Http {
+            limiters: RateLimiters::new(&config.rate_limits),
+            config,
+            clock,
+            db,
+            progress,
+            anonymous,
+            credential_clients: Mutex::new(HashMap::new()),
+            host_slots: Mutex::new(HashMap::new()),
+            run_id: Mutex::new(None),
+        })
+    }
+
+    /// The crawl run that fetch-log rows belong to.
+    pub(crate) fn set_run(&self, run_id: i64) {
+        *self.run_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(run_id);
+    }
+
+    /// The crawl clock's current time.
+    pub(crate) fn now(&self) -> UnixSeconds {
+        self.clock.now()
+    }
+
+    /// The WeChat host (`host[:port]`) requests go to.
+    pub(crate) fn wechat_host(&self) -> String {
+        host_of(self.config.wechat.base_url.as_str())
+    }
+
+    /// The URL to request for a path and query on the configured WeChat base URL.
+    pub(crate) fn wechat_url(&self, path_and_query: &str) -> String {
+        let base = self.config.wechat.base_url.as_str().trim_end_matches('/');
+        format!("{base}{path_and_query}")
+    }
+
+    /// The path and query of an article URL, to request on the configured base URL.
+    pub(crate) fn path_of(url: &str) -> String {
+        match url::Url::parse(url) {
+            Ok(parsed) => match parsed.query() {
+                Some(query) => format!("{}?{query}", parsed.path()),
+                None => parsed.path().to_string(),
+            },
+            Err(_) => url.to_string(),
+        }
+    }
+
+    /// The client of a credential set: its own cookie jar and user agent.
+    pub(crate) fn client_for(&self, credential: &ClientCredential) -> reqwest::Client {
+        let mut clients = self.credential_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        clients
+            .entry(credential.name.clone())
+            .or_insert_with(|| {
+                let agent = credential.user_agent.as_deref().unwrap_or(fetch::MICROMESSENGER_UA);
+                fetch::build_client(&self.config.http, Some(agent), true).unwrap_or_else(|_| self.anonymous.clone())
+            })
+            .clone()
+    }
+
+    fn host_slot(&self, host: &str) -> Arc<Semaphore> {
+        self.host_slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(host.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.crawl.concurrency_per_host.max(1) as usize)))
+            .clone()
+    }
+
+    /// Sends a request under the host's concurrency cap and the rate limit of
+    /// `(class, key)`, with quick in-task retries of transient failures (full-jitter
+    /// backoff, `Retry-After` honoured). Every attempt takes a rate slot, failed ones
+    /// too. Long waits come back as `Err((retry_at, message))` for the queue.
+    pub(crate) async fn send(
+        &self,
+        log_class: &str,
+        target: &str,
+        host: &str,
+        limit: (RequestClass, &str),
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Fetched, SendFailure> {
+        const QUICK_ATTEMPTS: u32 = 3;
+        let slot = self.host_slot(host);
+        let mut attempt = 0;
+        loop {
+            let (started, result) = {
+                // The connection slot first, then the rate slot: a request never waits
+                // for a connection after its rate slot came, so it leaves on time.
+                let _permit = slot.acquire().await.map_err(|_| (self.now(), "shutting down".to_string()))?;
+                self.limiters.acquire(limit.0, limit.1).await;
+                (self.now(), fetch::fetch(build(), self.config.http.max_body_bytes).await)
+            };
+            // Answers the caller classifies (an article page, a list) are logged by the
+            // caller with that class; failures are logged here.
+            let result = result.map(|mut fetched| {
+                fetched.sent_at = started;
+                fetched
+            });
+            match &result {
+                Ok(fetched) if fetched.status == 429 || fetched.status >= 500 => {
+                    self.progress.outcome("http_error");
+                    let bytes = Some(fetched.body.len() as u64);
+                    let elapsed = Some(fetched.elapsed);
+                    self.log_fetch(log_class, target, started, Some(fetched.status), "http_error", bytes, elapsed)
+                        .await;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    self.progress.outcome(error.outcome());
+                    self.log_fetch(log_class, target, started, None, error.outcome(), None, None).await;
+                }
+            }
+            let backoff = fetch::backoff(
+                attempt,
+                Duration::from_millis(250),
+                Duration::from_secs(8),
+                rand::rng().random::<f64>(),
+            );
+            let (delay, reason) = match result {
+                Ok(fetched) if fetched.status == 429 || fetched.status >= 500 => {
+                    (fetched.retry_after.unwrap_or(backoff), format!("HTTP {}", fetched.status))
+                }
+                Ok(fetched) => return Ok(fetched),
+                Err(error) if error.is_transient() => (backoff, error.to_string()),
+                // Size caps and redirect loops will not change in a few seconds.
+                Err(error) => return Err((self.now() + 3600, error.to_string())),
+            };
+            attempt += 1;
+            if attempt >= QUICK_ATTEMPTS || delay > Duration::from_secs(30) {
+                return Err((self.now() + delay.as_secs().max(1) as i64, reason));
+            }
+            debug!(class = log_class, target, attempt, delay_ms = delay.as_millis() as u64, "retrying after {reason}");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Logs an answer with the outcome class the caller found in it.
+    pub(crate) async fn log_answer(&self, log_class: &str, target: &str, fetched: &Fetched, outcome: &str) {
+        self.progress.outcome(outcome);
+        let bytes = Some(fetched.body.len() as u64);
+        self.log_fetch(log_class, target, fetched.sent_at, Some(fetched.status), outcome, bytes, Some(fetched.elapsed))
+            .await;
+    }
+
+    /// Writes one fetch-log row; a failure to write it is logged, not fatal.
+    #[allow(clippy::too_many_arguments)]
+    async fn log_fetch(
+        &self,
+        log_class: &str,
+        target: &str,
+        at: UnixSeconds,
+        status: Option<u16>,
+        outcome: &str,
+        bytes: Option<u64>,
+        elapsed: Option<Duration>,
+    ) {
+        let run = *self.run_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (class, target, outcome) = (log_class.to_string(), target.to_string(), outcome.to_string());
+        let result = self
+            .db
+            .call(move |store| {
+                store.write(|tx| {
+                    tx.log_fetch(&FetchRecord {
+                        crawl_run_id: run,
+                        at,
+                        url_class: &class,
+                        target: Some(&target),
+                        http_status: status,
+                        outcome: &outcome,
+                        bytes,
+                        duration_ms: elapsed.map(|e| e.as_millis() as u64),
+                    })
+                })
+            })
+            .await;
+        if let Err(error) = result {
+            warn!(%error, "cannot write the fetch log");
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! A `metrics` item: one `getappmsgext` call with a pooled credential, stored as the
+//! snapshot of the rung the article's age has reached.
+
+use mpwatch_core::ArticleStatus;
+use mpwatch_store::articles::Snapshot;
+use mpwatch_store::queue::WorkItem;
+use mpwatch_wechat::api::{self, ApiOutcome};
+use mpwatch_wechat::page::PageKind;
+
+use super::Outcome;
+use crate::cooldown::Scope;
+use crate::engine::{CrawlError, Engine};
+use crate::ladder::rung_for_age;
+use crate::progress::Progress;
+use crate::rate_limit::RequestClass;
+
+impl Engine {
+    /// Handles a metrics item: one `getappmsgext` call with a pooled credential.
+    pub(crate) async fn metrics(&self, item: &WorkItem) -> Result<Outcome, CrawlError> {
+        let Some((article_id, rung)) =
+            item.target.split_once(':').and_then(|(a, r)| Some((a.parse::<i64>().ok()?, r.parse::<i64>().ok()?)))
+        else {
+            return Ok(Outcome::Fail(format!("bad metrics target {}", item.target)));
+        };
+        let Some(article) = self.db.call(move |store| store.article_by_id(article_id)).await? else {
+            return Ok(Outcome::Fail("article no longer stored".into()));
+        };
+        let id = item.id;
+        let now = self.now();
+        let published = article.published_at.unwrap_or(now);
+        let next_rung = self.rungs.iter().copied().filter(|r| *r > rung).min();
+        if article.status != ArticleStatus::Ok || next_rung.is_some_and(|next| now - published >= next) {
+            // Gone, or a later rung is already due and will take the counts.
+            self.db.call(move |store| store.write(|tx| tx.complete_work(id, now))).await?;
+            return Ok(Outcome::Done);
+        }
+        let host = self.http.wechat_host();
+        loop {
+            let now = self.now();
+            let Some(credential) = self.pool.acquire(now) else {
+                return Ok(Outcome::Postpone(now + 60, "pending credentials".into()));
+            };
+            if let Some(until) = self.cooldowns.cooling_until(Scope::Credential, &credential.name).await? {
+                self.pool.cool(&credential.name, until);
+                continue;
+            }
+            let client = self.http.client_for(&credential);
+            let url = self.http.wechat_url(&format!(
+                "/mp/getappmsgext?appmsg_token={}&x5=0&f=json&uin={}&key={}&pass_ticket={}",
+                credential.appmsg_token.expose(),
+                credential.uin.expose(),
+                credential.key.expose(),
+                credential.pass_ticket.expose()
+            ));
+            let form = [
+                ("__biz", article.biz.to_string()),
+                ("mid", article.mid.to_string()),
+                ("sn", article.sn.clone().unwrap_or_default()),
+                ("idx", article.idx.to_string()),
+                ("comment_id", article.comment_id.clone().unwrap_or_default()),
+                ("appmsg_type", "9".to_string()),
+                ("is_only_read", "1".to_string()),
+                ("is_temp_url", "0".to_string()),
+            ];
+            let cookie = credential.cookie.as_ref().map(|c| c.expose().to_string());
+            let log_target = article.url.clone();
+            let fetched = match self
+                .http
+                .send("count_api", &log_target, &host, (RequestClass::CountApi, &credential.name), || {
+                    let request = client.post(&url).form(&form);
+                    match &cookie {
+                        Some(cookie) => request.header(reqwest::header::COOKIE, cookie),
+                        None => request,
+                    }
+                })
+                .await
+            {
+                Ok(fetched) => fetched,
+                Err((at, error)) => return Ok(Outcome::Retry(at, error)),
+            };
+            let body = String::from_utf8_lossy(&fetched.body).into_owned();
+            let answer = match api::parse_appmsgext(&body) {
+                Ok(answer) => answer,
+                Err(_) if mpwatch_wechat::parse_page(&fetched.body).kind == PageKind::Verification => {
+                    self.http.log_answer("count_api", &log_target, &fetched, "verification").await;
+                    let until = self.cooldowns.enter(Scope::Host, &host, "verification page on count API").await?;
+                    return Ok(Outcome::Postpone(until, "verification page".into()));
+                }
+                Err(error) => return Ok(Outcome::Retry(self.now() + 300, error.to_string())),
+            };
+            match answer.outcome {
+                ApiOutcome::Ok => {
+                    self.http.log_answer("count_api", &log_target, &fetched, "ok").await;
+                    self.cooldowns.clear_after_success(Scope::Credential, &credential.name).await?;
+                    let Some(counts) = answer.counts else {
+                        return Ok(Outcome::Retry(self.now() + 300, "answer without counts".into()));
+                    };
+                    let observed_at = self.now();
+                    // The rung is decided by the true age at observation: on a fast clock
+                    // (or a slow answer) the age may have crossed into the next window.
+                    let rung = rung_for_age(&self.rungs, observed_at - published);
+                    let snapshot = Snapshot {
+                        observed_at,
+                        rung_seconds: Some(rung),
+                        reads: counts.reads,
+                        reads_capped: counts.reads_capped,
+                        likes: counts.likes,
+                        wows: counts.wows,
+                        shares: counts.shares,
+                        comments: counts.comments,
+                        source: "getappmsgext".into(),
+                    };
+                    let inserted = self
+                        .db
+                        .call(move |store| {
+                            store.write(|tx| {
+                                let inserted = tx.insert_snapshot(article_id, &snapshot)?;
+                                tx.complete_work(id, observed_at)?;
+                                Ok(inserted)
+                            })
+                        })
+                        .await?;
+                    if inserted.is_some() {
+                        Progress::bump(&self.progress.snapshots);
+                    }
+                    return Ok(Outcome::Done);
+                }
+                ApiOutcome::SessionExpired { .. } => {
+                    self.http.log_answer("count_api", &log_target, &fetched, "expired_credential").await;
+                    self.pool.mark_expired(&credential.name);
+                }
+                ApiOutcome::FrequencyControl { code } => {
+                    self.http.log_answer("count_api", &log_target, &fetched, "throttled").await;
+                    let until = self
+                        .cooldowns
+                        .enter(Scope::Credential, &credential.name, &format!("frequency control ({code})"))
+                        .await?;
+                    self.pool.cool(&credential.name, until);
+                }
+                other => return Ok(Outcome::Retry(self.now() + 600, format!("{other:?}"))),
+            }
+        }
+    }
+}

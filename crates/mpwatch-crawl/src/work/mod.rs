@@ -1,0 +1,30 @@
+//! The three kinds of work in the queue, one handler each: `discover` asks a source
+//! for articles, `page` fetches and stores an article page, `metrics` takes one count
+//! snapshot of the ladder. Each handler commits its effect together with the item's
+//! acknowledgement, or says what should become of the item.
+
+use mpwatch_core::time::UnixSeconds;
+
+pub(crate) mod discover;
+pub(crate) mod metrics;
+pub(crate) mod page;
+
+/// `work_queue.kind` of a discover item (target: a source id).
+pub(crate) const DISCOVER: &str = "discover";
+/// `work_queue.kind` of a page item (target: an article URL).
+pub(crate) const PAGE: &str = "page";
+/// `work_queue.kind` of a metrics item (target: `<article id>:<rung seconds>`).
+pub(crate) const METRICS: &str = "metrics";
+
+/// What became of a work item (when the handler did not acknowledge it itself).
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Acknowledged together with its effect.
+    Done,
+    /// Failed; try again at this instant (or a little later: retries are spread).
+    Retry(UnixSeconds, String),
+    /// Not tried (cooldown, no credential); wait without using an attempt.
+    Postpone(UnixSeconds, String),
+    /// Give up.
+    Fail(String),
+}

@@ -1,0 +1,174 @@
+//! A `page` item: fetch an article page, parse it, store the article (with its ladder
+//! rungs, its raw page and the item's acknowledgement in one transaction).
+
+use mpwatch_core::{ArticleKey, ArticleStatus};
+use mpwatch_store::StoreError;
+use mpwatch_store::articles::{ArticleRecord, UpsertOutcome};
+use mpwatch_store::queue::WorkItem;
+use mpwatch_wechat::page::{ArticlePage, PageKind};
+use mpwatch_wechat::url::{ArticleUrl, canonical_url};
+use tracing::info;
+
+use super::{METRICS, Outcome};
+use crate::cooldown::Scope;
+use crate::engine::{CrawlError, Engine};
+use crate::http::Http;
+use crate::ladder::ladder;
+use crate::progress::Progress;
+use crate::rate_limit::RequestClass;
+
+impl Engine {
+    /// Handles a page item: fetch, parse, store (with the ladder and the acknowledgement
+    /// in the same transaction).
+    pub(crate) async fn page(&self, item: &WorkItem) -> Result<Outcome, CrawlError> {
+        let target = item.target.clone();
+        let host = self.http.wechat_host();
+        if let Some(until) = self.cooldowns.cooling_until(Scope::Host, &host).await? {
+            return Ok(Outcome::Postpone(until, format!("host {host} cooling down")));
+        }
+        let parsed_target = ArticleUrl::parse(&target).ok();
+        let known = match &parsed_target {
+            Some(ArticleUrl::Short { .. }) => {
+                let short = target.clone();
+                self.db.call(move |store| store.article_by_short_url(&short)).await?.map(|a| a.key())
+            }
+            Some(url) => url.key().cloned(),
+            None => None,
+        };
+        let url = self.http.wechat_url(&Http::path_of(&target));
+        let limit = (RequestClass::ArticlePage, host.as_str());
+        let fetched =
+            match self.http.send("article_page", &target, &host, limit, || self.http.anonymous.get(&url)).await {
+                Ok(fetched) => fetched,
+                Err((at, error)) => return Ok(Outcome::Retry(at, error)),
+            };
+        let page = mpwatch_wechat::parse_page(&fetched.body);
+        let captcha = fetched.final_url.contains("wappoc_appmsgcaptcha");
+        self.http
+            .log_answer("article_page", &target, &fetched, if captcha { "verification" } else { page.kind.as_str() })
+            .await;
+        if page.kind == PageKind::Verification || captcha {
+            // Slow down, and record nothing about the article.
+            let until = self.cooldowns.enter(Scope::Host, &host, "verification page").await?;
+            return Ok(Outcome::Postpone(until, "verification page".into()));
+        }
+        if fetched.status >= 400 {
+            return Ok(Outcome::Retry(self.now() + 3600, format!("HTTP {}", fetched.status)));
+        }
+        self.cooldowns.clear_after_success(Scope::Host, &host).await?;
+        let Some(record) = record_from_page(&page, known.as_ref(), &target) else {
+            return Ok(match page.kind {
+                PageKind::Expired => Outcome::Fail("the link has expired".into()),
+                // Gone before we ever knew its key: nothing to store, nothing to retry.
+                PageKind::Deleted | PageKind::Blocked | PageKind::Unavailable => {
+                    info!(url = %target, kind = page.kind.as_str(), "article gone before it was stored");
+                    let (id, now) = (item.id, self.now());
+                    self.db.call(move |store| store.write(|tx| tx.complete_work(id, now))).await?;
+                    Outcome::Done
+                }
+                _ => Outcome::Retry(self.now() + 3600, format!("not an article page ({})", page.kind.as_str())),
+            });
+        };
+        let now = self.now();
+        let rungs = self.rungs.clone();
+        let id = item.id;
+        let archive = self.config.crawl.archive_raw_pages.then(|| {
+            let compressed = zstd::encode_all(fetched.body.as_ref(), 3).unwrap_or_default();
+            (compressed, fetched.body.len())
+        });
+        let learned = page
+            .key()
+            .map(|key| (key.biz, page.account_name.clone(), page.account_username.clone(), page.account_alias.clone()));
+        let locator = target.clone();
+        let (article_id, outcome) = self
+            .db
+            .call(move |store| {
+                store.write(|tx| {
+                    if let Some((biz, nickname, username, alias)) = &learned {
+                        tx.learn_account(biz, nickname.as_deref(), username.as_deref(), alias.as_deref(), Some(&locator), now)?;
+                    }
+                    // An article only listed so far counts as new when its page arrives.
+                    let was_listed = match &record.key {
+                        Some(key) => tx.article_status(key)? == Some(ArticleStatus::Pending),
+                        None => false,
+                    };
+                    let (article_id, outcome) = tx.upsert_article(&record, now)?;
+                    let outcome = if was_listed { UpsertOutcome::Inserted } else { outcome };
+                    if record.status == ArticleStatus::Ok
+                        && let Some(published) = record.published_at
+                    {
+                        let taken: Vec<i64> = tx
+                            .connection()
+                            .prepare_cached("SELECT rung_seconds FROM metric_snapshots WHERE article_id = ?1 AND rung_seconds IS NOT NULL")
+                            .and_then(|mut s| s.query_map([article_id], |row| row.get(0)).and_then(|rows| rows.collect()))
+                            .map_err(|source| StoreError::Sqlite { context: "reading ladder".into(), source })?;
+                        for (rung, at) in ladder(&rungs, published, now, &taken) {
+                            tx.enqueue(METRICS, &format!("{article_id}:{rung}"), 5, at, now)?;
+                        }
+                    }
+                    if let Some((compressed, size)) = &archive {
+                        tx.insert_raw_page(article_id, &record.url, now, *size, compressed)?;
+                    }
+                    tx.complete_work(id, now)?;
+                    Ok((article_id, outcome))
+                })
+            })
+            .await?;
+        match outcome {
+            UpsertOutcome::Inserted => {
+                Progress::bump(&self.progress.new);
+            }
+            UpsertOutcome::Updated { status_changed, .. } => {
+                Progress::bump(&self.progress.updated);
+                if status_changed {
+                    info!(article = article_id, status = page.kind.as_str(), "article status changed");
+                }
+            }
+            UpsertOutcome::Unchanged => {}
+        }
+        Ok(Outcome::Done)
+    }
+}
+
+/// The article record a parsed page gives (`None` for pages without one: verification,
+/// expired, unknown, or a gone article whose key is not known).
+pub fn record_from_page(page: &ArticlePage, fallback_key: Option<&ArticleKey>, target: &str) -> Option<ArticleRecord> {
+    let key = page.key().or_else(|| fallback_key.cloned())?;
+    let status = match page.kind {
+        PageKind::Deleted => ArticleStatus::Deleted,
+        PageKind::Blocked => ArticleStatus::Blocked,
+        PageKind::Unavailable => ArticleStatus::Unavailable,
+        kind if kind.is_article() => ArticleStatus::Ok,
+        _ => return None,
+    };
+    let sn = page.sn.clone().or_else(|| match ArticleUrl::parse(target) {
+        Ok(ArticleUrl::Permanent { sn, .. }) => sn,
+        _ => None,
+    });
+    let short_url = page.short_url.clone().or_else(|| match ArticleUrl::parse(target) {
+        Ok(short @ ArticleUrl::Short { .. }) => Some(short.canonical()),
+        _ => None,
+    });
+    Some(ArticleRecord {
+        url: canonical_url(&key, sn.as_deref()),
+        key: Some(key),
+        sn,
+        short_url,
+        title: page.title.clone(),
+        digest: page.digest.clone(),
+        author: page.author.clone(),
+        published_at: page.published_at,
+        kind: page.article_kind(),
+        copyright: page.copyright,
+        original_account: page.original_account.clone(),
+        original_url: page.original_url.clone(),
+        source_url: page.source_url.clone(),
+        cover_url: page.cover_url.clone(),
+        comment_id: page.comment_id.clone(),
+        content_text: page.content_text.clone(),
+        word_count: page.kind.is_article().then_some(page.text_chars as i64),
+        image_count: page.kind.is_article().then_some(page.image_urls.len() as i64),
+        status,
+        status_reason: page.reason.clone(),
+    })
+}
