@@ -288,12 +288,15 @@ pub struct SimArgs {
 /// `mpwatch parse`.
 #[derive(Debug, Args)]
 pub struct ParseArgs {
-    /// HTML file, or - for standard input.
-    pub file: PathBuf,
-    /// The URL the page was fetched from (fills in biz/mid/idx/sn a page lacks).
+    /// HTML files (a shell glob of a saved archive), or - for standard input.
+    #[arg(required = true, num_args = 1.., value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The URL the page was fetched from (fills in biz/mid/idx/sn a page lacks; one
+    /// file only).
     #[arg(long)]
     pub url: Option<String>,
-    /// One JSON object instead of text.
+    /// JSON instead of text: one object for one file, JSON Lines (one object per file,
+    /// with `file`) for several.
     #[arg(long)]
     pub json: bool,
     /// Include the body text.

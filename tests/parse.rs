@@ -120,3 +120,91 @@ fn text_output_is_readable() {
         .success()
         .stdout(predicate::str::contains("kind: picture").and(predicate::str::contains("account_name: 36氪")));
 }
+
+/// Writes fixtures into a temporary directory as plain HTML files.
+fn saved_archive(names: &[&str]) -> (tempfile::TempDir, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = names
+        .iter()
+        .map(|name| {
+            let path = dir.path().join(format!("{name}.html"));
+            std::fs::write(&path, fixture(name)).unwrap();
+            path
+        })
+        .collect();
+    (dir, paths)
+}
+
+#[test]
+fn many_files_give_one_json_line_each_with_its_file() {
+    let (_dir, paths) = saved_archive(&["article_2025_normal_a", "deleted_2025_zh"]);
+    let output = Command::cargo_bin("mpwatch").unwrap().arg("parse").args(&paths).arg("--json").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, path) in lines.iter().zip(&paths) {
+        assert_eq!(line["file"], path.display().to_string());
+        let mut keys: Vec<&str> = line.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        let mut expected = [KEYS, &["file"]].concat();
+        expected.sort();
+        assert_eq!(keys, expected);
+    }
+    assert_eq!(lines[0]["kind"], "article");
+    assert_eq!(lines[1]["kind"], "deleted");
+    // The same values as parsing each file alone.
+    let alone = parse_json(fixture("article_2025_normal_a"), &[]);
+    let mut first = lines[0].clone();
+    first.as_object_mut().unwrap().remove("file");
+    assert_eq!(first, alone);
+}
+
+#[test]
+fn an_unreadable_file_gives_an_error_line_and_the_rest_go_on() {
+    let (dir, paths) = saved_archive(&["text_2025_a", "picture_2025_a"]);
+    let missing = dir.path().join("missing.html");
+    let output = Command::cargo_bin("mpwatch")
+        .unwrap()
+        .arg("parse")
+        .arg(&paths[0])
+        .arg(&missing)
+        .arg(&paths[1])
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines[0]["kind"], "text");
+    assert_eq!(lines[1]["file"], missing.display().to_string());
+    let error = lines[1]["error"].as_str().unwrap();
+    assert!(error.starts_with("cannot read ") && error.contains("missing.html"), "{error}");
+    assert_eq!(lines[1].as_object().unwrap().len(), 2, "only file and error: {}", lines[1]);
+    assert_eq!(lines[2]["kind"], "picture");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim(), "error: 1 of 3 files could not be read");
+}
+
+#[test]
+fn many_files_as_text_are_headed_by_their_names_and_url_wants_one_file() {
+    let (_dir, paths) = saved_archive(&["text_2025_a", "deleted_2025_zh"]);
+    let output = Command::cargo_bin("mpwatch").unwrap().arg("parse").args(&paths).output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let blocks: Vec<&str> = stdout.split("\n\n").collect();
+    assert_eq!(blocks.len(), 2, "{stdout}");
+    assert!(blocks[0].starts_with(&format!("==> {} <==\n", paths[0].display())), "{stdout}");
+    assert!(blocks[0].contains("\nkind: text\n"), "{stdout}");
+    assert!(blocks[1].starts_with(&format!("==> {} <==\n", paths[1].display())), "{stdout}");
+    assert!(blocks[1].contains("\nkind: deleted\n"), "{stdout}");
+    Command::cargo_bin("mpwatch")
+        .unwrap()
+        .arg("parse")
+        .args(&paths)
+        .args(["--url", "https://mp.weixin.qq.com/s/abc"])
+        .assert()
+        .code(1)
+        .stderr("error: --url applies to one page; give one FILE with it\n");
+}

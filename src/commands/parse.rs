@@ -1,21 +1,36 @@
-//! `mpwatch parse FILE|- [--url URL] [--json] [--text]`.
+//! `mpwatch parse FILE... [--url URL] [--json] [--text]`.
 
-use anyhow::{Context as _, Result};
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
 use mpwatch_wechat::page::{ArticlePage, parse_page};
 use mpwatch_wechat::url::ArticleUrl;
 use serde_json::{Value, json};
 
 use crate::cli::ParseArgs;
 
-/// Parses one saved page and prints what was extracted.
+/// Parses saved pages and prints what was extracted: one page as before, several as
+/// JSON Lines (`--json`) or text blocks, going on past files that cannot be read.
 pub fn run(args: &ParseArgs) -> Result<()> {
-    let bytes = if args.file.as_os_str() == "-" {
+    match args.files.as_slice() {
+        [file] => parse_one(file, args),
+        files => parse_many(files, args),
+    }
+}
+
+fn read_input(file: &Path) -> Result<Vec<u8>> {
+    if file.as_os_str() == "-" {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("cannot read standard input")?;
-        bytes
+        Ok(bytes)
     } else {
-        std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
-    };
+        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+    }
+}
+
+fn parse_one(file: &Path, args: &ParseArgs) -> Result<()> {
+    let bytes = read_input(file)?;
     let mut page = parse_page(&bytes);
     if let Some(url) = &args.url {
         fill_from_url(&mut page, url)?;
@@ -25,6 +40,53 @@ pub fn run(args: &ParseArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print_text(&value);
+    }
+    Ok(())
+}
+
+/// Every file in turn (one in memory at a time); a file that cannot be read gives an
+/// object with `file` and `error` (or an error line) and the rest go on.
+fn parse_many(files: &[std::path::PathBuf], args: &ParseArgs) -> Result<()> {
+    if args.url.is_some() {
+        bail!("--url applies to one page; give one FILE with it");
+    }
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        bail!("standard input (-) can be read only once");
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failed = 0usize;
+    for (n, file) in files.iter().enumerate() {
+        let name = file.display().to_string();
+        let value = match read_input(file) {
+            Ok(bytes) => {
+                let mut value = to_json(&parse_page(&bytes), args.text);
+                if args.json
+                    && let Value::Object(map) = &mut value
+                {
+                    map.insert("file".into(), json!(name));
+                }
+                value
+            }
+            Err(error) => {
+                failed += 1;
+                json!({ "file": name, "error": format!("{error:#}") })
+            }
+        };
+        if args.json {
+            serde_json::to_writer(&mut out, &value)?;
+            writeln!(out)?;
+        } else {
+            if n > 0 {
+                writeln!(out)?;
+            }
+            writeln!(out, "==> {name} <==")?;
+            write_text(&mut out, &value)?;
+        }
+    }
+    out.flush()?;
+    if failed > 0 {
+        bail!("{failed} of {} files could not be read", files.len());
     }
     Ok(())
 }
@@ -86,7 +148,13 @@ fn to_json(page: &ArticlePage, with_text: bool) -> Value {
 }
 
 fn print_text(value: &Value) {
-    let Value::Object(map) = value else { return };
+    // A closed standard output (`| head`) ends the output, nothing more to say.
+    let _ = write_text(&mut std::io::stdout().lock(), value);
+}
+
+/// `key: value` lines for the fields present; the body text after a blank line.
+fn write_text(out: &mut impl std::io::Write, value: &Value) -> std::io::Result<()> {
+    let Value::Object(map) = value else { return Ok(()) };
     for (key, field) in map {
         let shown = match field {
             Value::Null => continue,
@@ -94,6 +162,7 @@ fn print_text(value: &Value) {
             Value::String(text) => text.clone(),
             other => other.to_string(),
         };
-        println!("{key}: {shown}");
+        writeln!(out, "{key}: {shown}")?;
     }
+    Ok(())
 }
