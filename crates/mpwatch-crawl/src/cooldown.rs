@@ -12,7 +12,7 @@ use mpwatch_store::cooldowns::Cooldown;
 use tracing::{info, warn};
 
 use crate::db::Db;
-use crate::engine::CrawlError;
+use crate::error::CrawlError;
 use crate::progress::Progress;
 
 /// What rests: a host or a credential.

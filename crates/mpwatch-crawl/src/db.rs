@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use mpwatch_store::{Store, StoreError};
 
-use crate::engine::CrawlError;
+use crate::error::CrawlError;
 
 /// The store shared by async tasks: every call runs on the blocking pool.
 #[derive(Debug, Clone)]

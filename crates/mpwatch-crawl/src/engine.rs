@@ -8,31 +8,16 @@ use mpwatch_core::CrawlTrigger;
 use mpwatch_core::config::Config;
 use mpwatch_core::secrets::{BackendSession, Secrets};
 use mpwatch_core::time::{Clock, UnixSeconds};
+use mpwatch_store::Store;
 use mpwatch_store::runs::RunCounts;
-use mpwatch_store::{Store, StoreError};
 
 use crate::cooldown::Cooldowns;
 use crate::credentials::CredentialPool;
 use crate::db::Db;
-use crate::fetch::FetchError;
+pub use crate::error::CrawlError;
 use crate::http::Http;
 use crate::progress::Progress;
 use crate::sources::{RobotsCache, SourceContext};
-
-/// What stops a crawl (item failures are outcomes, recorded and retried).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CrawlError {
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The HTTP client could not be built.
-    #[error("cannot build the HTTP client: {0}")]
-    Client(FetchError),
-    /// A background task died.
-    #[error("internal task failed: {0}")]
-    Task(String),
-}
 
 /// When a run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use crate::db::Db;
-use crate::engine::CrawlError;
+use crate::error::CrawlError;
 use crate::fetch::{self, Fetched};
 use crate::progress::Progress;
 use crate::rate_limit::{RateLimiters, RequestClass};

@@ -11,7 +11,7 @@
 //! taken again.
 //!
 //! Each module answers one question:
-//! - `engine`: what the engine is made of, its options and errors.
+//! - `engine`: what the engine is made of and its options; `error`: what stops a run.
 //! - `run`: the run loop (leasing, dispatch, retries, the run's record).
 //! - `work`: one handler per work kind (`discover`, `page`, `metrics`).
 //! - `sources`: the ways of finding articles (feed, profile_ext, mp_backend, manual);
@@ -25,13 +25,14 @@
 //! - [`reparse`]: re-deriving articles from archived raw pages.
 //!
 //! Dependencies point one way: `run` → `work` → `sources` → `http`, `cooldown` →
-//! `rate_limit`, `fetch`, `db`.
+//! `rate_limit`, `fetch`, `db`, `error`.
 #![deny(missing_docs)]
 
 mod cooldown;
 pub mod credentials;
 mod db;
 pub mod engine;
+mod error;
 pub mod fetch;
 mod http;
 pub mod ladder;

@@ -10,7 +10,8 @@ use mpwatch_store::queue::WorkItem;
 use mpwatch_store::runs::RunResult;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
-use crate::engine::{CrawlError, CrawlOptions, CrawlSummary, Engine, Until};
+use crate::engine::{CrawlOptions, CrawlSummary, Engine, Until};
+use crate::error::CrawlError;
 use crate::ladder::ladder;
 use crate::progress::Progress;
 use crate::work::{DISCOVER, METRICS, Outcome, PAGE};

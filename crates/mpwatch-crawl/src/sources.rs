@@ -22,7 +22,7 @@ use mpwatch_wechat::url::{ArticleUrl, canonical_url};
 use crate::cooldown::{Cooldowns, Scope};
 use crate::credentials::CredentialPool;
 use crate::db::Db;
-use crate::engine::CrawlError;
+use crate::error::CrawlError;
 use crate::http::{Http, host_of};
 use crate::rate_limit::RequestClass;
 

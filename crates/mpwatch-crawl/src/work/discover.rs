@@ -8,7 +8,8 @@ use mpwatch_wechat::api::ListedArticle;
 use tracing::{Instrument as _, info_span, warn};
 
 use super::{Outcome, PAGE};
-use crate::engine::{CrawlError, CrawlOptions, Engine};
+use crate::engine::{CrawlOptions, Engine};
+use crate::error::CrawlError;
 use crate::progress::Progress;
 use crate::sources::{self, Found, Source as _, SourceFailure};
 

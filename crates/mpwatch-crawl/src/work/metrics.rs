@@ -9,7 +9,8 @@ use mpwatch_wechat::page::PageKind;
 
 use super::Outcome;
 use crate::cooldown::Scope;
-use crate::engine::{CrawlError, Engine};
+use crate::engine::Engine;
+use crate::error::CrawlError;
 use crate::ladder::rung_for_age;
 use crate::progress::Progress;
 use crate::rate_limit::RequestClass;

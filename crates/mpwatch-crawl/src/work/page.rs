@@ -11,7 +11,8 @@ use tracing::info;
 
 use super::{METRICS, Outcome};
 use crate::cooldown::Scope;
-use crate::engine::{CrawlError, Engine};
+use crate::engine::Engine;
+use crate::error::CrawlError;
 use crate::http::Http;
 use crate::ladder::ladder;
 use crate::progress::Progress;
