@@ -52,6 +52,7 @@ fn check(context: &AppContext) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    print_jobs(config, jiff::Timestamp::now())?;
     match (&config.secrets_file, context.load_secrets()?) {
         (Some(path), Some(secrets)) => {
             println!("secrets: {} (permissions ok)", path.display());
@@ -64,6 +65,40 @@ fn check(context: &AppContext) -> Result<()> {
             println!("backend session: {}", if secrets.backend.is_some() { "present" } else { "none" });
         }
         _ => println!("secrets: none configured (feeds and manual URLs only; no counts)"),
+    }
+    Ok(())
+}
+
+/// Each job of `mpwatch run` with its next three fire times in its time zone.
+fn print_jobs(config: &mpwatch_core::config::Config, now: jiff::Timestamp) -> Result<()> {
+    let source = if config.schedule.is_empty() { " (defaults: no [[schedule]] in the config)" } else { "" };
+    println!("service jobs{source}:");
+    for entry in config.jobs() {
+        let zone_name = config.job_timezone(&entry);
+        let schedule = mpwatch_core::schedule::CronSchedule::parse(&entry.cron, zone_name)?;
+        let zone = mpwatch_core::schedule::time_zone(zone_name)?;
+        let next: Vec<String> = schedule
+            .fires_after(now)
+            .take(3)
+            .map(|t| t.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string())
+            .collect();
+        let filter = match (&entry.account, &entry.group) {
+            (Some(account), _) => format!(", account {account}"),
+            (_, Some(group)) => format!(", group {group}"),
+            _ => String::new(),
+        };
+        let jitter = if entry.jitter.is_zero() {
+            String::new()
+        } else {
+            format!(", jitter up to {}", humantime::format_duration(entry.jitter))
+        };
+        println!(
+            "  {} ({}{filter}{jitter}): \"{}\" {zone_name}; next {}",
+            entry.name,
+            entry.job.as_str(),
+            entry.cron,
+            if next.is_empty() { "never".to_string() } else { next.join(", ") }
+        );
     }
     Ok(())
 }

@@ -82,6 +82,128 @@ pub struct Config {
     pub crawl: CrawlConfig,
     /// Which snapshot counts in the indices.
     pub index: IndexConfig,
+    /// `mpwatch run`: the service.
+    pub service: ServiceConfig,
+    /// `[[schedule]]`: the service's jobs; none means [`default_schedule`].
+    pub schedule: Vec<ScheduleEntry>,
+}
+
+/// What a scheduled job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Ask every source for new articles and fetch their pages.
+    Discover,
+    /// Take the count snapshots that are due on the ladder.
+    Metrics,
+    /// Recompute the indices of the periods touched since the last run.
+    Index,
+    /// `PRAGMA optimize`, a WAL checkpoint, pruning old fetch-log rows.
+    Maintenance,
+}
+
+impl JobKind {
+    /// The name used in the config, logs and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Discover => "discover",
+            JobKind::Metrics => "metrics",
+            JobKind::Index => "index",
+            JobKind::Maintenance => "maintenance",
+        }
+    }
+}
+
+/// What to do about fires missed while the service was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// Run the job once at start if any fire was missed.
+    #[default]
+    Once,
+    /// Wait for the next fire.
+    None,
+}
+
+/// One `[[schedule]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEntry {
+    /// Unique name (logs, `mpwatch status`, the database).
+    pub name: String,
+    /// Cron expression: 5 fields, or 6 with seconds first.
+    pub cron: String,
+    /// What it does.
+    pub job: JobKind,
+    /// IANA time zone of the expression; default: the config's `timezone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Only this account (id, alias, biz or name), for discover and metrics jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Only the accounts of this group, for discover and metrics jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Fires missed while the service was down: run once at start, or not.
+    #[serde(default)]
+    pub catch_up: CatchUp,
+    /// A random delay of up to this much after each fire (so that many trackers do not
+    /// all knock at :00).
+    #[serde(with = "humantime_serde", default, skip_serializing_if = "Duration::is_zero")]
+    pub jitter: Duration,
+}
+
+impl ScheduleEntry {
+    fn new(name: &str, cron: &str, job: JobKind, jitter: Duration) -> Self {
+        ScheduleEntry {
+            name: name.to_string(),
+            cron: cron.to_string(),
+            job,
+            timezone: None,
+            account: None,
+            group: None,
+            catch_up: CatchUp::Once,
+            jitter,
+        }
+    }
+}
+
+/// The jobs of a config without `[[schedule]]` (and what `mpwatch init` writes):
+/// discover every 30 min with up to 5 min of jitter, metrics every 5 min, indices
+/// hourly, maintenance nightly at 03:30.
+pub fn default_schedule() -> Vec<ScheduleEntry> {
+    vec![
+        ScheduleEntry::new("discover", "*/30 * * * *", JobKind::Discover, Duration::from_secs(300)),
+        ScheduleEntry::new("metrics", "*/5 * * * *", JobKind::Metrics, Duration::ZERO),
+        ScheduleEntry::new("index", "7 * * * *", JobKind::Index, Duration::ZERO),
+        ScheduleEntry::new("maintenance", "30 3 * * *", JobKind::Maintenance, Duration::ZERO),
+    ]
+}
+
+/// `[service]`: how `mpwatch run` behaves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// On SIGTERM, how long in-flight requests may take before their leases are released
+    /// and the service exits.
+    #[serde(with = "humantime_serde")]
+    pub stop_timeout: Duration,
+    /// Fetch-log rows older than this are deleted by the maintenance job.
+    #[serde(with = "humantime_serde")]
+    pub fetch_log_max_age: Duration,
+    /// Serve Prometheus metrics here (off when absent), e.g. "127.0.0.1:9464".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            stop_timeout: Duration::from_secs(10),
+            fetch_log_max_age: Duration::from_secs(90 * 86_400),
+            metrics_listen: None,
+        }
+    }
 }
 
 /// `[index]`: which snapshot of each article enters the indices.
@@ -120,7 +242,21 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             crawl: CrawlConfig::default(),
             index: IndexConfig::default(),
+            service: ServiceConfig::default(),
+            schedule: Vec::new(),
         }
+    }
+}
+
+impl Config {
+    /// The jobs the service runs: the `[[schedule]]` entries, or the defaults.
+    pub fn jobs(&self) -> Vec<ScheduleEntry> {
+        if self.schedule.is_empty() { default_schedule() } else { self.schedule.clone() }
+    }
+
+    /// The time zone of a job's cron expression.
+    pub fn job_timezone<'a>(&'a self, entry: &'a ScheduleEntry) -> &'a str {
+        entry.timezone.as_deref().unwrap_or(&self.timezone)
     }
 }
 
@@ -343,8 +479,37 @@ impl Config {
         let invalid = |key: &str, message: &str| {
             Err(ConfigError::Invalid { origin: origin.to_string(), key: key.to_string(), message: message.to_string() })
         };
-        if jiff_like_timezone_is_invalid(&self.timezone) {
+        if crate::schedule::time_zone(&self.timezone).is_err() {
             return invalid("timezone", "must be an IANA time zone name such as Asia/Shanghai");
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, entry) in self.schedule.iter().enumerate() {
+            let key = |field: &str| format!("schedule[{i}].{field}");
+            if entry.name.trim().is_empty() {
+                return invalid(&key("name"), "must not be empty");
+            }
+            if !names.insert(entry.name.as_str()) {
+                return invalid(&key("name"), &format!("{:?} is used by an earlier job", entry.name));
+            }
+            if let Some(zone) = &entry.timezone
+                && crate::schedule::time_zone(zone).is_err()
+            {
+                return invalid(&key("timezone"), "must be an IANA time zone name such as Asia/Shanghai");
+            }
+            if let Err(error) = crate::schedule::CronSchedule::parse(&entry.cron, self.job_timezone(entry)) {
+                return invalid(&key("cron"), &format!("{:?} {error}", entry.cron));
+            }
+            if entry.account.is_some() && entry.group.is_some() {
+                return invalid(&key("group"), "cannot be given together with account");
+            }
+            if (entry.account.is_some() || entry.group.is_some())
+                && !matches!(entry.job, JobKind::Discover | JobKind::Metrics)
+            {
+                return invalid(&key("job"), "takes an account or group filter only as discover or metrics");
+            }
+        }
+        if self.service.stop_timeout.is_zero() {
+            return invalid("service.stop_timeout", "must be > 0");
         }
         if !matches!(self.wechat.base_url.scheme(), "http" | "https") {
             return invalid("wechat.base_url", "must be an http:// or https:// URL");
@@ -410,15 +575,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Rejects names that cannot be IANA zones without pulling a time zone database into
-/// this crate; the index crate resolves the zone for real and reports unknown names.
-fn jiff_like_timezone_is_invalid(name: &str) -> bool {
-    name.is_empty()
-        || name.starts_with('/')
-        || name.contains("..")
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b))
 }
 
 fn line_of(text: &str, byte_offset: usize) -> usize {
@@ -536,5 +692,47 @@ mod tests {
         assert_eq!(config.crawl, defaults.crawl);
         assert_eq!(config.http, defaults.http);
         assert_eq!(config.index, defaults.index);
+        assert_eq!(config.service, defaults.service);
+        assert_eq!(config.jobs(), defaults.jobs());
+    }
+
+    #[test]
+    fn schedules_are_checked_and_errors_name_the_entry() {
+        let config = Config::from_toml_str(
+            "[[schedule]]\nname = \"fast\"\ncron = \"*/10 * * * * *\"\njob = \"metrics\"\ngroup = \"science\"\n\n[[schedule]]\nname = \"nightly\"\ncron = \"0 4 * * *\"\njob = \"maintenance\"\ntimezone = \"Europe/Berlin\"\ncatch_up = \"none\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(config.jobs().len(), 2);
+        assert_eq!(config.jobs()[1].catch_up, CatchUp::None);
+        assert_eq!(config.job_timezone(&config.jobs()[1]), "Europe/Berlin");
+        assert_eq!(config.job_timezone(&config.jobs()[0]), "Asia/Shanghai");
+        assert_eq!(Config::default().jobs(), default_schedule());
+        let entry = |body: &str| format!("[[schedule]]\nname = \"a\"\n{body}\n");
+        assert_eq!(
+            error_of(&entry("cron = \"* * *\"\njob = \"discover\"")),
+            "config/mpwatch.toml: schedule[0].cron \"* * *\" must have 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, not 3"
+        );
+        assert_eq!(
+            error_of(&entry("cron = \"* * * * *\"\njob = \"discover\"\ntimezone = \"Mars/Olympus\"")),
+            "config/mpwatch.toml: schedule[0].timezone must be an IANA time zone name such as Asia/Shanghai"
+        );
+        assert_eq!(
+            error_of(&entry("cron = \"* * * * *\"\njob = \"index\"\naccount = \"x\"")),
+            "config/mpwatch.toml: schedule[0].job takes an account or group filter only as discover or metrics"
+        );
+        assert_eq!(
+            error_of(&format!(
+                "{}{}",
+                entry("cron = \"* * * * *\"\njob = \"index\""),
+                entry("cron = \"* * * * *\"\njob = \"index\"")
+            )),
+            "config/mpwatch.toml: schedule[1].name \"a\" is used by an earlier job"
+        );
+        assert!(error_of(&entry("cron = \"* * * * *\"\njob = \"sleep\"")).contains("schedule"));
+        assert_eq!(
+            error_of("timezone = \"Mars/Olympus\"\n"),
+            "config/mpwatch.toml: timezone must be an IANA time zone name such as Asia/Shanghai"
+        );
     }
 }

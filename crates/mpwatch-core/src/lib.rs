@@ -5,6 +5,7 @@
 //!   (article kind, status, source kind, health, ...).
 //! - [`config`]: the TOML configuration, validated at load, with defaults.
 //! - [`secrets`]: credentials, kept in their own file and redacted everywhere.
+//! - [`schedule`]: cron expressions in a time zone, each local wall time fired once.
 //! - [`time`]: the one place that reads the wall clock.
 //!
 //! ```
@@ -16,6 +17,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod schedule;
 pub mod secrets;
 pub mod time;
 
