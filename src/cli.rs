@@ -19,7 +19,7 @@ pub struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Config file [default: mpwatch.toml in ., ~/.config/mpwatch/, /etc/mpwatch/]
     #[arg(long, global = true, env = "MPWATCH_CONFIG", value_name = "FILE")]
@@ -65,8 +65,12 @@ pub enum Command {
     Parse(ParseArgs),
     /// Run the WeChat simulator on loopback (for trying mpwatch, tests and benchmarks).
     Sim(SimArgs),
-    /// Crawl now, in the foreground: discover articles, fetch pages, take due snapshots.
+    /// Crawl now: discover articles, fetch pages, take due snapshots (in the foreground,
+    /// or handed to the running service and followed).
     Crawl(CrawlArgs),
+    /// Run the service: scheduled jobs, ad-hoc crawls, systemd notifications (see
+    /// deploy/README.md). SIGTERM stops it gracefully; SIGHUP reloads the config.
+    Run,
     /// List stored articles, or show one with its snapshot history.
     Articles(ArticlesArgs),
     /// Re-derive stored articles from archived raw pages (crawl.archive_raw_pages).
@@ -214,6 +218,10 @@ pub struct CrawlArgs {
     /// Show what would be crawled; fetch and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With a service running: hand the crawl over and return at once with the request
+    /// id instead of following it.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub enqueue: bool,
 }
 
 /// `mpwatch articles`.

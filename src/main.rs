@@ -15,12 +15,29 @@ use clap::Parser as _;
 
 use crate::cli::{Cli, LogFormat};
 
+/// An exit code for a command that has already told the user what happened (a crawl
+/// stopped by Ctrl-C exits 130 after printing its summary).
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 fn main() -> ExitCode {
     restore_sigpipe();
     let cli = Cli::parse();
-    init_logging(&cli.global);
+    init_logging(&cli.global, matches!(cli.command, cli::Command::Run));
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // A command that already said what happened and only sets the exit code.
+        Err(error) if error.downcast_ref::<Exit>().is_some() => {
+            ExitCode::from(error.downcast_ref::<Exit>().map_or(1, |exit| exit.0))
+        }
         Err(error) => {
             // `{:#}` joins the context chain with ": "; keep it to one line.
             let message = format!("{error:#}").replace('\n', " ");
@@ -40,17 +57,24 @@ fn restore_sigpipe() {
     }
 }
 
-fn init_logging(global: &cli::GlobalArgs) {
+/// Plain lines when stderr is not a terminal (journald); the service logs one line per
+/// job run at the default level.
+fn init_logging(global: &cli::GlobalArgs, service: bool) {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
     let default_level = match (global.quiet, global.verbose) {
         (true, _) => "error",
+        (false, 0) if service => "warn,mpwatch_service=info",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, 2) => "debug",
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match global.log_format {
         LogFormat::Text => builder.with_target(false).init(),
         LogFormat::Json => builder.json().init(),

@@ -1,4 +1,6 @@
-//! `mpwatch crawl`: one run in the foreground with a progress bar and a summary.
+//! `mpwatch crawl`: one run. With the service running (it holds the crawler lock), the
+//! crawl is handed to it as a request and followed here; otherwise it runs in the
+//! foreground under the crawler lock, so that two processes never both fetch.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,15 +10,22 @@ use anyhow::{Context as _, Result, bail};
 use mpwatch_core::CrawlTrigger;
 use mpwatch_core::secrets::Secrets;
 use mpwatch_core::time::SystemClock;
-use mpwatch_crawl::{CrawlOptions, CrawlSummary, Engine, Until};
+use mpwatch_crawl::holder::holder_name;
+use mpwatch_crawl::{CrawlOptions, CrawlSummary, Engine, Progress, Until};
+use mpwatch_service::RequestOptions;
+use mpwatch_service::service::lock_holder_alive;
+use mpwatch_store::Store;
+use mpwatch_store::service::{CrawlerLock, LockOutcome};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
 
+use crate::Exit;
 use crate::cli::CrawlArgs;
 use crate::context::AppContext;
 
-/// Runs one crawl.
+/// Runs one crawl, here or in the service.
 pub fn run(context: &AppContext, args: &CrawlArgs) -> Result<()> {
-    let store = context.open_store()?;
-    let secrets = context.load_secrets()?.unwrap_or_default();
+    let mut store = context.open_store()?;
     let mut accounts = Vec::new();
     for name in &args.accounts {
         accounts.push(store.resolve_account(name)?.id);
@@ -37,31 +46,206 @@ pub fn run(context: &AppContext, args: &CrawlArgs) -> Result<()> {
         bail!("no accounts to crawl (add one with `mpwatch account add`)");
     }
     if args.dry_run {
+        let secrets = context.load_secrets()?.unwrap_or_default();
         return dry_run(&store, &accounts, &secrets, args);
     }
-    let options = CrawlOptions {
+    let request = RequestOptions {
         accounts,
         urls: args.urls.clone(),
         pages: !args.metrics_only,
         metrics: !args.no_metrics,
         backfill: args.backfill,
-        trigger: CrawlTrigger::Adhoc,
-        until: Until::Idle,
-        ..CrawlOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let holder = holder_name();
+        let mut waiting_said = false;
+        loop {
+            let now = mpwatch_core::time::now_unix();
+            let outcome =
+                store.write(|tx| tx.take_crawler_lock(&holder, "crawl", |lock| lock_holder_alive(lock, now), now))?;
+            match outcome {
+                LockOutcome::Taken => return foreground(context, store, request, args, holder).await,
+                LockOutcome::Held(lock) if lock.role == "service" => {
+                    return hand_over(&mut store, &request, args, &lock).await;
+                }
+                LockOutcome::Held(lock) => {
+                    if !waiting_said {
+                        eprintln!(
+                            "another `mpwatch crawl` ({}) is crawling this database; waiting for it to finish (Ctrl-C gives up)",
+                            lock.holder
+                        );
+                        waiting_said = true;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = tokio::signal::ctrl_c() => return Err(Exit(130).into()),
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The crawl in this process, holding the crawler lock (with a heartbeat) until the end.
+/// SIGINT / SIGTERM stop it gracefully (a second Ctrl-C quits at once).
+async fn foreground(
+    context: &AppContext,
+    store: Store,
+    request: RequestOptions,
+    args: &CrawlArgs,
+    holder: String,
+) -> Result<()> {
+    let secrets = context.load_secrets()?.unwrap_or_default();
+    let options = CrawlOptions {
+        accounts: request.accounts,
+        urls: request.urls,
+        pages: request.pages,
+        metrics: request.metrics,
+        backfill: request.backfill,
+        trigger: CrawlTrigger::Adhoc,
+        until: Until::Idle,
+        ..CrawlOptions::default()
+    };
+    let heartbeat = spawn_heartbeat(context.open_store()?, holder.clone());
     let engine = Arc::new(Engine::new(store, context.config.clone(), secrets, Arc::new(SystemClock))?);
-    let summary = runtime.block_on(async {
-        let progress = spawn_progress(engine.clone());
-        let result = engine.run(&options).await;
-        progress.abort();
-        result
-    })?;
-    print_summary(&summary, &engine);
+    let stop = CancellationToken::new();
+    let signalled = spawn_stop_on_signals(stop.clone())?;
+    let progress = Arc::new(Progress::default());
+    let spinner = spawn_progress(progress.clone());
+    let result = engine.run_with(&options, progress, &stop).await;
+    spinner.abort();
+    heartbeat.abort();
+    let mut lock_store = context.open_store()?;
+    lock_store.write(|tx| tx.release_crawler_lock(&holder))?;
+    let summary = result?;
+    print_summary(&summary, &expired_credentials(&engine));
+    if let Some(code) = signalled.get() {
+        return Err(Exit(*code).into());
+    }
+    did_something(&summary, args)
+}
+
+/// Writes the lock's heartbeat every 2 s, so that others see the crawl is alive.
+fn spawn_heartbeat(store: Store, holder: String) -> tokio::task::JoinHandle<()> {
+    let store = Arc::new(std::sync::Mutex::new(store));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let (store, holder) = (store.clone(), holder.clone());
+            let beat = tokio::task::spawn_blocking(move || {
+                let mut store = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let now = mpwatch_core::time::now_unix();
+                store.write(|tx| tx.heartbeat_crawler_lock(&holder, Some("foreground crawl"), now))
+            })
+            .await;
+            if let Ok(Err(error)) = beat {
+                tracing::warn!(%error, "cannot refresh the crawler lock");
+            }
+        }
+    })
+}
+
+/// The first SIGINT / SIGTERM stops the run gracefully; a second SIGINT exits at once.
+/// The returned cell holds the exit code once a signal came (130 / 143).
+fn spawn_stop_on_signals(stop: CancellationToken) -> Result<Arc<std::sync::OnceLock<u8>>> {
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let code = Arc::new(std::sync::OnceLock::new());
+    let cell = code.clone();
+    tokio::spawn(async move {
+        let first = tokio::select! {
+            _ = interrupt.recv() => 130,
+            _ = terminate.recv() => 143,
+        };
+        let _ = cell.set(first);
+        eprintln!("stopping… (work in flight finishes, the rest goes back to the queue; Ctrl-C again quits at once)");
+        stop.cancel();
+        if interrupt.recv().await.is_some() {
+            std::process::exit(130);
+        }
+    });
+    Ok(code)
+}
+
+/// Hands the crawl to the running service and follows it like a foreground run. Ctrl-C
+/// detaches without cancelling.
+async fn hand_over(store: &mut Store, request: &RequestOptions, args: &CrawlArgs, service: &CrawlerLock) -> Result<()> {
+    let options = serde_json::to_string(request)?;
+    let requested_by = format!(
+        "{}@{} pid {}",
+        std::env::var("USER").unwrap_or_else(|_| "?".into()),
+        holder_name().split_once('@').map(|(_, host)| host.to_string()).unwrap_or_default(),
+        std::process::id()
+    );
+    let now = mpwatch_core::time::now_unix();
+    let id = store.write(|tx| tx.add_crawl_request(&options, Some(&requested_by), now))?;
+    if args.enqueue {
+        println!("handed to the running service ({}) as request #{id}", service.holder);
+        return Ok(());
+    }
+    eprintln!(
+        "the running service ({}) does the fetching: handed over as request #{id}; following it (Ctrl-C detaches, the crawl goes on)",
+        service.holder
+    );
+    let bar = spinner();
+    let started = tokio::time::Instant::now();
+    let request = loop {
+        let Some(request) = store.crawl_request(id)? else { bail!("request #{id} disappeared from the database") };
+        match request.run_id.map(|run| store.crawl_run(run)).transpose()?.flatten() {
+            Some(run) => bar.set_message(format!(
+                "run #{}: {} articles found, {} new, {} snapshots",
+                run.id, run.counts.articles_found, run.counts.articles_new, run.counts.snapshots
+            )),
+            None => bar.set_message(format!("request #{id} waiting for the service")),
+        }
+        bar.tick();
+        if matches!(request.state.as_str(), "done" | "failed" | "cancelled") {
+            break request;
+        }
+        if request.state == "pending" && started.elapsed() > Duration::from_secs(30) {
+            let alive =
+                store.crawler_lock()?.is_some_and(|lock| lock_holder_alive(&lock, mpwatch_core::time::now_unix()));
+            if !alive {
+                bar.finish_and_clear();
+                bail!("the service stopped before starting request #{id}; it stays queued for its next start");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = tokio::signal::ctrl_c() => {
+                bar.finish_and_clear();
+                eprintln!("detached; the service goes on with request #{id} (`mpwatch status` shows it)");
+                return Err(Exit(130).into());
+            }
+        }
+    };
+    bar.finish_and_clear();
+    let Some(run) = request.run_id.map(|run| store.crawl_run(run)).transpose()?.flatten() else {
+        bail!("request #{id} {}: {}", request.state, request.message.unwrap_or_default());
+    };
+    let summary = CrawlSummary {
+        run_id: run.id,
+        counts: run.counts,
+        outcomes: store.run_outcomes(run.id)?,
+        cooldowns: 0,
+        queued: store.open_work()?,
+        result: run.result.clone(),
+        duration_ms: (run.finished_at.unwrap_or(run.started_at) - run.started_at).max(0) as u64 * 1000,
+    };
+    print_summary(&summary, &[]);
+    if request.state != "done" {
+        bail!("request #{id} {}: {}", request.state, request.message.or(run.message).unwrap_or_default());
+    }
+    did_something(&summary, args)
+}
+
+/// Exit 1 when the crawl could do nothing at all.
+fn did_something(summary: &CrawlSummary, _args: &CrawlArgs) -> Result<()> {
     let did_nothing = summary.counts.articles_found == 0
         && summary.counts.articles_new == 0
         && summary.counts.articles_updated == 0
@@ -76,18 +260,33 @@ pub fn run(context: &AppContext, args: &CrawlArgs) -> Result<()> {
     Ok(())
 }
 
+fn expired_credentials(engine: &Engine) -> Vec<String> {
+    engine
+        .credentials()
+        .states()
+        .into_iter()
+        .filter(|(_, state)| *state == mpwatch_crawl::credentials::CredentialState::Expired)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+fn spinner() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar
+}
+
 /// A spinner on stderr while the run goes on; indicatif hides it when stderr is not a
 /// terminal.
-fn spawn_progress(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
+fn spawn_progress(progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
+        let bar = spinner();
         loop {
-            let done = engine.progress.processed.load(Ordering::Relaxed);
-            let leased = engine.progress.leased.load(Ordering::Relaxed);
+            let done = progress.processed.load(Ordering::Relaxed);
+            let leased = progress.leased.load(Ordering::Relaxed);
             bar.set_message(format!("{done} of {leased} work items done"));
             bar.tick();
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -95,7 +294,7 @@ fn spawn_progress(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-fn print_summary(summary: &CrawlSummary, engine: &Engine) {
+fn print_summary(summary: &CrawlSummary, expired: &[String]) {
     let counts = &summary.counts;
     println!("crawl #{} {} in {:.1} s", summary.run_id, summary.result, summary.duration_ms as f64 / 1000.0);
     println!("accounts:  {}", counts.accounts);
@@ -109,13 +308,6 @@ fn print_summary(summary: &CrawlSummary, engine: &Engine) {
     println!("cooldowns: {}", summary.cooldowns);
     println!("failures:  {} (queued for retry or given up)", counts.failures);
     println!("waiting:   {} work items (future ladder rungs, retries, pending credentials)", summary.queued);
-    let expired: Vec<String> = engine
-        .credentials()
-        .states()
-        .into_iter()
-        .filter(|(_, state)| *state == mpwatch_crawl::credentials::CredentialState::Expired)
-        .map(|(name, _)| name)
-        .collect();
     if !expired.is_empty() {
         println!("expired credential sets: {} (add fresh ones to the secrets file)", expired.join(", "));
     }

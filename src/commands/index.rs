@@ -11,14 +11,7 @@ use crate::context::AppContext;
 /// Index rules from the configuration.
 pub fn rules(context: &AppContext) -> Result<Rules> {
     let config = &context.config;
-    let tz =
-        jiff::tz::TimeZone::get(&config.timezone).with_context(|| format!("unknown time zone {}", config.timezone))?;
-    Ok(Rules {
-        tz,
-        day_age: config.index.day_observation_age.as_secs() as i64,
-        month_age: config.index.month_observation_age.as_secs() as i64,
-        late_factor: config.index.late_factor,
-    })
+    Rules::from_config(config).with_context(|| format!("unknown time zone {}", config.timezone))
 }
 
 pub fn parse_date(text: &str) -> Result<jiff::civil::Date> {

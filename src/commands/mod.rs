@@ -9,6 +9,7 @@ mod db;
 mod index;
 mod init;
 mod parse;
+mod run;
 mod sim;
 
 use anyhow::Result;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Parse(args) => parse::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Crawl(args) => crawl::run(&AppContext::load(&cli.global)?, &args),
+        Command::Run => run::run(&cli.global),
         Command::Articles(args) => articles::run(&AppContext::load(&cli.global)?, &args),
         Command::Index(args) => index::run(&cli.global, &args),
         Command::Report(args) => index::report(&AppContext::load(&cli.global)?, &args),

@@ -40,15 +40,14 @@ pub(crate) struct Cooldowns {
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     db: Db,
-    progress: Arc<Progress>,
     /// The end of the latest cooldown of each target (0: none), as last read or written.
     cache: Mutex<HashMap<(&'static str, String), UnixSeconds>>,
 }
 
 impl Cooldowns {
     /// Cooldowns kept in `db`.
-    pub(crate) fn new(config: Arc<Config>, clock: Arc<dyn Clock>, db: Db, progress: Arc<Progress>) -> Self {
-        Cooldowns { config, clock, db, progress, cache: Mutex::new(HashMap::new()) }
+    pub(crate) fn new(config: Arc<Config>, clock: Arc<dyn Clock>, db: Db) -> Self {
+        Cooldowns { config, clock, db, cache: Mutex::new(HashMap::new()) }
     }
 
     fn cached(&self, key: &(&'static str, String)) -> Option<UnixSeconds> {
@@ -75,8 +74,14 @@ impl Cooldowns {
 
     /// Enters (or extends) a cooldown after an anti-crawl signal: the initial length,
     /// then double on each signal that follows the previous rest closely, up to the
-    /// maximum. Returns its end.
-    pub(crate) async fn enter(&self, scope: Scope, target: &str, reason: &str) -> Result<UnixSeconds, CrawlError> {
+    /// maximum. Returns its end; counts it in `progress`.
+    pub(crate) async fn enter(
+        &self,
+        progress: &Progress,
+        scope: Scope,
+        target: &str,
+        reason: &str,
+    ) -> Result<UnixSeconds, CrawlError> {
         let now = self.clock.now();
         let (s, t) = (scope.as_str(), target.to_string());
         let previous = self.db.call(move |store| store.cooldown(s, &t)).await?;
@@ -101,7 +106,7 @@ impl Cooldowns {
         let until = cooldown.until;
         self.db.call(move |store| store.write(|tx| tx.set_cooldown(&cooldown))).await?;
         self.remember((scope.as_str(), target.to_string()), until);
-        Progress::bump(&self.progress.cooldowns);
+        Progress::bump(&progress.cooldowns);
         let scope = scope.as_str();
         warn!(
             event = "cooldown",

@@ -9,16 +9,16 @@ use crate::error::CrawlError;
 
 /// The store shared by async tasks: every call runs on the blocking pool.
 #[derive(Debug, Clone)]
-pub(crate) struct Db(Arc<Mutex<Store>>);
+pub struct Db(Arc<Mutex<Store>>);
 
 impl Db {
     /// Shares `store`.
-    pub(crate) fn new(store: Store) -> Db {
+    pub fn new(store: Store) -> Db {
         Db(Arc::new(Mutex::new(store)))
     }
 
     /// Runs `f` with the store on the blocking pool.
-    pub(crate) async fn call<T: Send + 'static>(
+    pub async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CrawlError> {

@@ -16,7 +16,7 @@ use crate::credentials::CredentialPool;
 use crate::db::Db;
 pub use crate::error::CrawlError;
 use crate::http::Http;
-use crate::progress::Progress;
+use crate::run::RunScope;
 use crate::sources::{RobotsCache, SourceContext};
 
 /// When a run ends.
@@ -48,6 +48,11 @@ pub struct CrawlOptions {
     pub until: Until,
     /// How often sources are asked again while running until a time.
     pub rediscover_every: i64,
+    /// The job name recorded in `crawl_runs` (`crawl`, or a schedule's name).
+    pub job: String,
+    /// The ad-hoc request (`crawl_requests.id`) this run serves, linked to the run as
+    /// soon as it starts so that the requester can follow it.
+    pub request_id: Option<i64>,
 }
 
 impl Default for CrawlOptions {
@@ -61,6 +66,8 @@ impl Default for CrawlOptions {
             trigger: CrawlTrigger::Adhoc,
             until: Until::Idle,
             rediscover_every: 3600,
+            job: "crawl".to_string(),
+            request_id: None,
         }
     }
 }
@@ -97,8 +104,6 @@ pub struct Engine {
     pub(crate) robots: RobotsCache,
     /// Who holds this engine's leases (`<pid>@<host>`).
     pub(crate) holder: String,
-    /// Live counters.
-    pub progress: Arc<Progress>,
     /// The snapshot ladder's rungs (ages in seconds).
     pub(crate) rungs: Vec<i64>,
 }
@@ -109,18 +114,16 @@ impl Engine {
         let rungs = config.crawl.snapshot_ages.iter().map(|d| d.as_secs() as i64).collect();
         let config = Arc::new(config);
         let db = Db::new(store);
-        let progress = Arc::new(Progress::default());
         Ok(Engine {
-            http: Http::new(config.clone(), clock.clone(), db.clone(), progress.clone())?,
-            cooldowns: Cooldowns::new(config.clone(), clock.clone(), db.clone(), progress.clone()),
+            http: Http::new(config.clone(), clock.clone(), db.clone())?,
+            cooldowns: Cooldowns::new(config.clone(), clock.clone(), db.clone()),
             pool: CredentialPool::new(secrets.client),
             backend: secrets.backend,
             robots: RobotsCache::default(),
-            holder: crate::run::holder_name(),
+            holder: crate::holder::holder_name(),
             db,
             config,
             clock,
-            progress,
             rungs,
         })
     }
@@ -135,9 +138,10 @@ impl Engine {
         self.clock.now()
     }
 
-    /// What sources may use.
-    pub(crate) fn source_context(&self) -> SourceContext<'_> {
+    /// What sources may use, counting into `run`.
+    pub(crate) fn source_context<'a>(&'a self, run: &'a RunScope) -> SourceContext<'a> {
         SourceContext {
+            run,
             http: &self.http,
             cooldowns: &self.cooldowns,
             credentials: &self.pool,

@@ -17,8 +17,8 @@ use tracing::{debug, warn};
 use crate::db::Db;
 use crate::error::CrawlError;
 use crate::fetch::{self, Fetched};
-use crate::progress::Progress;
 use crate::rate_limit::{RateLimiters, RequestClass};
+use crate::run::RunScope;
 
 /// `host[:port]` of a URL (empty when it has none).
 pub(crate) fn host_of(url: &str) -> String {
@@ -42,41 +42,27 @@ pub(crate) struct Http {
     pub(crate) config: Arc<Config>,
     clock: Arc<dyn Clock>,
     db: Db,
-    progress: Arc<Progress>,
     /// The client for requests without credentials.
     pub(crate) anonymous: reqwest::Client,
     credential_clients: Mutex<HashMap<String, reqwest::Client>>,
     /// Request-rate limits.
     pub(crate) limiters: RateLimiters,
     host_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
-    run_id: Mutex<Option<i64>>,
 }
 
 impl Http {
     /// The HTTP side of an engine.
-    pub(crate) fn new(
-        config: Arc<Config>,
-        clock: Arc<dyn Clock>,
-        db: Db,
-        progress: Arc<Progress>,
-    ) -> Result<Http, CrawlError> {
+    pub(crate) fn new(config: Arc<Config>, clock: Arc<dyn Clock>, db: Db) -> Result<Http, CrawlError> {
         let anonymous = fetch::build_client(&config.http, None, true).map_err(CrawlError::Client)?;
         Ok(Http {
             limiters: RateLimiters::new(&config.rate_limits),
             config,
             clock,
             db,
-            progress,
             anonymous,
             credential_clients: Mutex::new(HashMap::new()),
             host_slots: Mutex::new(HashMap::new()),
-            run_id: Mutex::new(None),
         })
-    }
-
-    /// The crawl run that fetch-log rows belong to.
-    pub(crate) fn set_run(&self, run_id: i64) {
-        *self.run_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(run_id);
     }
 
     /// The crawl clock's current time.
@@ -133,6 +119,7 @@ impl Http {
     /// too. Long waits come back as `Err((retry_at, message))` for the queue.
     pub(crate) async fn send(
         &self,
+        run: &RunScope,
         log_class: &str,
         target: &str,
         host: &str,
@@ -158,16 +145,16 @@ impl Http {
             });
             match &result {
                 Ok(fetched) if fetched.status == 429 || fetched.status >= 500 => {
-                    self.progress.outcome("http_error");
+                    run.progress.outcome("http_error");
                     let bytes = Some(fetched.body.len() as u64);
                     let elapsed = Some(fetched.elapsed);
-                    self.log_fetch(log_class, target, started, Some(fetched.status), "http_error", bytes, elapsed)
+                    self.log_fetch(run, log_class, target, started, Some(fetched.status), "http_error", bytes, elapsed)
                         .await;
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    self.progress.outcome(error.outcome());
-                    self.log_fetch(log_class, target, started, None, error.outcome(), None, None).await;
+                    run.progress.outcome(error.outcome());
+                    self.log_fetch(run, log_class, target, started, None, error.outcome(), None, None).await;
                 }
             }
             let backoff = fetch::backoff(
@@ -195,17 +182,34 @@ impl Http {
     }
 
     /// Logs an answer with the outcome class the caller found in it.
-    pub(crate) async fn log_answer(&self, log_class: &str, target: &str, fetched: &Fetched, outcome: &str) {
-        self.progress.outcome(outcome);
+    pub(crate) async fn log_answer(
+        &self,
+        run: &RunScope,
+        log_class: &str,
+        target: &str,
+        fetched: &Fetched,
+        outcome: &str,
+    ) {
+        run.progress.outcome(outcome);
         let bytes = Some(fetched.body.len() as u64);
-        self.log_fetch(log_class, target, fetched.sent_at, Some(fetched.status), outcome, bytes, Some(fetched.elapsed))
-            .await;
+        self.log_fetch(
+            run,
+            log_class,
+            target,
+            fetched.sent_at,
+            Some(fetched.status),
+            outcome,
+            bytes,
+            Some(fetched.elapsed),
+        )
+        .await;
     }
 
     /// Writes one fetch-log row; a failure to write it is logged, not fatal.
     #[allow(clippy::too_many_arguments)]
     async fn log_fetch(
         &self,
+        run: &RunScope,
         log_class: &str,
         target: &str,
         at: UnixSeconds,
@@ -214,7 +218,7 @@ impl Http {
         bytes: Option<u64>,
         elapsed: Option<Duration>,
     ) {
-        let run = *self.run_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let run = Some(run.id);
         let (class, target, outcome) = (log_class.to_string(), target.to_string(), outcome.to_string());
         let result = self
             .db

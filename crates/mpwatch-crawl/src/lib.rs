@@ -23,6 +23,7 @@
 //! - [`credentials`]: the pool of client credential sets (rotation, expiry alert).
 //! - [`ladder`]: which snapshot rungs an article gets, and when.
 //! - [`reparse`]: re-deriving articles from archived raw pages.
+//! - [`holder`]: `<pid>@<host>` of leases, runs and the crawler lock, and liveness.
 //!
 //! Dependencies point one way: `run` → `work` → `sources` → `http`, `cooldown` →
 //! `rate_limit`, `fetch`, `db`, `error`.
@@ -30,10 +31,11 @@
 
 mod cooldown;
 pub mod credentials;
-mod db;
+pub mod db;
 pub mod engine;
 mod error;
 pub mod fetch;
+pub mod holder;
 mod http;
 pub mod ladder;
 mod progress;

@@ -2,43 +2,27 @@
 //! `--url`s, page re-checks, ladder rungs), lease due items and hand each to its
 //! handler concurrently, record what became of each, and close the run.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mpwatch_core::time::UnixSeconds;
 use mpwatch_store::queue::WorkItem;
 use mpwatch_store::runs::RunResult;
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use crate::engine::{CrawlOptions, CrawlSummary, Engine, Until};
 use crate::error::CrawlError;
+use crate::holder::holder_alive;
 use crate::ladder::ladder;
 use crate::progress::Progress;
 use crate::work::{DISCOVER, METRICS, Outcome, PAGE};
 
 /// How often the rate limiters forget idle keys (real time).
 const LIMITER_HOUSEKEEPING: Duration = Duration::from_secs(600);
-
-/// `<pid>@<host>`: who holds leases.
-pub(crate) fn holder_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{}@{host}", std::process::id())
-}
-
-/// Whether the lease holder `<pid>@<host>` is a live process on this host.
-fn holder_alive(holder: &str) -> bool {
-    let Some((pid, host)) = holder.split_once('@') else { return false };
-    let here = holder_name();
-    let this_host = here.split_once('@').map(|(_, h)| h).unwrap_or_default();
-    if host != this_host {
-        // Another machine's lease: it expires on its own.
-        return true;
-    }
-    pid.parse::<u32>()
-        .is_ok_and(|pid| pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists())
-}
+/// How often a running run writes its counts so far (real time).
+const COUNTS_EVERY: Duration = Duration::from_secs(5);
 
 /// When a failed item is tried again: no earlier than its handler asked, and a random
 /// part of an exponential backoff on its attempts later (30 s, doubling, up to 6 h),
@@ -48,30 +32,81 @@ fn spread_retry(now: UnixSeconds, asked: UnixSeconds, attempts: i64, rng: &mut i
     asked.max(now) + rng.random_range(ceiling / 2..=ceiling)
 }
 
+/// What one run counts into: its row in `crawl_runs` and its live counters. Several
+/// runs may share one engine (the service runs a job and an ad-hoc crawl at once) and
+/// so its rate limits.
+#[derive(Debug)]
+pub(crate) struct RunScope {
+    /// Its row in `crawl_runs`.
+    pub(crate) id: i64,
+    /// Its counters.
+    pub(crate) progress: Arc<Progress>,
+}
+
+/// The items a run has leased and not finished, to give back if it is stopped.
+type InFlight = Arc<Mutex<HashSet<i64>>>;
+
 impl Engine {
     /// Runs until `options.until`: schedules discovery, pages and ladder rungs, then
     /// processes due work items concurrently.
     pub async fn run(self: &Arc<Self>, options: &CrawlOptions) -> Result<CrawlSummary, CrawlError> {
+        self.run_with(options, Arc::new(Progress::default()), &CancellationToken::new()).await
+    }
+
+    /// [`Engine::run`], counting into `progress` (readable while it runs) and stopping
+    /// when `stop` is cancelled: no new work is leased, work in flight gets
+    /// `[service] stop_timeout` to finish, what is left is given back to the queue
+    /// untried, and the run is recorded `interrupted` with its counts.
+    pub async fn run_with(
+        self: &Arc<Self>,
+        options: &CrawlOptions,
+        progress: Arc<Progress>,
+        stop: &CancellationToken,
+    ) -> Result<CrawlSummary, CrawlError> {
         let started = std::time::Instant::now();
         let now = self.now();
-        let reclaimed = self.db.call(move |store| store.write(|tx| tx.reclaim_leases(holder_alive, now))).await?;
+        let (reclaimed, closed) = self
+            .db
+            .call(move |store| {
+                store.write(|tx| Ok((tx.reclaim_leases(holder_alive, now)?, tx.close_dead_runs(holder_alive, now)?)))
+            })
+            .await?;
         if reclaimed > 0 {
             info!(reclaimed, "took back work leased by a crawler that stopped");
         }
-        let trigger = options.trigger;
-        let run_id = self.db.call(move |store| store.write(|tx| tx.start_run(trigger, "crawl", now))).await?;
-        self.http.set_run(run_id);
-        let span = info_span!("crawl", run = run_id);
-        let result = self.run_loop(options).instrument(span).await;
-        let counts = self.progress.counts();
+        if closed > 0 {
+            info!(closed, "closed runs left open by a crawler that was killed");
+        }
+        let (trigger, job, holder, request) =
+            (options.trigger, options.job.clone(), self.holder.clone(), options.request_id);
+        let run_id = self
+            .db
+            .call(move |store| {
+                store.write(|tx| {
+                    let run_id = tx.start_run(trigger, &job, Some(&holder), now)?;
+                    if let Some(request) = request {
+                        tx.crawl_request_run(request, run_id)?;
+                    }
+                    Ok(run_id)
+                })
+            })
+            .await?;
+        let scope = Arc::new(RunScope { id: run_id, progress: progress.clone() });
+        let span = info_span!("crawl", run = run_id, job = %options.job);
+        let result = self.run_loop(&scope, options, stop).instrument(span).await;
+        let counts = progress.counts();
         let queued = self.db.call(|store| store.open_work()).await?;
-        let outcomes = self.progress.outcomes();
         let run_result = match &result {
             Err(_) => RunResult::Failed,
+            Ok(()) if stop.is_cancelled() => RunResult::Interrupted,
             Ok(()) if counts.failures > 0 => RunResult::Partial,
             Ok(()) => RunResult::Ok,
         };
-        let message = result.as_ref().err().map(|e| e.to_string());
+        let message = match &result {
+            Err(error) => Some(error.to_string()),
+            Ok(()) if stop.is_cancelled() => Some("stopped by a signal".to_string()),
+            Ok(()) => None,
+        };
         let finished = self.now();
         let db_message = message.clone();
         self.db
@@ -83,25 +118,38 @@ impl Engine {
         Ok(CrawlSummary {
             run_id,
             counts,
-            outcomes,
-            cooldowns: self.progress.cooldowns.load(std::sync::atomic::Ordering::Relaxed),
+            outcomes: progress.outcomes(),
+            cooldowns: progress.cooldowns.load(std::sync::atomic::Ordering::Relaxed),
             queued,
             result: run_result.as_str().to_string(),
             duration_ms: started.elapsed().as_millis() as u64,
         })
     }
 
-    async fn run_loop(self: &Arc<Self>, options: &CrawlOptions) -> Result<(), CrawlError> {
+    async fn run_loop(
+        self: &Arc<Self>,
+        scope: &Arc<RunScope>,
+        options: &CrawlOptions,
+        stop: &CancellationToken,
+    ) -> Result<(), CrawlError> {
         self.schedule(options).await?;
         let mut last_discovery = self.now();
         let workers = (self.config.crawl.concurrency_per_host.max(1) as usize) * 2;
         let mut tasks: tokio::task::JoinSet<Result<(), CrawlError>> = tokio::task::JoinSet::new();
+        let in_flight: InFlight = Arc::default();
         let mut last_housekeeping = tokio::time::Instant::now();
-        loop {
+        let mut last_counts = tokio::time::Instant::now();
+        while !stop.is_cancelled() {
             let now = self.now();
             if last_housekeeping.elapsed() >= LIMITER_HOUSEKEEPING {
                 self.http.limiters.retain_recent();
                 last_housekeeping = tokio::time::Instant::now();
+            }
+            if last_counts.elapsed() >= COUNTS_EVERY {
+                // So that a run killed without a trace still shows what it did.
+                let (id, counts) = (scope.id, scope.progress.counts());
+                self.db.call(move |store| store.write(|tx| tx.update_run_counts(id, &counts))).await?;
+                last_counts = tokio::time::Instant::now();
             }
             if let Until::Time(end) = options.until {
                 if now >= end {
@@ -133,28 +181,78 @@ impl Engine {
                     .await?
             };
             if items.is_empty() {
-                if let Some(done) = tasks.join_next().await {
-                    done.map_err(|e| CrawlError::Task(e.to_string()))??;
+                if !tasks.is_empty() {
+                    tokio::select! {
+                        done = tasks.join_next() => {
+                            if let Some(done) = done {
+                                done.map_err(|e| CrawlError::Task(e.to_string()))??;
+                            }
+                        }
+                        () = stop.cancelled() => {}
+                    }
                     continue;
                 }
                 match options.until {
                     Until::Idle => break,
                     Until::Time(end) => {
                         let next = self.db.call(move |store| store.next_due(&kinds)).await?.unwrap_or(end).min(end);
-                        self.sleep_until(next.max(now + 1)).await;
+                        tokio::select! {
+                            () = self.sleep_until(next.max(now + 1)) => {}
+                            () = stop.cancelled() => {}
+                        }
                     }
                 }
                 continue;
             }
-            self.progress.leased.fetch_add(items.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            scope.progress.leased.fetch_add(items.len() as u64, std::sync::atomic::Ordering::Relaxed);
             for item in items {
-                let engine = Arc::clone(self);
+                in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(item.id);
+                let (engine, scope, in_flight) = (Arc::clone(self), Arc::clone(scope), in_flight.clone());
                 let options = options.clone();
-                tasks.spawn(async move { engine.process(item, &options).await });
+                tasks.spawn(async move {
+                    let id = item.id;
+                    let result = engine.process(&scope, item, &options).await;
+                    in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+                    result
+                });
             }
+        }
+        if stop.is_cancelled() {
+            return self.wind_down(tasks, &in_flight).await;
         }
         while let Some(done) = tasks.join_next().await {
             done.map_err(|e| CrawlError::Task(e.to_string()))??;
+        }
+        Ok(())
+    }
+
+    /// After a stop: in-flight work gets the stop timeout to finish; then it is
+    /// abandoned (every write is a transaction: nothing is half-written) and its items
+    /// go back to the queue untried.
+    async fn wind_down(
+        &self,
+        mut tasks: tokio::task::JoinSet<Result<(), CrawlError>>,
+        in_flight: &InFlight,
+    ) -> Result<(), CrawlError> {
+        let grace = self.config.service.stop_timeout;
+        let finished = tokio::time::timeout(grace, async {
+            while let Some(done) = tasks.join_next().await {
+                if let Ok(Err(error)) = done {
+                    warn!(%error, "work failed while stopping");
+                }
+            }
+        })
+        .await;
+        if finished.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        let left: Vec<i64> =
+            in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
+        if !left.is_empty() {
+            let now = self.now();
+            let released = self.db.call(move |store| store.write(|tx| tx.release_work(&left, now))).await?;
+            info!(released, "gave unfinished work back to the queue");
         }
         Ok(())
     }
@@ -220,32 +318,32 @@ impl Engine {
     }
 
     /// Processes one leased item and records its outcome.
-    async fn process(&self, item: WorkItem, options: &CrawlOptions) -> Result<(), CrawlError> {
+    async fn process(&self, scope: &RunScope, item: WorkItem, options: &CrawlOptions) -> Result<(), CrawlError> {
         let span = info_span!("item", kind = %item.kind, target = %item.target, attempt = item.attempts);
         let outcome = async {
             match item.kind.as_str() {
-                DISCOVER => self.discover(&item, options).await,
-                PAGE => self.page(&item).await,
-                METRICS => self.metrics(&item).await,
+                DISCOVER => self.discover(scope, &item, options).await,
+                PAGE => self.page(scope, &item).await,
+                METRICS => self.metrics(scope, &item).await,
                 other => Ok(Outcome::Fail(format!("unknown work kind {other}"))),
             }
         }
         .instrument(span)
         .await?;
-        Progress::bump(&self.progress.processed);
+        Progress::bump(&scope.progress.processed);
         let now = self.now();
         let max_attempts = i64::from(self.config.crawl.max_attempts);
         let id = item.id;
         match outcome {
             Outcome::Done => Ok(()),
             Outcome::Retry(at, error) if item.attempts < max_attempts => {
-                Progress::bump(&self.progress.failures);
+                Progress::bump(&scope.progress.failures);
                 let at = spread_retry(now, at, item.attempts, &mut rand::rng());
                 debug!(item = id, retry_at = at, "will retry: {error}");
                 self.db.call(move |store| store.write(|tx| tx.retry_work(id, at, &error, now))).await
             }
             Outcome::Retry(_, error) | Outcome::Fail(error) => {
-                Progress::bump(&self.progress.failures);
+                Progress::bump(&scope.progress.failures);
                 warn!(item = id, kind = %item.kind, "gave up: {error}");
                 self.db.call(move |store| store.write(|tx| tx.fail_work(id, &error, now))).await
             }

@@ -25,6 +25,7 @@ use crate::db::Db;
 use crate::error::CrawlError;
 use crate::http::{Http, host_of};
 use crate::rate_limit::RequestClass;
+use crate::run::RunScope;
 
 /// What a source found.
 #[derive(Debug)]
@@ -48,6 +49,8 @@ pub(crate) enum SourceFailure {
 /// articles are known) and the robots.txt cache. Nothing of the engine's run loop.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SourceContext<'a> {
+    /// The run that asks (its counters and fetch log).
+    pub(crate) run: &'a RunScope,
     /// Polite, logged requests.
     pub(crate) http: &'a Http,
     /// Anti-crawl cooldowns.
@@ -131,7 +134,7 @@ pub(crate) async fn discover_feed(
     }
     let fetched = match cx
         .http
-        .send("feed", &feed_url, &host, (RequestClass::Feed, &host), || cx.http.anonymous.get(&feed_url))
+        .send(cx.run, "feed", &feed_url, &host, (RequestClass::Feed, &host), || cx.http.anonymous.get(&feed_url))
         .await
     {
         Ok(fetched) if fetched.status < 400 => fetched,
@@ -140,7 +143,7 @@ pub(crate) async fn discover_feed(
         }
         Err((at, error)) => return Ok(Err(SourceFailure::Broken(at, error))),
     };
-    cx.http.log_answer("feed", &feed_url, &fetched, "ok").await;
+    cx.http.log_answer(cx.run, "feed", &feed_url, &fetched, "ok").await;
     match mpwatch_wechat::feed::parse_feed(&fetched.body) {
         Ok(feed) => Ok(Ok(feed
             .entries
@@ -176,12 +179,20 @@ async fn robots_allow(cx: &SourceContext<'_>, url: &str) -> bool {
         let host = host_of(&robots_url);
         let fetched = cx
             .http
-            .send("robots", &robots_url, &host, (RequestClass::Feed, &host), || cx.http.anonymous.get(&robots_url))
+            .send(cx.run, "robots", &robots_url, &host, (RequestClass::Feed, &host), || {
+                cx.http.anonymous.get(&robots_url)
+            })
             .await;
         let robot = match fetched {
             Ok(fetched) => {
                 cx.http
-                    .log_answer("robots", &robots_url, &fetched, if fetched.status < 400 { "ok" } else { "http_error" })
+                    .log_answer(
+                        cx.run,
+                        "robots",
+                        &robots_url,
+                        &fetched,
+                        if fetched.status < 400 { "ok" } else { "http_error" },
+                    )
                     .await;
                 // No robots.txt (404) allows everything.
                 (fetched.status < 400)
@@ -237,7 +248,7 @@ pub(crate) async fn discover_profile_ext(
         ));
         let fetched = match cx
             .http
-            .send("list_api", biz.as_str(), &host, (RequestClass::ListApi, &host), || client.get(&url))
+            .send(cx.run, "list_api", biz.as_str(), &host, (RequestClass::ListApi, &host), || client.get(&url))
             .await
         {
             Ok(fetched) => fetched,
@@ -250,22 +261,27 @@ pub(crate) async fn discover_profile_ext(
         match page.outcome {
             ApiOutcome::Ok => {}
             ApiOutcome::SessionExpired { .. } => {
-                cx.http.log_answer("list_api", biz.as_str(), &fetched, "expired_credential").await;
+                cx.http.log_answer(cx.run, "list_api", biz.as_str(), &fetched, "expired_credential").await;
                 cx.credentials.mark_expired(&credential.name);
                 continue;
             }
             ApiOutcome::FrequencyControl { code } => {
-                cx.http.log_answer("list_api", biz.as_str(), &fetched, "throttled").await;
+                cx.http.log_answer(cx.run, "list_api", biz.as_str(), &fetched, "throttled").await;
                 let until = cx
                     .cooldowns
-                    .enter(Scope::Credential, &credential.name, &format!("frequency control ({code})"))
+                    .enter(
+                        &cx.run.progress,
+                        Scope::Credential,
+                        &credential.name,
+                        &format!("frequency control ({code})"),
+                    )
                     .await?;
                 cx.credentials.cool(&credential.name, until);
                 continue;
             }
             other => return Ok(Err(SourceFailure::Broken(cx.http.now() + 3600, format!("{other:?}")))),
         }
-        cx.http.log_answer("list_api", biz.as_str(), &fetched, "ok").await;
+        cx.http.log_answer(cx.run, "list_api", biz.as_str(), &fetched, "ok").await;
         let keys: Vec<ArticleKey> = page.articles.iter().filter_map(|a| a.key.clone()).collect();
         let known = if backfill || keys.is_empty() {
             false
@@ -310,7 +326,7 @@ pub(crate) async fn discover_backend(
     let cookie = session.cookie.expose().to_string();
     let fetched = match cx
         .http
-        .send("list_api", fakeid.as_str(), &host, (RequestClass::ListApi, &host), || {
+        .send(cx.run, "list_api", fakeid.as_str(), &host, (RequestClass::ListApi, &host), || {
             cx.http.anonymous.get(&url).header(reqwest::header::COOKIE, &cookie)
         })
         .await
@@ -320,11 +336,11 @@ pub(crate) async fn discover_backend(
     };
     match api::parse_appmsg_publish(&String::from_utf8_lossy(&fetched.body)) {
         Ok(page) if page.outcome.is_ok() => {
-            cx.http.log_answer("list_api", fakeid.as_str(), &fetched, "ok").await;
+            cx.http.log_answer(cx.run, "list_api", fakeid.as_str(), &fetched, "ok").await;
             Ok(Ok(page.articles.into_iter().map(|a| Found::Listed(Box::new(a))).collect()))
         }
         Ok(page) => {
-            cx.http.log_answer("list_api", fakeid.as_str(), &fetched, "throttled").await;
+            cx.http.log_answer(cx.run, "list_api", fakeid.as_str(), &fetched, "throttled").await;
             let cooldown = cx.http.config.crawl.cooldown_max.as_secs() as i64;
             Ok(Err(SourceFailure::Broken(now + cooldown, format!("backend list refused: {:?}", page.outcome))))
         }

@@ -169,6 +169,16 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// The rules a configuration sets: its `timezone` and `[index]` ages.
+    pub fn from_config(config: &mpwatch_core::config::Config) -> Result<Rules, jiff::Error> {
+        Ok(Rules {
+            tz: TimeZone::get(&config.timezone)?,
+            day_age: config.index.day_observation_age.as_secs() as i64,
+            month_age: config.index.month_observation_age.as_secs() as i64,
+            late_factor: config.index.late_factor,
+        })
+    }
+
     /// Asia/Shanghai calendar, +24 h and +7 d, late beyond 1.25 × the target.
     pub fn shanghai() -> Rules {
         Rules {

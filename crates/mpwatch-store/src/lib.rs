@@ -26,9 +26,11 @@
 pub mod accounts;
 pub mod articles;
 pub mod cooldowns;
+pub mod maintenance;
 mod migrations;
 pub mod queue;
 pub mod runs;
+pub mod service;
 pub mod stats;
 
 use std::path::{Path, PathBuf};

@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_crawler.sql")),
     (3, include_str!("../migrations/0003_indices.sql")),
+    (4, include_str!("../migrations/0004_service.sql")),
 ];
 
 /// The schema version this build writes.

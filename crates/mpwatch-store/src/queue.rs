@@ -140,6 +140,24 @@ impl Tx<'_> {
         Ok(reclaimed)
     }
 
+    /// Gives leased items back untried (a stop before they finished): pending again,
+    /// due now, the attempt not counted.
+    pub fn release_work(&self, ids: &[i64], now: UnixSeconds) -> Result<usize> {
+        let mut released = 0;
+        for id in ids {
+            released += self
+                .connection()
+                .execute(
+                    "UPDATE work_queue SET state = 'pending', lease_until = NULL, leased_by = NULL,
+                        attempts = max(attempts - 1, 0), updated_at = ?2
+                     WHERE id = ?1 AND state = 'leased'",
+                    params![id, now],
+                )
+                .context(|| format!("releasing work item #{id}"))?;
+        }
+        Ok(released)
+    }
+
     /// Marks an item done.
     pub fn complete_work(&self, id: i64, now: UnixSeconds) -> Result<()> {
         self.set_state(id, QueueState::Done, None, None, now)

@@ -72,15 +72,37 @@ pub struct FetchRecord<'a> {
 }
 
 impl Tx<'_> {
-    /// Opens a run record and returns its id.
-    pub fn start_run(&self, trigger: CrawlTrigger, job: &str, now: UnixSeconds) -> Result<i64> {
+    /// Opens a run record and returns its id. `holder` (`<pid>@<host>`) lets a later
+    /// process close the run if this one dies.
+    pub fn start_run(&self, trigger: CrawlTrigger, job: &str, holder: Option<&str>, now: UnixSeconds) -> Result<i64> {
         self.connection()
             .execute(
-                "INSERT INTO crawl_runs (trigger, job, started_at) VALUES (?1, ?2, ?3)",
-                params![trigger.as_str(), job, now],
+                "INSERT INTO crawl_runs (trigger, job, started_at, holder) VALUES (?1, ?2, ?3, ?4)",
+                params![trigger.as_str(), job, now, holder],
             )
             .context(|| "recording crawl run".into())?;
         Ok(self.connection().last_insert_rowid())
+    }
+
+    /// Writes a running run's totals so far (so that a killed run keeps its counts).
+    pub fn update_run_counts(&self, id: i64, counts: &RunCounts) -> Result<()> {
+        self.connection()
+            .execute(
+                "UPDATE crawl_runs SET accounts = ?2, articles_found = ?3, articles_new = ?4, articles_updated = ?5,
+                    snapshots = ?6, failures = ?7
+                 WHERE id = ?1 AND result = 'running'",
+                params![
+                    id,
+                    counts.accounts,
+                    counts.articles_found,
+                    counts.articles_new,
+                    counts.articles_updated,
+                    counts.snapshots,
+                    counts.failures
+                ],
+            )
+            .context(|| format!("updating crawl run #{id}"))?;
+        Ok(())
     }
 
     /// Closes a run record with its totals.
@@ -133,5 +155,71 @@ impl Tx<'_> {
             )
             .context(|| "writing fetch log".into())?;
         Ok(())
+    }
+}
+
+/// A crawl run as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    /// Row id.
+    pub id: i64,
+    /// `schedule`, `adhoc`, `demo`.
+    pub trigger: String,
+    /// The job (`crawl`, a schedule name, ...).
+    pub job: String,
+    /// Started.
+    pub started_at: UnixSeconds,
+    /// Finished, once it has.
+    pub finished_at: Option<UnixSeconds>,
+    /// Totals (so far, while running).
+    pub counts: RunCounts,
+    /// `running`, `ok`, `partial`, `failed`, `interrupted`.
+    pub result: String,
+    /// Why it failed or stopped.
+    pub message: Option<String>,
+}
+
+impl crate::Store {
+    /// Requests of a run by outcome class, from the fetch log.
+    pub fn run_outcomes(&self, run_id: i64) -> Result<std::collections::BTreeMap<String, u64>> {
+        self.connection()
+            .prepare_cached("SELECT outcome, count(*) FROM fetch_log WHERE crawl_run_id = ?1 GROUP BY outcome")
+            .and_then(|mut s| {
+                s.query_map([run_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)))?.collect()
+            })
+            .context(|| format!("reading the requests of crawl run #{run_id}"))
+    }
+
+    /// One crawl run.
+    pub fn crawl_run(&self, id: i64) -> Result<Option<RunRecord>> {
+        use rusqlite::OptionalExtension as _;
+        self.connection()
+            .query_row(
+                "SELECT id, trigger, job, started_at, finished_at, accounts, articles_found, articles_new,
+                        articles_updated, snapshots, failures, result, message
+                 FROM crawl_runs WHERE id = ?1",
+                [id],
+                |row| {
+                    Ok(RunRecord {
+                        id: row.get(0)?,
+                        trigger: row.get(1)?,
+                        job: row.get(2)?,
+                        started_at: row.get(3)?,
+                        finished_at: row.get(4)?,
+                        counts: RunCounts {
+                            accounts: row.get(5)?,
+                            articles_found: row.get(6)?,
+                            articles_new: row.get(7)?,
+                            articles_updated: row.get(8)?,
+                            snapshots: row.get(9)?,
+                            failures: row.get(10)?,
+                        },
+                        result: row.get(11)?,
+                        message: row.get(12)?,
+                    })
+                },
+            )
+            .optional()
+            .context(|| format!("reading crawl run #{id}"))
     }
 }

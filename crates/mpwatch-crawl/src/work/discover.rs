@@ -11,20 +11,26 @@ use super::{Outcome, PAGE};
 use crate::engine::{CrawlOptions, Engine};
 use crate::error::CrawlError;
 use crate::progress::Progress;
+use crate::run::RunScope;
 use crate::sources::{self, Found, Source as _, SourceFailure};
 
 impl Engine {
     /// Handles a discover item: asks one source for article URLs.
-    pub(crate) async fn discover(&self, item: &WorkItem, options: &CrawlOptions) -> Result<Outcome, CrawlError> {
+    pub(crate) async fn discover(
+        &self,
+        run: &RunScope,
+        item: &WorkItem,
+        options: &CrawlOptions,
+    ) -> Result<Outcome, CrawlError> {
         let Ok(source_id) = item.target.parse::<i64>() else {
             return Ok(Outcome::Fail(format!("bad source id {}", item.target)));
         };
         let Some((source, biz)) = self.db.call(move |store| store.source(source_id)).await? else {
             return Ok(Outcome::Fail("source no longer exists".into()));
         };
-        self.progress.account(source.account_id);
+        run.progress.account(source.account_id);
         let span = info_span!("source", kind = %source.kind, account = source.account_id);
-        let cx = self.source_context();
+        let cx = self.source_context(run);
         let result = async {
             match source.kind {
                 SourceKind::Manual => sources::Manual.discover(&cx, &source, biz.as_ref(), options.backfill).await,
@@ -54,11 +60,11 @@ impl Engine {
                         })
                     })
                     .await?;
-                Progress::bump(&self.progress.failures);
+                Progress::bump(&run.progress.failures);
                 Ok(Outcome::Done)
             }
             Ok(found) => {
-                self.progress.found.fetch_add(found.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                run.progress.found.fetch_add(found.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 let rediscover = now + options.rediscover_every;
                 self.db
                     .call(move |store| {

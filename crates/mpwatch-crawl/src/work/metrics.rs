@@ -14,10 +14,11 @@ use crate::error::CrawlError;
 use crate::ladder::rung_for_age;
 use crate::progress::Progress;
 use crate::rate_limit::RequestClass;
+use crate::run::RunScope;
 
 impl Engine {
     /// Handles a metrics item: one `getappmsgext` call with a pooled credential.
-    pub(crate) async fn metrics(&self, item: &WorkItem) -> Result<Outcome, CrawlError> {
+    pub(crate) async fn metrics(&self, run: &RunScope, item: &WorkItem) -> Result<Outcome, CrawlError> {
         let Some((article_id, rung)) =
             item.target.split_once(':').and_then(|(a, r)| Some((a.parse::<i64>().ok()?, r.parse::<i64>().ok()?)))
         else {
@@ -67,7 +68,7 @@ impl Engine {
             let log_target = article.url.clone();
             let fetched = match self
                 .http
-                .send("count_api", &log_target, &host, (RequestClass::CountApi, &credential.name), || {
+                .send(run, "count_api", &log_target, &host, (RequestClass::CountApi, &credential.name), || {
                     let request = client.post(&url).form(&form);
                     match &cookie {
                         Some(cookie) => request.header(reqwest::header::COOKIE, cookie),
@@ -83,15 +84,18 @@ impl Engine {
             let answer = match api::parse_appmsgext(&body) {
                 Ok(answer) => answer,
                 Err(_) if mpwatch_wechat::parse_page(&fetched.body).kind == PageKind::Verification => {
-                    self.http.log_answer("count_api", &log_target, &fetched, "verification").await;
-                    let until = self.cooldowns.enter(Scope::Host, &host, "verification page on count API").await?;
+                    self.http.log_answer(run, "count_api", &log_target, &fetched, "verification").await;
+                    let until = self
+                        .cooldowns
+                        .enter(&run.progress, Scope::Host, &host, "verification page on count API")
+                        .await?;
                     return Ok(Outcome::Postpone(until, "verification page".into()));
                 }
                 Err(error) => return Ok(Outcome::Retry(self.now() + 300, error.to_string())),
             };
             match answer.outcome {
                 ApiOutcome::Ok => {
-                    self.http.log_answer("count_api", &log_target, &fetched, "ok").await;
+                    self.http.log_answer(run, "count_api", &log_target, &fetched, "ok").await;
                     self.cooldowns.clear_after_success(Scope::Credential, &credential.name).await?;
                     let Some(counts) = answer.counts else {
                         return Ok(Outcome::Retry(self.now() + 300, "answer without counts".into()));
@@ -122,19 +126,24 @@ impl Engine {
                         })
                         .await?;
                     if inserted.is_some() {
-                        Progress::bump(&self.progress.snapshots);
+                        Progress::bump(&run.progress.snapshots);
                     }
                     return Ok(Outcome::Done);
                 }
                 ApiOutcome::SessionExpired { .. } => {
-                    self.http.log_answer("count_api", &log_target, &fetched, "expired_credential").await;
+                    self.http.log_answer(run, "count_api", &log_target, &fetched, "expired_credential").await;
                     self.pool.mark_expired(&credential.name);
                 }
                 ApiOutcome::FrequencyControl { code } => {
-                    self.http.log_answer("count_api", &log_target, &fetched, "throttled").await;
+                    self.http.log_answer(run, "count_api", &log_target, &fetched, "throttled").await;
                     let until = self
                         .cooldowns
-                        .enter(Scope::Credential, &credential.name, &format!("frequency control ({code})"))
+                        .enter(
+                            &run.progress,
+                            Scope::Credential,
+                            &credential.name,
+                            &format!("frequency control ({code})"),
+                        )
                         .await?;
                     self.pool.cool(&credential.name, until);
                 }

@@ -17,11 +17,12 @@ use crate::http::Http;
 use crate::ladder::ladder;
 use crate::progress::Progress;
 use crate::rate_limit::RequestClass;
+use crate::run::RunScope;
 
 impl Engine {
     /// Handles a page item: fetch, parse, store (with the ladder and the acknowledgement
     /// in the same transaction).
-    pub(crate) async fn page(&self, item: &WorkItem) -> Result<Outcome, CrawlError> {
+    pub(crate) async fn page(&self, run: &RunScope, item: &WorkItem) -> Result<Outcome, CrawlError> {
         let target = item.target.clone();
         let host = self.http.wechat_host();
         if let Some(until) = self.cooldowns.cooling_until(Scope::Host, &host).await? {
@@ -39,18 +40,24 @@ impl Engine {
         let url = self.http.wechat_url(&Http::path_of(&target));
         let limit = (RequestClass::ArticlePage, host.as_str());
         let fetched =
-            match self.http.send("article_page", &target, &host, limit, || self.http.anonymous.get(&url)).await {
+            match self.http.send(run, "article_page", &target, &host, limit, || self.http.anonymous.get(&url)).await {
                 Ok(fetched) => fetched,
                 Err((at, error)) => return Ok(Outcome::Retry(at, error)),
             };
         let page = mpwatch_wechat::parse_page(&fetched.body);
         let captcha = fetched.final_url.contains("wappoc_appmsgcaptcha");
         self.http
-            .log_answer("article_page", &target, &fetched, if captcha { "verification" } else { page.kind.as_str() })
+            .log_answer(
+                run,
+                "article_page",
+                &target,
+                &fetched,
+                if captcha { "verification" } else { page.kind.as_str() },
+            )
             .await;
         if page.kind == PageKind::Verification || captcha {
             // Slow down, and record nothing about the article.
-            let until = self.cooldowns.enter(Scope::Host, &host, "verification page").await?;
+            let until = self.cooldowns.enter(&run.progress, Scope::Host, &host, "verification page").await?;
             return Ok(Outcome::Postpone(until, "verification page".into()));
         }
         if fetched.status >= 400 {
@@ -117,10 +124,10 @@ impl Engine {
             .await?;
         match outcome {
             UpsertOutcome::Inserted => {
-                Progress::bump(&self.progress.new);
+                Progress::bump(&run.progress.new);
             }
             UpsertOutcome::Updated { status_changed, .. } => {
-                Progress::bump(&self.progress.updated);
+                Progress::bump(&run.progress.updated);
                 if status_changed {
                     info!(article = article_id, status = page.kind.as_str(), "article status changed");
                 }

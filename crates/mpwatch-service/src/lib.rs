@@ -1,0 +1,10 @@
+//! `mpwatch run`: the service. Jobs on cron schedules (`jobs`), systemd's notification
+//! protocol (`notify`), and the scheduler loop with the crawler lock, ad-hoc requests,
+//! reload and graceful stop (`service`).
+#![deny(missing_docs)]
+
+pub mod jobs;
+pub mod notify;
+pub mod service;
+
+pub use service::{Control, RequestOptions, ServiceError, ServiceSetup, run};

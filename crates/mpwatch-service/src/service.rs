@@ -1,0 +1,744 @@
+//! `mpwatch run`: the scheduler loop. It takes the crawler lock, runs each job at its
+//! fires (never overlapping itself), starts ad-hoc requests handed over by `mpwatch
+//! crawl`, keeps systemd informed (READY, WATCHDOG, STATUS, STOPPING), reloads its
+//! configuration on request, and stops gracefully: no new work, work in flight
+//! finishes or goes back to the queue, every run recorded with its counts.
+//!
+//! How the schedule and the snapshot ladder meet: a `metrics` job's run lasts until the
+//! job's next fire and takes each ladder rung as it falls due in between (the engine
+//! sleeps until the next due item), so a snapshot due at 14:03 is taken at 14:03 even
+//! with metrics fired every 5 minutes. A `discover` job runs until nothing is due; the
+//! articles it finds get their first-sight rung at once, which the metrics run picks up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mpwatch_core::config::{Config, JobKind, ScheduleEntry};
+use mpwatch_core::secrets::Secrets;
+use mpwatch_core::time::{Clock, UnixSeconds};
+use mpwatch_core::{CrawlTrigger, schedule::ScheduleError};
+use mpwatch_crawl::db::Db;
+use mpwatch_crawl::holder::{holder_alive, holder_name, is_local};
+use mpwatch_crawl::{CrawlError, CrawlOptions, CrawlSummary, Engine, Progress, Until};
+use mpwatch_store::service::{CrawlRequest, CrawlerLock, LockOutcome};
+use mpwatch_store::{Store, StoreError, StoreOptions};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::jobs::{FireDecision, Job, decide, jobs_of};
+use crate::notify::Notifier;
+
+/// A heartbeat older than this (in clock seconds) means a lock held from another host
+/// is abandoned.
+pub const LOCK_STALE_AFTER: i64 = 60;
+/// How long a fire waits for the previous run of the same job to end (clock seconds).
+const OVERLAP_GRACE: i64 = 60;
+/// How often the lock's heartbeat and status are written (real time).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+
+/// What stops the service.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The crawl engine failed.
+    #[error(transparent)]
+    Crawl(#[from] CrawlError),
+    /// A schedule could not be read (config validation catches this first).
+    #[error("schedule: {0}")]
+    Schedule(#[from] ScheduleError),
+    /// Another service crawls this database.
+    #[error("another mpwatch service ({holder}) is running on this database; stop it first")]
+    AlreadyRunning {
+        /// Its `<pid>@<host>`.
+        holder: String,
+    },
+}
+
+/// What the binary tells the service (from signals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// SIGTERM / SIGINT: stop gracefully.
+    Stop,
+    /// SIGHUP: reload the configuration and secrets.
+    Reload,
+}
+
+/// Loads a fresh configuration and secrets (for SIGHUP); the error is one line.
+pub type Reloader = Box<dyn Fn() -> Result<(Config, Secrets), String> + Send>;
+
+/// What the service needs to start.
+pub struct ServiceSetup {
+    /// The validated configuration.
+    pub config: Config,
+    /// Credentials.
+    pub secrets: Secrets,
+    /// The database file.
+    pub db_path: std::path::PathBuf,
+    /// The clock (the system clock; the demo's accelerated one).
+    pub clock: Arc<dyn Clock>,
+    /// How to reload on SIGHUP.
+    pub reload: Reloader,
+}
+
+/// The options of an ad-hoc crawl, as stored in `crawl_requests.options`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestOptions {
+    /// Account ids (empty: all enabled accounts).
+    #[serde(default)]
+    pub accounts: Vec<i64>,
+    /// Extra article URLs.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// Discover and fetch pages.
+    #[serde(default = "yes")]
+    pub pages: bool,
+    /// Take due snapshots.
+    #[serde(default = "yes")]
+    pub metrics: bool,
+    /// Page lists all the way back.
+    #[serde(default)]
+    pub backfill: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A job's or request's run, as it ended.
+#[derive(Debug)]
+struct Finished {
+    result: String,
+    message: Option<String>,
+    run_id: Option<i64>,
+    line: String,
+}
+
+/// One job, its next fire and its run in flight.
+struct Slot {
+    job: Job,
+    next: Option<UnixSeconds>,
+    waiting_fire: Option<UnixSeconds>,
+    running: Option<JoinHandle<Finished>>,
+}
+
+/// Whether the lock's holder lives: on this host, whether its process exists; on
+/// another host, whether its heartbeat is fresh.
+pub fn lock_holder_alive(lock: &CrawlerLock, now: UnixSeconds) -> bool {
+    if is_local(&lock.holder) { holder_alive(&lock.holder) } else { now - lock.heartbeat_at < LOCK_STALE_AFTER }
+}
+
+/// The running service.
+struct Service {
+    config: Arc<Config>,
+    secrets: Secrets,
+    db_path: std::path::PathBuf,
+    clock: Arc<dyn Clock>,
+    db: Db,
+    engine: Arc<Engine>,
+    holder: String,
+    slots: Vec<Slot>,
+    requests: HashMap<i64, JoinHandle<Finished>>,
+    stop: CancellationToken,
+}
+
+/// Runs the service until `Control::Stop`. Returns once everything in flight ended (or
+/// was given back) and the lock is released.
+pub async fn run(
+    setup: ServiceSetup,
+    mut control: mpsc::Receiver<Control>,
+    mut notifier: Notifier,
+) -> Result<(), ServiceError> {
+    let ServiceSetup { config, secrets, db_path, clock, reload } = setup;
+    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: true };
+    let db = Db::new(Store::open(&db_path, &options)?);
+    let holder = holder_name();
+    // The crawler lock: one process fetches at a time.
+    loop {
+        let (me, clock_now) = (holder.clone(), clock.now());
+        let outcome = db
+            .call(move |store| {
+                store.write(|tx| {
+                    tx.take_crawler_lock(&me, "service", |lock| lock_holder_alive(lock, clock_now), clock_now)
+                })
+            })
+            .await?;
+        match outcome {
+            LockOutcome::Taken => break,
+            LockOutcome::Held(lock) if lock.role == "service" => {
+                return Err(ServiceError::AlreadyRunning { holder: lock.holder });
+            }
+            LockOutcome::Held(lock) => {
+                notifier.status(&format!("waiting for a foreground crawl ({}) to finish", lock.holder));
+                notifier.watchdog();
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    message = control.recv() => if matches!(message, Some(Control::Stop) | None) { return Ok(()) },
+                }
+            }
+        }
+    }
+    let now = clock.now();
+    let (closed, requeued) = db
+        .call(move |store| {
+            store.write(|tx| Ok((tx.close_dead_runs(holder_alive, now)?, tx.requeue_running_requests()?)))
+        })
+        .await?;
+    if closed + requeued > 0 {
+        info!(closed_runs = closed, requeued_requests = requeued, "cleaned up after a process that was killed");
+    }
+    let config = Arc::new(config);
+    let engine =
+        Arc::new(Engine::new(Store::open(&db_path, &options)?, (*config).clone(), secrets.clone(), clock.clone())?);
+    let mut service = Service {
+        config,
+        secrets,
+        db_path,
+        clock,
+        db,
+        engine,
+        holder,
+        slots: Vec::new(),
+        requests: HashMap::new(),
+        stop: CancellationToken::new(),
+    };
+    service.plan_jobs(true).await?;
+    notifier.ready(&service.status_line());
+    info!(jobs = service.slots.len(), "service started: {}", service.status_line());
+    let result = service.main_loop(&mut control, &mut notifier, &reload).await;
+    notifier.stopping();
+    info!("stopping: no new work; work in flight finishes or goes back to the queue");
+    service.shut_down().await;
+    result
+}
+
+impl Service {
+    /// (Re)builds the job slots from the config. At start, a fire missed while the
+    /// service was down runs once (`catch_up = "once"`) or is recorded as skipped.
+    async fn plan_jobs(&mut self, at_start: bool) -> Result<(), ServiceError> {
+        let jobs = jobs_of(&self.config)?;
+        let states = self.db.call(|store| store.job_states()).await?;
+        let now = self.clock.now();
+        let mut old: HashMap<String, Slot> =
+            std::mem::take(&mut self.slots).into_iter().map(|slot| (slot.job.entry.name.clone(), slot)).collect();
+        for job in jobs {
+            let name = job.entry.name.clone();
+            let mut slot = match old.remove(&name) {
+                // A reload keeps a run in flight and a waiting fire.
+                Some(previous) => Slot { next: job.next_after(now), job, ..previous },
+                None => Slot { next: job.next_after(now), job, waiting_fire: None, running: None },
+            };
+            if at_start {
+                let last = states.iter().find(|s| s.name == name).and_then(|s| s.last_fire_at);
+                let plan = slot.job.at_start(last, now);
+                slot.next = plan.next;
+                if let Some(fire) = plan.catch_up {
+                    info!(job = %name, "a fire was missed while the service was down: running it once now");
+                    slot.waiting_fire = Some(fire);
+                }
+                if let Some(fire) = plan.skipped {
+                    let kind = slot.job.entry.job.as_str();
+                    let (n, k) = (name.clone(), kind.to_string());
+                    self.db
+                        .call(move |store| {
+                            store.write(|tx| {
+                                tx.job_skipped(&n, &k, fire, "missed while the service was down (catch_up = none)")
+                            })
+                        })
+                        .await?;
+                }
+            }
+            self.slots.push(slot);
+        }
+        for (name, slot) in old {
+            if let Some(running) = slot.running {
+                info!(job = %name, "job removed from the config; its run in flight finishes");
+                drop(running);
+            }
+        }
+        self.record_next_fires().await
+    }
+
+    async fn record_next_fires(&self) -> Result<(), ServiceError> {
+        let next: Vec<(String, String, Option<UnixSeconds>)> = self
+            .slots
+            .iter()
+            .map(|slot| (slot.job.entry.name.clone(), slot.job.entry.job.as_str().to_string(), slot.next))
+            .collect();
+        self.db
+            .call(move |store| {
+                store.write(|tx| {
+                    for (name, kind, next) in &next {
+                        tx.job_next_fire(name, kind, *next)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn main_loop(
+        &mut self,
+        control: &mut mpsc::Receiver<Control>,
+        notifier: &mut Notifier,
+        reload: &Reloader,
+    ) -> Result<(), ServiceError> {
+        let mut last_heartbeat = tokio::time::Instant::now() - HEARTBEAT_EVERY;
+        loop {
+            notifier.watchdog();
+            self.collect_finished().await?;
+            let fired = self.fire_due_jobs().await?;
+            self.start_requests().await?;
+            if fired {
+                self.record_next_fires().await?;
+            }
+            if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
+                let status = self.status_line();
+                notifier.status(&status);
+                let (holder, now) = (self.holder.clone(), self.clock.now());
+                let still_ours = self
+                    .db
+                    .call(move |store| store.write(|tx| tx.heartbeat_crawler_lock(&holder, Some(&status), now)))
+                    .await?;
+                if !still_ours {
+                    warn!("the crawler lock was taken by another process; taking it back");
+                    let (holder, now) = (self.holder.clone(), self.clock.now());
+                    self.db
+                        .call(move |store| store.write(|tx| tx.take_crawler_lock(&holder, "service", |_| false, now)))
+                        .await?;
+                }
+                last_heartbeat = tokio::time::Instant::now();
+            }
+            let wait = self.tick(notifier);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                message = control.recv() => match message {
+                    Some(Control::Reload) => self.reload(notifier, reload).await?,
+                    Some(Control::Stop) | None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// How long to sleep: until the next fire (in real time on a fast clock), at most a
+    /// second (requests start within 2 s) and at most the watchdog's half interval.
+    fn tick(&self, notifier: &Notifier) -> Duration {
+        let now = self.clock.now();
+        let next_fire = self.slots.iter().filter_map(|slot| slot.next).min();
+        let mut wait = Duration::from_secs(1);
+        if let Some(next) = next_fire {
+            let rate = self.clock.rate();
+            if rate > 0.0 {
+                wait = wait.min(Duration::from_secs_f64((next - now).max(0) as f64 / rate));
+            }
+        }
+        if self.slots.iter().any(|slot| slot.waiting_fire.is_some()) {
+            wait = wait.min(Duration::from_millis(100));
+        }
+        if let Some(every) = notifier.watchdog_every() {
+            wait = wait.min(every);
+        }
+        wait.max(Duration::from_millis(10))
+    }
+
+    /// Records the runs that ended, one log line each.
+    async fn collect_finished(&mut self) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        for slot in &mut self.slots {
+            if !slot.running.as_ref().is_some_and(JoinHandle::is_finished) {
+                continue;
+            }
+            let Some(handle) = slot.running.take() else { continue };
+            let finished = handle.await.unwrap_or_else(|error| Finished {
+                result: "failed".into(),
+                message: Some(format!("the job's task died: {error}")),
+                run_id: None,
+                line: String::new(),
+            });
+            let name = slot.job.entry.name.clone();
+            if finished.result == "failed" {
+                warn!("job {name} failed: {}", finished.message.as_deref().unwrap_or("unknown error"));
+            } else {
+                info!("job {name} {}: {}", finished.result, finished.line);
+            }
+            self.db
+                .call(move |store| {
+                    store.write(|tx| {
+                        tx.job_finished(&name, &finished.result, finished.message.as_deref(), finished.run_id, now)
+                    })
+                })
+                .await?;
+        }
+        let done: Vec<i64> = self.requests.iter().filter(|(_, h)| h.is_finished()).map(|(id, _)| *id).collect();
+        for id in done {
+            let Some(handle) = self.requests.remove(&id) else { continue };
+            let finished = handle.await.unwrap_or_else(|error| Finished {
+                result: "failed".into(),
+                message: Some(format!("the crawl's task died: {error}")),
+                run_id: None,
+                line: String::new(),
+            });
+            info!("ad-hoc crawl #{id} {}: {}", finished.result, finished.line);
+            let state = if matches!(finished.result.as_str(), "ok" | "partial") { "done" } else { "failed" };
+            let message = finished.message.clone().or(Some(finished.line.clone()));
+            self.db
+                .call(move |store| store.write(|tx| tx.finish_crawl_request(id, state, message.as_deref(), now)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the jobs whose fire came. Returns whether any fired.
+    async fn fire_due_jobs(&mut self) -> Result<bool, ServiceError> {
+        let now = self.clock.now();
+        let mut fired = false;
+        for index in 0..self.slots.len() {
+            let slot = &mut self.slots[index];
+            if let Some(next) = slot.next
+                && next <= now
+            {
+                if let Some(older) = slot.waiting_fire.replace(next) {
+                    warn!(job = %slot.job.entry.name, "fire of {older} still waiting when the next came: skipped");
+                }
+                slot.next = slot.job.next_after(now.max(next));
+                fired = true;
+            }
+            let Some(fire) = slot.waiting_fire else { continue };
+            match decide(slot.running.is_some(), fire, now, OVERLAP_GRACE) {
+                FireDecision::WaitForPrevious => {}
+                FireDecision::Skip => {
+                    slot.waiting_fire = None;
+                    let (name, kind) = (slot.job.entry.name.clone(), slot.job.entry.job.as_str());
+                    warn!(job = %name, "skipped a fire: the previous run is still going");
+                    let kind = kind.to_string();
+                    self.db
+                        .call(move |store| {
+                            store.write(|tx| tx.job_skipped(&name, &kind, fire, "the previous run was still going"))
+                        })
+                        .await?;
+                }
+                FireDecision::Start => {
+                    slot.waiting_fire = None;
+                    let entry = slot.job.entry.clone();
+                    let until_next = slot.next;
+                    let (name, kind) = (entry.name.clone(), entry.job.as_str().to_string());
+                    self.db.call(move |store| store.write(|tx| tx.job_started(&name, &kind, fire, None, now))).await?;
+                    let handle = self.spawn_job(entry, until_next).await?;
+                    self.slots[index].running = Some(handle);
+                }
+            }
+        }
+        Ok(fired)
+    }
+
+    /// Resolves a job's account or group filter to account ids.
+    async fn accounts_of(&self, entry: &ScheduleEntry) -> Result<Vec<i64>, ServiceError> {
+        let (account, group) = (entry.account.clone(), entry.group.clone());
+        Ok(self
+            .db
+            .call(move |store| {
+                let mut ids = Vec::new();
+                if let Some(account) = &account {
+                    ids.push(store.resolve_account(account)?.id);
+                }
+                if let Some(group) = &group {
+                    ids.extend(store.list_accounts(Some(group))?.iter().map(|a| a.id));
+                }
+                Ok(ids)
+            })
+            .await?)
+    }
+
+    async fn spawn_job(
+        &self,
+        entry: ScheduleEntry,
+        until_next: Option<UnixSeconds>,
+    ) -> Result<JoinHandle<Finished>, ServiceError> {
+        let stop = self.stop.child_token();
+        let jitter = random_up_to(entry.jitter);
+        let clock = self.clock.clone();
+        match entry.job {
+            JobKind::Discover | JobKind::Metrics => {
+                let accounts = match self.accounts_of(&entry).await {
+                    Ok(ids) => ids,
+                    Err(error) => {
+                        let message = format!("cannot resolve the job's accounts: {error}");
+                        return Ok(tokio::spawn(async move {
+                            Finished {
+                                result: "failed".into(),
+                                message: Some(message),
+                                run_id: None,
+                                line: String::new(),
+                            }
+                        }));
+                    }
+                };
+                if (entry.account.is_some() || entry.group.is_some()) && accounts.is_empty() {
+                    return Ok(tokio::spawn(async move {
+                        Finished {
+                            result: "failed".into(),
+                            message: Some("the job's account or group matches no account".into()),
+                            run_id: None,
+                            line: String::new(),
+                        }
+                    }));
+                }
+                let metrics = entry.job == JobKind::Metrics;
+                let options = CrawlOptions {
+                    accounts,
+                    pages: !metrics,
+                    metrics,
+                    trigger: CrawlTrigger::Schedule,
+                    // A metrics run serves the ladder until the job's next fire.
+                    until: match (metrics, until_next) {
+                        (true, Some(next)) => Until::Time(next),
+                        _ => Until::Idle,
+                    },
+                    job: entry.name.clone(),
+                    ..CrawlOptions::default()
+                };
+                let engine = self.engine.clone();
+                Ok(tokio::spawn(async move {
+                    if !sleep_clock(&clock, jitter, &stop).await {
+                        return Finished {
+                            result: "interrupted".into(),
+                            message: None,
+                            run_id: None,
+                            line: "stopped before it began".into(),
+                        };
+                    }
+                    crawl_finished(engine.run_with(&options, Arc::new(Progress::default()), &stop).await)
+                }))
+            }
+            JobKind::Index => {
+                let (db_path, config) = (self.db_path.clone(), self.config.clone());
+                let now = clock.now();
+                Ok(tokio::task::spawn_blocking(move || blocking_job(|| index_job(&db_path, &config, now))))
+            }
+            JobKind::Maintenance => {
+                let (db_path, config) = (self.db_path.clone(), self.config.clone());
+                let now = clock.now();
+                Ok(tokio::task::spawn_blocking(move || blocking_job(|| maintenance_job(&db_path, &config, now))))
+            }
+        }
+    }
+
+    /// Starts the ad-hoc requests handed over by `mpwatch crawl`.
+    async fn start_requests(&mut self) -> Result<(), ServiceError> {
+        loop {
+            let now = self.clock.now();
+            let Some(request) = self.db.call(move |store| store.write(|tx| tx.take_crawl_request(now))).await? else {
+                return Ok(());
+            };
+            let id = request.id;
+            info!(request = id, by = request.requested_by.as_deref().unwrap_or("?"), "starting an ad-hoc crawl");
+            let handle = self.spawn_request(request);
+            self.requests.insert(id, handle);
+        }
+    }
+
+    fn spawn_request(&self, request: CrawlRequest) -> JoinHandle<Finished> {
+        let parsed: Result<RequestOptions, _> = serde_json::from_str(&request.options);
+        let engine = self.engine.clone();
+        let stop = self.stop.child_token();
+        tokio::spawn(async move {
+            let options = match parsed {
+                Ok(options) => options,
+                Err(error) => {
+                    return Finished {
+                        result: "failed".into(),
+                        message: Some(format!("unreadable request options: {error}")),
+                        run_id: None,
+                        line: String::new(),
+                    };
+                }
+            };
+            let options = CrawlOptions {
+                accounts: options.accounts,
+                urls: options.urls,
+                pages: options.pages,
+                metrics: options.metrics,
+                backfill: options.backfill,
+                trigger: CrawlTrigger::Adhoc,
+                until: Until::Idle,
+                job: "crawl".into(),
+                request_id: Some(request.id),
+                ..CrawlOptions::default()
+            };
+            crawl_finished(engine.run_with(&options, Arc::new(Progress::default()), &stop).await)
+        })
+    }
+
+    async fn reload(&mut self, notifier: &Notifier, reload: &Reloader) -> Result<(), ServiceError> {
+        notifier.reloading();
+        match reload() {
+            Ok((config, secrets)) => match jobs_of(&config) {
+                Ok(_) => {
+                    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: true };
+                    let store = Store::open(&self.db_path, &options)?;
+                    // Runs in flight keep the engine they started with; new runs use
+                    // the new limits, credentials and settings.
+                    self.engine = Arc::new(Engine::new(store, config.clone(), secrets.clone(), self.clock.clone())?);
+                    self.config = Arc::new(config);
+                    self.secrets = secrets;
+                    self.plan_jobs(false).await?;
+                    info!(jobs = self.slots.len(), "configuration reloaded");
+                }
+                Err(error) => warn!("configuration not reloaded, keeping the old one: {error}"),
+            },
+            Err(error) => warn!("configuration not reloaded, keeping the old one: {error}"),
+        }
+        notifier.reloaded();
+        Ok(())
+    }
+
+    /// What it is doing, for STATUS= and `crawler_lock.status`.
+    fn status_line(&self) -> String {
+        let running: Vec<&str> =
+            self.slots.iter().filter(|slot| slot.running.is_some()).map(|slot| slot.job.entry.name.as_str()).collect();
+        let mut parts = Vec::new();
+        if running.is_empty() && self.requests.is_empty() {
+            parts.push("idle".to_string());
+        } else {
+            if !running.is_empty() {
+                parts.push(format!("running {}", running.join(", ")));
+            }
+            if !self.requests.is_empty() {
+                parts.push(format!("{} ad-hoc crawl(s)", self.requests.len()));
+            }
+        }
+        if let Some(slot) = self.slots.iter().filter(|s| s.next.is_some()).min_by_key(|s| s.next) {
+            let zone = mpwatch_core::schedule::time_zone(self.config.job_timezone(&slot.job.entry)).ok();
+            let when = slot
+                .next
+                .and_then(|t| jiff::Timestamp::from_second(t).ok())
+                .zip(zone)
+                .map(|(t, zone)| t.to_zoned_datetime(zone).strftime("%H:%M:%S").to_string())
+                .unwrap_or_default();
+            parts.push(format!("next {} at {when}", slot.job.entry.name));
+        }
+        parts.join("; ")
+    }
+
+    /// Stops every run (each gets `stop_timeout` for its requests in flight), records
+    /// how each ended and releases the lock.
+    async fn shut_down(&mut self) {
+        self.stop.cancel();
+        let deadline = self.config.service.stop_timeout + Duration::from_secs(2);
+        let all_done = tokio::time::timeout(deadline, async {
+            loop {
+                let busy = self.slots.iter().any(|s| s.running.as_ref().is_some_and(|h| !h.is_finished()))
+                    || self.requests.values().any(|h| !h.is_finished());
+                if !busy {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        if all_done.is_err() {
+            warn!("some work did not stop in time; its items stay leased until the next start reclaims them");
+        }
+        if let Err(error) = self.collect_finished().await {
+            warn!(%error, "cannot record how the last runs ended");
+        }
+        let holder = self.holder.clone();
+        if let Err(error) = self.db.call(move |store| store.write(|tx| tx.release_crawler_lock(&holder))).await {
+            warn!(%error, "cannot release the crawler lock");
+        }
+    }
+}
+
+/// A random delay of up to `max` (jobs' `jitter`).
+fn random_up_to(max: Duration) -> Duration {
+    if max.is_zero() { Duration::ZERO } else { max.mul_f64(rand::rng().random::<f64>()) }
+}
+
+/// Sleeps `span` of clock time (shorter in real time on a fast clock); false when
+/// stopped first.
+async fn sleep_clock(clock: &Arc<dyn Clock>, span: Duration, stop: &CancellationToken) -> bool {
+    if span.is_zero() {
+        return true;
+    }
+    let end = clock.now() + span.as_secs() as i64;
+    while clock.now() < end {
+        let rate = clock.rate();
+        let wait = if rate > 0.0 {
+            Duration::from_secs_f64(((end - clock.now()).max(0) as f64 / rate).clamp(0.005, 0.5))
+        } else {
+            Duration::from_millis(50)
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => return false,
+        }
+    }
+    true
+}
+
+fn crawl_finished(result: Result<CrawlSummary, CrawlError>) -> Finished {
+    match result {
+        Ok(summary) => {
+            let c = summary.counts;
+            Finished {
+                line: format!(
+                    "run #{}: {} accounts, {} articles found, {} new, {} updated, {} snapshots, {} failures, {} cooldowns, {} queued, {:.1} s",
+                    summary.run_id,
+                    c.accounts,
+                    c.articles_found,
+                    c.articles_new,
+                    c.articles_updated,
+                    c.snapshots,
+                    c.failures,
+                    summary.cooldowns,
+                    summary.queued,
+                    summary.duration_ms as f64 / 1000.0
+                ),
+                result: summary.result,
+                message: None,
+                run_id: Some(summary.run_id),
+            }
+        }
+        Err(error) => {
+            Finished { result: "failed".into(), message: Some(error.to_string()), run_id: None, line: String::new() }
+        }
+    }
+}
+
+fn blocking_job(body: impl FnOnce() -> Result<String, String>) -> Finished {
+    match body() {
+        Ok(line) => Finished { result: "ok".into(), message: None, run_id: None, line },
+        Err(message) => Finished { result: "failed".into(), message: Some(message), run_id: None, line: String::new() },
+    }
+}
+
+fn index_job(db_path: &std::path::Path, config: &Config, now: UnixSeconds) -> Result<String, String> {
+    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: false };
+    let mut store = Store::open(db_path, &options).map_err(|e| e.to_string())?;
+    let rules = mpwatch_index::compute::Rules::from_config(config)
+        .map_err(|error| format!("time zone {}: {error}", config.timezone))?;
+    let summary = mpwatch_index::update(&mut store, &rules, mpwatch_index::Scope::Incremental, now)
+        .map_err(|error| error.to_string())?;
+    Ok(format!("indices: {} periods recomputed, {} rows", summary.periods, summary.rows))
+}
+
+fn maintenance_job(db_path: &std::path::Path, config: &Config, now: UnixSeconds) -> Result<String, String> {
+    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: false };
+    let mut store = Store::open(db_path, &options).map_err(|e| e.to_string())?;
+    let cutoff = now - config.service.fetch_log_max_age.as_secs() as i64;
+    let summary = store.maintain(cutoff).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "maintenance: {} fetch-log rows pruned, {} WAL frames checkpointed{}",
+        summary.fetch_log_deleted,
+        summary.wal_frames_checkpointed,
+        if summary.checkpoint_busy { " (a reader kept the checkpoint from completing)" } else { "" }
+    ))
+}

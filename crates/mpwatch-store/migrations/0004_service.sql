@@ -1,0 +1,43 @@
+-- Schema version 4: the service. Scheduled jobs and their last fires, the crawler lock
+-- (one process fetches at a time), ad-hoc crawl requests handed to the service, and
+-- the holder of each crawl run (so a run left behind by a killed process is closed).
+
+ALTER TABLE crawl_runs ADD COLUMN holder TEXT;       -- <pid>@<host> of the process running it
+CREATE INDEX crawl_runs_running ON crawl_runs (result) WHERE result = 'running';
+-- A run's requests by outcome (a followed ad-hoc crawl's summary) without a scan.
+CREATE INDEX fetch_log_by_run ON fetch_log (crawl_run_id);
+
+CREATE TABLE service_jobs (
+    name             TEXT PRIMARY KEY,               -- [[schedule]] name
+    kind             TEXT NOT NULL CHECK (kind IN ('discover', 'metrics', 'index', 'maintenance')),
+    last_fire_at     INTEGER,                        -- the scheduled time last handled (run or skipped)
+    last_started_at  INTEGER,
+    last_finished_at INTEGER,
+    last_result      TEXT CHECK (last_result IN ('running', 'ok', 'partial', 'failed', 'interrupted', 'skipped')),
+    last_message     TEXT,
+    last_run_id      INTEGER REFERENCES crawl_runs (id) ON DELETE SET NULL,
+    next_fire_at     INTEGER                         -- as computed by the running service
+);
+
+CREATE TABLE crawler_lock (
+    id           INTEGER PRIMARY KEY CHECK (id = 1), -- one row at most
+    holder       TEXT NOT NULL,                      -- <pid>@<host>
+    role         TEXT NOT NULL CHECK (role IN ('service', 'crawl')),
+    acquired_at  INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL,
+    status       TEXT                                -- what it is doing now
+);
+
+CREATE TABLE crawl_requests (
+    id           INTEGER PRIMARY KEY,
+    requested_at INTEGER NOT NULL,
+    requested_by TEXT,                               -- <user>@<host>, <pid>
+    options      TEXT NOT NULL,                      -- JSON: accounts, urls, pages, metrics, backfill
+    state        TEXT NOT NULL DEFAULT 'pending'
+                 CHECK (state IN ('pending', 'running', 'done', 'failed', 'cancelled')),
+    run_id       INTEGER REFERENCES crawl_runs (id) ON DELETE SET NULL,
+    started_at   INTEGER,
+    finished_at  INTEGER,
+    message      TEXT
+);
+CREATE INDEX crawl_requests_open ON crawl_requests (state, id) WHERE state IN ('pending', 'running');
