@@ -71,6 +71,12 @@ pub enum Command {
     /// Run the service: scheduled jobs, ad-hoc crawls, systemd notifications (see
     /// deploy/README.md). SIGTERM stops it gracefully; SIGHUP reloads the config.
     Run,
+    /// The service, jobs, running work, queue, sources, credentials, cooldowns, alerts.
+    Status {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// List stored articles, or show one with its snapshot history.
     Articles(ArticlesArgs),
     /// Re-derive stored articles from archived raw pages (crawl.archive_raw_pages).

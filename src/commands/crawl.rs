@@ -112,7 +112,15 @@ async fn foreground(
         ..CrawlOptions::default()
     };
     let heartbeat = spawn_heartbeat(context.open_store()?, holder.clone());
-    let engine = Arc::new(Engine::new(store, context.config.clone(), secrets, Arc::new(SystemClock))?);
+    let clock: Arc<dyn mpwatch_core::time::Clock> = Arc::new(SystemClock);
+    let webhooks = secrets.webhook.clone();
+    let (alerts, dispatcher) = mpwatch_service::alerts::spawn(
+        context.config.alerts.clone(),
+        webhooks,
+        mpwatch_crawl::db::Db::new(context.open_store()?),
+        clock.clone(),
+    );
+    let engine = Arc::new(Engine::new(store, context.config.clone(), secrets, clock)?.with_alerts(alerts));
     let stop = CancellationToken::new();
     let signalled = spawn_stop_on_signals(stop.clone())?;
     let progress = Arc::new(Progress::default());
@@ -120,10 +128,20 @@ async fn foreground(
     let result = engine.run_with(&options, progress, &stop).await;
     spinner.abort();
     heartbeat.abort();
+    // Let the dispatcher send what the run raised (it ends with its last sender).
+    let expired = match Arc::try_unwrap(engine) {
+        Ok(engine) => {
+            let credentials = expired_credentials(&engine);
+            drop(engine);
+            let _ = tokio::time::timeout(Duration::from_secs(15), dispatcher).await;
+            credentials
+        }
+        Err(engine) => expired_credentials(&engine),
+    };
     let mut lock_store = context.open_store()?;
     lock_store.write(|tx| tx.release_crawler_lock(&holder))?;
     let summary = result?;
-    print_summary(&summary, &expired_credentials(&engine));
+    print_summary(&summary, &expired);
     if let Some(code) = signalled.get() {
         return Err(Exit(*code).into());
     }

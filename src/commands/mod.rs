@@ -11,6 +11,7 @@ mod init;
 mod parse;
 mod run;
 mod sim;
+mod status;
 
 use anyhow::Result;
 
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sim(args) => sim::run(&args),
         Command::Crawl(args) => crawl::run(&AppContext::load(&cli.global)?, &args),
         Command::Run => run::run(&cli.global),
+        Command::Status { json } => status::run(&AppContext::load(&cli.global)?, json),
         Command::Articles(args) => articles::run(&AppContext::load(&cli.global)?, &args),
         Command::Index(args) => index::run(&cli.global, &args),
         Command::Report(args) => index::report(&AppContext::load(&cli.global)?, &args),

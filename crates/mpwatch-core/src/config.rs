@@ -84,6 +84,9 @@ pub struct Config {
     pub index: IndexConfig,
     /// `mpwatch run`: the service.
     pub service: ServiceConfig,
+    /// When alerts are raised and how often they repeat (receivers are in the secrets
+    /// file).
+    pub alerts: AlertsConfig,
     /// `[[schedule]]`: the service's jobs; none means [`default_schedule`].
     pub schedule: Vec<ScheduleEntry>,
 }
@@ -180,6 +183,26 @@ pub fn default_schedule() -> Vec<ScheduleEntry> {
     ]
 }
 
+/// `[alerts]`: when alerts are raised and how often the same one repeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// The same alert (kind and subject) is sent at most once in this time.
+    #[serde(with = "humantime_serde")]
+    pub repeat_after: Duration,
+    /// A source that failed this many times in a row raises `source_failing`.
+    pub source_failures: u32,
+    /// How long one webhook delivery may take.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig { repeat_after: Duration::from_secs(3600), source_failures: 3, timeout: Duration::from_secs(10) }
+    }
+}
+
 /// `[service]`: how `mpwatch run` behaves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -243,6 +266,7 @@ impl Default for Config {
             crawl: CrawlConfig::default(),
             index: IndexConfig::default(),
             service: ServiceConfig::default(),
+            alerts: AlertsConfig::default(),
             schedule: Vec::new(),
         }
     }
@@ -510,6 +534,12 @@ impl Config {
         }
         if self.service.stop_timeout.is_zero() {
             return invalid("service.stop_timeout", "must be > 0");
+        }
+        if self.alerts.source_failures == 0 {
+            return invalid("alerts.source_failures", "must be at least 1");
+        }
+        if self.alerts.timeout.is_zero() {
+            return invalid("alerts.timeout", "must be > 0");
         }
         if !matches!(self.wechat.base_url.scheme(), "http" | "https") {
             return invalid("wechat.base_url", "must be an http:// or https:// URL");

@@ -92,6 +92,40 @@ pub struct Secrets {
     pub client: Vec<ClientCredential>,
     /// A logged-in official-account backend session, for `mp_backend` sources.
     pub backend: Option<BackendSession>,
+    /// Where alerts go (`[[webhook]]`): their URLs carry tokens, so they live here.
+    pub webhook: Vec<Webhook>,
+}
+
+/// The body format of a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// `{"kind", "subject", "message", "at", "host"}` as JSON.
+    #[default]
+    Json,
+    /// A DingTalk group robot (`{"msgtype": "text", "text": {"content": …}}`).
+    Dingtalk,
+    /// A WeCom (企业微信) group robot (`{"msgtype": "text", "text": {"content": …}}`).
+    Wecom,
+    /// A Feishu / Lark bot (`{"msg_type": "text", "content": {"text": …}}`).
+    Feishu,
+}
+
+/// One alert receiver. `name` is a label for logs; the URL is a secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// A label shown in logs, e.g. `ops-dingtalk`.
+    pub name: String,
+    /// The URL to POST to (often with an access token in it).
+    pub url: Secret,
+    /// The body format.
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// Only these alert kinds (`credential_expired`, `no_credentials`, `source_failing`,
+    /// `job_failed`, `cooldown`); all when empty.
+    #[serde(default)]
+    pub kinds: Vec<String>,
 }
 
 /// One credential set captured from a WeChat client. `name` is a label, not a secret.

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use mpwatch_core::config::Config;
 use mpwatch_core::time::{Clock, UnixSeconds};
 use mpwatch_store::cooldowns::Cooldown;
-use tracing::{info, warn};
+use tracing::info;
 
+use crate::alerts::{AlertKind, Alerts};
 use crate::db::Db;
 use crate::error::CrawlError;
 use crate::progress::Progress;
@@ -40,14 +41,15 @@ pub(crate) struct Cooldowns {
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     db: Db,
+    alerts: Alerts,
     /// The end of the latest cooldown of each target (0: none), as last read or written.
     cache: Mutex<HashMap<(&'static str, String), UnixSeconds>>,
 }
 
 impl Cooldowns {
     /// Cooldowns kept in `db`.
-    pub(crate) fn new(config: Arc<Config>, clock: Arc<dyn Clock>, db: Db) -> Self {
-        Cooldowns { config, clock, db, cache: Mutex::new(HashMap::new()) }
+    pub(crate) fn new(config: Arc<Config>, clock: Arc<dyn Clock>, db: Db, alerts: Alerts) -> Self {
+        Cooldowns { config, clock, db, alerts, cache: Mutex::new(HashMap::new()) }
     }
 
     fn cached(&self, key: &(&'static str, String)) -> Option<UnixSeconds> {
@@ -108,14 +110,10 @@ impl Cooldowns {
         self.remember((scope.as_str(), target.to_string()), until);
         Progress::bump(&progress.cooldowns);
         let scope = scope.as_str();
-        warn!(
-            event = "cooldown",
-            scope,
-            target,
-            level,
-            seconds = length,
-            reason,
-            "anti-crawl signal: {scope} {target} rests for {length} s"
+        self.alerts.raise(
+            AlertKind::Cooldown,
+            &format!("{scope}:{target}"),
+            format!("anti-crawl signal ({reason}): {scope} {target} rests for {length} s (level {level})"),
         );
         Ok(until)
     }

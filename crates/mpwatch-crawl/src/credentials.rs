@@ -70,23 +70,16 @@ impl CredentialPool {
         })
     }
 
-    /// Marks a set expired and raises the alert. Returns false when it already was.
-    pub fn mark_expired(&self, name: &str) -> bool {
+    /// Marks a set expired. Returns how many usable sets are left, or `None` when it
+    /// already was expired (or is unknown).
+    pub fn mark_expired(&self, name: &str) -> Option<usize> {
         let mut guard = self.lock();
-        let Some(entry) = guard.0.iter_mut().find(|e| e.credential.name == name) else { return false };
+        let entry = guard.0.iter_mut().find(|e| e.credential.name == name)?;
         if entry.state == CredentialState::Expired {
-            return false;
+            return None;
         }
         entry.state = CredentialState::Expired;
-        let left = guard.0.iter().filter(|e| e.state != CredentialState::Expired).count();
-        // The alert event: operators watch for this line (the service adds webhooks).
-        tracing::warn!(
-            event = "credential_expired",
-            credential = name,
-            remaining = left,
-            "client credential set {name} expired (no session); {left} usable set(s) left; add a fresh set to the secrets file"
-        );
-        true
+        Some(guard.0.iter().filter(|e| e.state != CredentialState::Expired).count())
     }
 
     /// Puts a set into a cooldown until `until`.
@@ -124,8 +117,8 @@ mod tests {
         let pool = CredentialPool::new(vec![credential("a"), credential("b"), credential("c")]);
         let names: Vec<String> = (0..4).map(|_| pool.acquire(0).unwrap().name).collect();
         assert_eq!(names, ["a", "b", "c", "a"]);
-        assert!(pool.mark_expired("b"));
-        assert!(!pool.mark_expired("b"));
+        assert_eq!(pool.mark_expired("b"), Some(2));
+        assert_eq!(pool.mark_expired("b"), None);
         pool.cool("c", 100);
         assert_eq!(pool.acquire(50).unwrap().name, "a");
         assert_eq!(pool.acquire(50).unwrap().name, "a");

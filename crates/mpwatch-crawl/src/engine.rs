@@ -11,6 +11,7 @@ use mpwatch_core::time::{Clock, UnixSeconds};
 use mpwatch_store::Store;
 use mpwatch_store::runs::RunCounts;
 
+use crate::alerts::Alerts;
 use crate::cooldown::Cooldowns;
 use crate::credentials::CredentialPool;
 use crate::db::Db;
@@ -102,6 +103,8 @@ pub struct Engine {
     pub(crate) pool: CredentialPool,
     pub(crate) backend: Option<BackendSession>,
     pub(crate) robots: RobotsCache,
+    /// Where alerts go.
+    pub(crate) alerts: Alerts,
     /// Who holds this engine's leases (`<pid>@<host>`).
     pub(crate) holder: String,
     /// The snapshot ladder's rungs (ages in seconds).
@@ -110,22 +113,43 @@ pub struct Engine {
 
 impl Engine {
     /// An engine over an open store, with its configuration, secrets and clock.
-    pub fn new(store: Store, config: Config, secrets: Secrets, clock: Arc<dyn Clock>) -> Result<Engine, CrawlError> {
+    pub fn new(
+        mut store: Store,
+        config: Config,
+        secrets: Secrets,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, CrawlError> {
+        // The sets of the secrets file are usable until the server says otherwise.
+        let now = clock.now();
+        store.write(|tx| {
+            for credential in &secrets.client {
+                tx.set_credential_state(&credential.name, "valid", now)?;
+            }
+            Ok(())
+        })?;
         let rungs = config.crawl.snapshot_ages.iter().map(|d| d.as_secs() as i64).collect();
         let config = Arc::new(config);
         let db = Db::new(store);
         Ok(Engine {
             http: Http::new(config.clone(), clock.clone(), db.clone())?,
-            cooldowns: Cooldowns::new(config.clone(), clock.clone(), db.clone()),
+            cooldowns: Cooldowns::new(config.clone(), clock.clone(), db.clone(), Alerts::default()),
             pool: CredentialPool::new(secrets.client),
             backend: secrets.backend,
             robots: RobotsCache::default(),
+            alerts: Alerts::default(),
             holder: crate::holder::holder_name(),
             db,
             config,
             clock,
             rungs,
         })
+    }
+
+    /// Sends the engine's alerts to `alerts` (the service's dispatcher).
+    pub fn with_alerts(mut self, alerts: Alerts) -> Engine {
+        self.cooldowns = Cooldowns::new(self.config.clone(), self.clock.clone(), self.db.clone(), alerts.clone());
+        self.alerts = alerts;
+        self
     }
 
     /// The credential pool (for summaries).
@@ -148,6 +172,7 @@ impl Engine {
             backend: self.backend.as_ref(),
             robots: &self.robots,
             db: &self.db,
+            alerts: &self.alerts,
         }
     }
 }

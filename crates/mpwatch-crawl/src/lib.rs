@@ -20,6 +20,7 @@
 //! - [`rate_limit`]: request-rate limits per class and key (governor), with jitter.
 //! - [`fetch`]: the HTTP client (timeouts, body cap, redirects, charset, Retry-After).
 //! - `cooldown`: anti-crawl cooldowns of hosts and credentials, kept in the database.
+//! - [`alerts`]: what the crawler raises for operators (webhooks via the service).
 //! - [`credentials`]: the pool of client credential sets (rotation, expiry alert).
 //! - [`ladder`]: which snapshot rungs an article gets, and when.
 //! - [`reparse`]: re-deriving articles from archived raw pages.
@@ -29,6 +30,7 @@
 //! `rate_limit`, `fetch`, `db`, `error`.
 #![deny(missing_docs)]
 
+pub mod alerts;
 mod cooldown;
 pub mod credentials;
 pub mod db;

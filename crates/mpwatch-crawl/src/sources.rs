@@ -19,6 +19,7 @@ use mpwatch_store::accounts::Source as SourceRow;
 use mpwatch_wechat::api::{self, ApiOutcome, ListedArticle};
 use mpwatch_wechat::url::{ArticleUrl, canonical_url};
 
+use crate::alerts::{Alerts, expire_credential};
 use crate::cooldown::{Cooldowns, Scope};
 use crate::credentials::CredentialPool;
 use crate::db::Db;
@@ -63,6 +64,8 @@ pub(crate) struct SourceContext<'a> {
     pub(crate) robots: &'a RobotsCache,
     /// The store.
     pub(crate) db: &'a Db,
+    /// Where alerts go.
+    pub(crate) alerts: &'a Alerts,
 }
 
 /// robots.txt per origin (`None`: none, or unreadable, so everything is allowed).
@@ -262,7 +265,7 @@ pub(crate) async fn discover_profile_ext(
             ApiOutcome::Ok => {}
             ApiOutcome::SessionExpired { .. } => {
                 cx.http.log_answer(cx.run, "list_api", biz.as_str(), &fetched, "expired_credential").await;
-                cx.credentials.mark_expired(&credential.name);
+                expire_credential(cx.credentials, cx.db, cx.alerts, &credential.name, cx.http.now()).await?;
                 continue;
             }
             ApiOutcome::FrequencyControl { code } => {

@@ -18,6 +18,7 @@ use mpwatch_core::config::{Config, JobKind, ScheduleEntry};
 use mpwatch_core::secrets::Secrets;
 use mpwatch_core::time::{Clock, UnixSeconds};
 use mpwatch_core::{CrawlTrigger, schedule::ScheduleError};
+use mpwatch_crawl::alerts::{AlertKind, Alerts};
 use mpwatch_crawl::db::Db;
 use mpwatch_crawl::holder::{holder_alive, holder_name, is_local};
 use mpwatch_crawl::{CrawlError, CrawlOptions, CrawlSummary, Engine, Progress, Until};
@@ -143,6 +144,7 @@ struct Service {
     clock: Arc<dyn Clock>,
     db: Db,
     engine: Arc<Engine>,
+    alerts: Alerts,
     holder: String,
     slots: Vec<Slot>,
     requests: HashMap<i64, JoinHandle<Finished>>,
@@ -195,8 +197,12 @@ pub async fn run(
         info!(closed_runs = closed, requeued_requests = requeued, "cleaned up after a process that was killed");
     }
     let config = Arc::new(config);
-    let engine =
-        Arc::new(Engine::new(Store::open(&db_path, &options)?, (*config).clone(), secrets.clone(), clock.clone())?);
+    let (alerts, _dispatcher) =
+        crate::alerts::spawn(config.alerts.clone(), secrets.webhook.clone(), db.clone(), clock.clone());
+    let engine = Arc::new(
+        Engine::new(Store::open(&db_path, &options)?, (*config).clone(), secrets.clone(), clock.clone())?
+            .with_alerts(alerts.clone()),
+    );
     let mut service = Service {
         config,
         secrets,
@@ -204,6 +210,7 @@ pub async fn run(
         clock,
         db,
         engine,
+        alerts,
         holder,
         slots: Vec::new(),
         requests: HashMap::new(),
@@ -365,7 +372,8 @@ impl Service {
             });
             let name = slot.job.entry.name.clone();
             if finished.result == "failed" {
-                warn!("job {name} failed: {}", finished.message.as_deref().unwrap_or("unknown error"));
+                let why = finished.message.as_deref().unwrap_or("unknown error");
+                self.alerts.raise(AlertKind::JobFailed, &name, format!("job {name} failed: {why}"));
             } else {
                 info!("job {name} {}: {}", finished.result, finished.line);
             }
@@ -586,7 +594,16 @@ impl Service {
                     let store = Store::open(&self.db_path, &options)?;
                     // Runs in flight keep the engine they started with; new runs use
                     // the new limits, credentials and settings.
-                    self.engine = Arc::new(Engine::new(store, config.clone(), secrets.clone(), self.clock.clone())?);
+                    let (alerts, _dispatcher) = crate::alerts::spawn(
+                        config.alerts.clone(),
+                        secrets.webhook.clone(),
+                        self.db.clone(),
+                        self.clock.clone(),
+                    );
+                    self.alerts = alerts.clone();
+                    self.engine = Arc::new(
+                        Engine::new(store, config.clone(), secrets.clone(), self.clock.clone())?.with_alerts(alerts),
+                    );
                     self.config = Arc::new(config);
                     self.secrets = secrets;
                     self.plan_jobs(false).await?;

@@ -41,3 +41,21 @@ CREATE TABLE crawl_requests (
     message      TEXT
 );
 CREATE INDEX crawl_requests_open ON crawl_requests (state, id) WHERE state IN ('pending', 'running');
+
+CREATE TABLE alerts (
+    id         INTEGER PRIMARY KEY,
+    at         INTEGER NOT NULL,
+    kind       TEXT NOT NULL,                        -- credential_expired, no_credentials, source_failing, job_failed, cooldown
+    subject    TEXT NOT NULL,                        -- credential name, source, job name, scope:target
+    message    TEXT NOT NULL,
+    delivered  INTEGER NOT NULL DEFAULT 0,           -- webhooks that accepted it
+    suppressed INTEGER NOT NULL DEFAULT 0 CHECK (suppressed IN (0, 1))  -- 1: the same alert went out within repeat_after
+);
+CREATE INDEX alerts_by_time ON alerts (at);
+CREATE INDEX alerts_by_subject ON alerts (kind, subject, at);
+
+CREATE TABLE credential_states (
+    name       TEXT PRIMARY KEY,                     -- the label from the secrets file, never a secret
+    state      TEXT NOT NULL CHECK (state IN ('valid', 'expired')),
+    since      INTEGER NOT NULL                      -- when it entered this state
+);

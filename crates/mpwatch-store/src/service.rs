@@ -374,3 +374,170 @@ impl Store {
             .context(|| "reading crawl requests".into())
     }
 }
+
+/// An alert as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertRecord {
+    /// Row id.
+    pub id: i64,
+    /// When it was raised.
+    pub at: UnixSeconds,
+    /// `credential_expired`, `no_credentials`, `source_failing`, `job_failed`, `cooldown`.
+    pub kind: String,
+    /// What it is about.
+    pub subject: String,
+    /// One line.
+    pub message: String,
+    /// Webhooks that accepted it.
+    pub delivered: i64,
+    /// Not sent: the same alert went out shortly before.
+    pub suppressed: bool,
+}
+
+/// A credential set's state, as the crawler last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CredentialStateRecord {
+    /// The label from the secrets file.
+    pub name: String,
+    /// `valid` or `expired`.
+    pub state: String,
+    /// Since when.
+    pub since: UnixSeconds,
+}
+
+impl Tx<'_> {
+    /// Records an alert; returns its id.
+    pub fn record_alert(
+        &self,
+        kind: &str,
+        subject: &str,
+        message: &str,
+        suppressed: bool,
+        at: UnixSeconds,
+    ) -> Result<i64> {
+        self.connection()
+            .execute(
+                "INSERT INTO alerts (at, kind, subject, message, suppressed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![at, kind, subject, message, i64::from(suppressed)],
+            )
+            .context(|| "recording an alert".into())?;
+        Ok(self.connection().last_insert_rowid())
+    }
+
+    /// Counts the webhooks that accepted an alert.
+    pub fn alert_delivered(&self, id: i64, webhooks: i64) -> Result<()> {
+        self.connection()
+            .execute("UPDATE alerts SET delivered = ?2 WHERE id = ?1", params![id, webhooks])
+            .context(|| format!("recording delivery of alert #{id}"))?;
+        Ok(())
+    }
+
+    /// Records a credential set's state when it changes.
+    pub fn set_credential_state(&self, name: &str, state: &str, now: UnixSeconds) -> Result<()> {
+        self.connection()
+            .execute(
+                "INSERT INTO credential_states (name, state, since) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET state = excluded.state,
+                    since = CASE WHEN credential_states.state = excluded.state THEN credential_states.since
+                                 ELSE excluded.since END",
+                params![name, state, now],
+            )
+            .context(|| format!("recording the state of credential set {name}"))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// When the same alert (kind and subject) last went out (not suppressed).
+    pub fn last_alert_sent(&self, kind: &str, subject: &str) -> Result<Option<UnixSeconds>> {
+        self.connection()
+            .query_row(
+                "SELECT max(at) FROM alerts WHERE kind = ?1 AND subject = ?2 AND suppressed = 0",
+                params![kind, subject],
+                |row| row.get(0),
+            )
+            .context(|| "reading alerts".into())
+    }
+
+    /// Alerts raised since `since`, newest first.
+    pub fn alerts_since(&self, since: UnixSeconds) -> Result<Vec<AlertRecord>> {
+        self.connection()
+            .prepare_cached(
+                "SELECT id, at, kind, subject, message, delivered, suppressed FROM alerts WHERE at >= ?1 ORDER BY at DESC, id DESC",
+            )
+            .and_then(|mut s| {
+                s.query_map([since], |row| {
+                    Ok(AlertRecord {
+                        id: row.get(0)?,
+                        at: row.get(1)?,
+                        kind: row.get(2)?,
+                        subject: row.get(3)?,
+                        message: row.get(4)?,
+                        delivered: row.get(5)?,
+                        suppressed: row.get::<_, i64>(6)? != 0,
+                    })
+                })?
+                .collect()
+            })
+            .context(|| "reading alerts".into())
+    }
+
+    /// Every credential set's recorded state.
+    pub fn credential_states(&self) -> Result<Vec<CredentialStateRecord>> {
+        self.connection()
+            .prepare_cached("SELECT name, state, since FROM credential_states ORDER BY name")
+            .and_then(|mut s| {
+                s.query_map([], |row| {
+                    Ok(CredentialStateRecord { name: row.get(0)?, state: row.get(1)?, since: row.get(2)? })
+                })?
+                .collect()
+            })
+            .context(|| "reading credential states".into())
+    }
+}
+
+/// Open work of one kind in one state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    /// `discover`, `page`, `metrics`.
+    pub kind: String,
+    /// `pending`, `leased`, `failed`.
+    pub state: String,
+    /// How many.
+    pub items: i64,
+    /// The earliest `not_before` among them.
+    pub next_due: Option<UnixSeconds>,
+}
+
+impl Store {
+    /// Work not done, by kind and state (done items are not counted: their number grows
+    /// with the history, and the index skips them).
+    pub fn queue_depth(&self) -> Result<Vec<QueueDepth>> {
+        self.connection()
+            .prepare_cached(
+                "SELECT kind, state, count(*), min(not_before) FROM work_queue
+                 WHERE state IN ('pending', 'leased', 'failed') GROUP BY kind, state ORDER BY kind, state",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |row| {
+                    Ok(QueueDepth { kind: row.get(0)?, state: row.get(1)?, items: row.get(2)?, next_due: row.get(3)? })
+                })?
+                .collect()
+            })
+            .context(|| "reading the work queue".into())
+    }
+
+    /// Runs still `running`.
+    pub fn running_runs(&self) -> Result<Vec<crate::runs::RunRecord>> {
+        let ids: Vec<i64> = self
+            .connection()
+            .prepare_cached("SELECT id FROM crawl_runs WHERE result = 'running' ORDER BY id")
+            .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect())
+            .context(|| "reading running crawl runs".into())?;
+        let mut runs = Vec::new();
+        for id in ids {
+            runs.extend(self.crawl_run(id)?);
+        }
+        Ok(runs)
+    }
+}

@@ -19,6 +19,11 @@ pub const TABLES: &[&str] = &[
     "index_periods",
     "index_values",
     "index_state",
+    "service_jobs",
+    "crawler_lock",
+    "crawl_requests",
+    "alerts",
+    "credential_states",
     "schema_migrations",
 ];
 

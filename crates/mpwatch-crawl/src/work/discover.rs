@@ -8,6 +8,7 @@ use mpwatch_wechat::api::ListedArticle;
 use tracing::{Instrument as _, info_span, warn};
 
 use super::{Outcome, PAGE};
+use crate::alerts::AlertKind;
 use crate::engine::{CrawlOptions, Engine};
 use crate::error::CrawlError;
 use crate::progress::Progress;
@@ -61,6 +62,17 @@ impl Engine {
                     })
                     .await?;
                 Progress::bump(&run.progress.failures);
+                let failures = source.consecutive_failures + 1;
+                if failures >= i64::from(self.config.alerts.source_failures) {
+                    self.alerts.raise(
+                        AlertKind::SourceFailing,
+                        &format!("source #{}", source.id),
+                        format!(
+                            "{} source #{} of account #{} failed {failures} times in a row: {error}",
+                            source.kind, source.id, source.account_id
+                        ),
+                    );
+                }
                 Ok(Outcome::Done)
             }
             Ok(found) => {

@@ -8,6 +8,7 @@ use mpwatch_wechat::api::{self, ApiOutcome};
 use mpwatch_wechat::page::PageKind;
 
 use super::Outcome;
+use crate::alerts::expire_credential;
 use crate::cooldown::Scope;
 use crate::engine::Engine;
 use crate::error::CrawlError;
@@ -132,7 +133,7 @@ impl Engine {
                 }
                 ApiOutcome::SessionExpired { .. } => {
                     self.http.log_answer(run, "count_api", &log_target, &fetched, "expired_credential").await;
-                    self.pool.mark_expired(&credential.name);
+                    expire_credential(&self.pool, &self.db, &self.alerts, &credential.name, self.now()).await?;
                 }
                 ApiOutcome::FrequencyControl { code } => {
                     self.http.log_answer(run, "count_api", &log_target, &fetched, "throttled").await;

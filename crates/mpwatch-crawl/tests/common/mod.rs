@@ -95,7 +95,7 @@ impl Harness {
     }
 
     pub fn engine(&self, credentials: Vec<ClientCredential>) -> Arc<Engine> {
-        let secrets = Secrets { client: credentials, backend: None };
+        let secrets = Secrets { client: credentials, ..Secrets::default() };
         Arc::new(Engine::new(self.store(), self.config.clone(), secrets, Arc::new(self.clock.clone())).unwrap())
     }
 
