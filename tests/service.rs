@@ -104,6 +104,7 @@ fn setup(dir: &Path) -> (common::SimProcess, PathBuf, PathBuf) {
     let schedules = r#"
 [service]
 stop_timeout = "3s"
+metrics_listen = "127.0.0.1:0"
 
 [[schedule]]
 name = "discover"
@@ -143,6 +144,29 @@ fn the_service_notifies_systemd_stops_on_sigterm_and_finishes_the_work_after_a_r
     wait_for("two watchdog pings", Duration::from_secs(10), || notifications.count("WATCHDOG=1") >= 2);
     assert!(notifications.lines().iter().any(|l| l.starts_with("STATUS=")), "{:?}", notifications.lines());
     let stored_at_stop = count(&db, "SELECT count(*) FROM articles WHERE status != 'pending'");
+    // Prometheus metrics, at the address the service logged.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let url = logged
+        .split_whitespace()
+        .find(|word| word.starts_with("http://") && word.ends_with("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in the log: {logged}"))
+        .to_string();
+    let metrics = {
+        mpwatch_crawl::fetch::install_tls_provider();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() })
+    };
+    for expected in [
+        "mpwatch_requests_total{class=\"article_page\",outcome=\"article\"}",
+        "mpwatch_queue_items{kind=\"page\",state=",
+        "mpwatch_articles{status=\"ok\"}",
+        "mpwatch_credential_sets{state=\"valid\"} 1",
+        "mpwatch_cooldowns_active{scope=\"host\"} 0",
+        "mpwatch_snapshots_total",
+        "# EOF",
+    ] {
+        assert!(metrics.contains(expected), "{expected} missing from:\n{metrics}");
+    }
 
     let (status, took) = terminate(&mut service);
     let stderr = std::fs::read_to_string(&log).unwrap();

@@ -16,7 +16,7 @@ use crate::cooldown::Cooldowns;
 use crate::credentials::CredentialPool;
 use crate::db::Db;
 pub use crate::error::CrawlError;
-use crate::http::Http;
+use crate::http::{Http, RequestTotals};
 use crate::run::RunScope;
 use crate::sources::{RobotsCache, SourceContext};
 
@@ -150,6 +150,17 @@ impl Engine {
         self.cooldowns = Cooldowns::new(self.config.clone(), self.clock.clone(), self.db.clone(), alerts.clone());
         self.alerts = alerts;
         self
+    }
+
+    /// Counts requests into `totals` (shared across the engines of one service).
+    pub fn with_request_totals(mut self, totals: Arc<RequestTotals>) -> Engine {
+        self.http.totals = totals;
+        self
+    }
+
+    /// Requests by class and outcome since the engine (or its shared totals) began.
+    pub fn request_totals(&self) -> Arc<RequestTotals> {
+        self.http.totals.clone()
     }
 
     /// The credential pool (for summaries).

@@ -33,6 +33,27 @@ pub(crate) fn host_of(url: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Requests made by outcome, per request class (`article_page`, `count_api`, ...), over
+/// the life of a process (for metrics). Shared by the engines a service builds on reload.
+#[derive(Debug, Default)]
+pub struct RequestTotals(Mutex<std::collections::BTreeMap<(String, String), u64>>);
+
+impl RequestTotals {
+    fn add(&self, class: &str, outcome: &str) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry((class.to_string(), outcome.to_string()))
+            .or_default() += 1;
+    }
+
+    /// `((class, outcome), requests)` so far.
+    pub fn snapshot(&self) -> Vec<((String, String), u64)> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+}
+
 /// Why a send gave no answer to use: when to try again and what went wrong.
 pub(crate) type SendFailure = (UnixSeconds, String);
 
@@ -48,6 +69,8 @@ pub(crate) struct Http {
     /// Request-rate limits.
     pub(crate) limiters: RateLimiters,
     host_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Requests by class and outcome.
+    pub(crate) totals: Arc<RequestTotals>,
 }
 
 impl Http {
@@ -62,6 +85,7 @@ impl Http {
             anonymous,
             credential_clients: Mutex::new(HashMap::new()),
             host_slots: Mutex::new(HashMap::new()),
+            totals: Arc::default(),
         })
     }
 
@@ -218,6 +242,7 @@ impl Http {
         bytes: Option<u64>,
         elapsed: Option<Duration>,
     ) {
+        self.totals.add(log_class, outcome);
         let run = Some(run.id);
         let (class, target, outcome) = (log_class.to_string(), target.to_string(), outcome.to_string());
         let result = self

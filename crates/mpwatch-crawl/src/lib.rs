@@ -48,4 +48,5 @@ mod sources;
 mod work;
 
 pub use engine::{CrawlError, CrawlOptions, CrawlSummary, Engine, Until};
+pub use http::RequestTotals;
 pub use progress::Progress;

@@ -1,10 +1,11 @@
 //! `mpwatch run`: the service. Alerts to webhooks (`alerts`), jobs on cron schedules (`jobs`), systemd's notification
-//! protocol (`notify`), and the scheduler loop with the crawler lock, ad-hoc requests,
+//! protocol (`notify`), Prometheus metrics (`metrics`), and the scheduler loop with the crawler lock, ad-hoc requests,
 //! reload and graceful stop (`service`).
 #![deny(missing_docs)]
 
 pub mod alerts;
 pub mod jobs;
+pub mod metrics;
 pub mod notify;
 pub mod service;
 

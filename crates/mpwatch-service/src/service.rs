@@ -21,7 +21,7 @@ use mpwatch_core::{CrawlTrigger, schedule::ScheduleError};
 use mpwatch_crawl::alerts::{AlertKind, Alerts};
 use mpwatch_crawl::db::Db;
 use mpwatch_crawl::holder::{holder_alive, holder_name, is_local};
-use mpwatch_crawl::{CrawlError, CrawlOptions, CrawlSummary, Engine, Progress, Until};
+use mpwatch_crawl::{CrawlError, CrawlOptions, CrawlSummary, Engine, Progress, RequestTotals, Until};
 use mpwatch_store::service::{CrawlRequest, CrawlerLock, LockOutcome};
 use mpwatch_store::{Store, StoreError, StoreOptions};
 use rand::Rng as _;
@@ -55,6 +55,14 @@ pub enum ServiceError {
     /// A schedule could not be read (config validation catches this first).
     #[error("schedule: {0}")]
     Schedule(#[from] ScheduleError),
+    /// The metrics address could not be bound.
+    #[error("cannot serve metrics on {address}: {source}")]
+    Listen {
+        /// `[service] metrics_listen`.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Another service crawls this database.
     #[error("another mpwatch service ({holder}) is running on this database; stop it first")]
     AlreadyRunning {
@@ -145,6 +153,7 @@ struct Service {
     db: Db,
     engine: Arc<Engine>,
     alerts: Alerts,
+    totals: Arc<RequestTotals>,
     holder: String,
     slots: Vec<Slot>,
     requests: HashMap<i64, JoinHandle<Finished>>,
@@ -199,10 +208,19 @@ pub async fn run(
     let config = Arc::new(config);
     let (alerts, _dispatcher) =
         crate::alerts::spawn(config.alerts.clone(), secrets.webhook.clone(), db.clone(), clock.clone());
+    let totals = Arc::new(RequestTotals::default());
     let engine = Arc::new(
         Engine::new(Store::open(&db_path, &options)?, (*config).clone(), secrets.clone(), clock.clone())?
-            .with_alerts(alerts.clone()),
+            .with_alerts(alerts.clone())
+            .with_request_totals(totals.clone()),
     );
+    let stop = CancellationToken::new();
+    if let Some(listen) = config.service.metrics_listen {
+        let metrics_db = Db::new(Store::open(&db_path, &options)?);
+        crate::metrics::serve(listen, metrics_db, totals.clone(), clock.clone(), stop.clone())
+            .await
+            .map_err(|source| ServiceError::Listen { address: listen, source })?;
+    }
     let mut service = Service {
         config,
         secrets,
@@ -211,10 +229,11 @@ pub async fn run(
         db,
         engine,
         alerts,
+        totals,
         holder,
         slots: Vec::new(),
         requests: HashMap::new(),
-        stop: CancellationToken::new(),
+        stop,
     };
     service.plan_jobs(true).await?;
     notifier.ready(&service.status_line());
@@ -602,7 +621,9 @@ impl Service {
                     );
                     self.alerts = alerts.clone();
                     self.engine = Arc::new(
-                        Engine::new(store, config.clone(), secrets.clone(), self.clock.clone())?.with_alerts(alerts),
+                        Engine::new(store, config.clone(), secrets.clone(), self.clock.clone())?
+                            .with_alerts(alerts)
+                            .with_request_totals(self.totals.clone()),
                     );
                     self.config = Arc::new(config);
                     self.secrets = secrets;

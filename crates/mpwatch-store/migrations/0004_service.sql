@@ -16,6 +16,7 @@ CREATE TABLE service_jobs (
     last_result      TEXT CHECK (last_result IN ('running', 'ok', 'partial', 'failed', 'interrupted', 'skipped')),
     last_message     TEXT,
     last_run_id      INTEGER REFERENCES crawl_runs (id) ON DELETE SET NULL,
+    last_success_at  INTEGER,                        -- when a run last ended ok or partial
     next_fire_at     INTEGER                         -- as computed by the running service
 );
 

@@ -53,6 +53,8 @@ pub struct JobState {
     pub last_run_id: Option<i64>,
     /// Its next fire, as the running service computed it.
     pub next_fire_at: Option<UnixSeconds>,
+    /// When a run of it last ended `ok` or `partial`.
+    pub last_success_at: Option<UnixSeconds>,
 }
 
 /// An ad-hoc crawl handed to the service.
@@ -79,8 +81,7 @@ pub struct CrawlRequest {
 }
 
 const LOCK_COLUMNS: &str = "holder, role, acquired_at, heartbeat_at, status";
-const JOB_COLUMNS: &str =
-    "name, kind, last_fire_at, last_started_at, last_finished_at, last_result, last_message, last_run_id, next_fire_at";
+const JOB_COLUMNS: &str = "name, kind, last_fire_at, last_started_at, last_finished_at, last_result, last_message, last_run_id, next_fire_at, last_success_at";
 const REQUEST_COLUMNS: &str =
     "id, requested_at, requested_by, options, state, run_id, started_at, finished_at, message";
 
@@ -105,6 +106,7 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobState> {
         last_message: row.get(6)?,
         last_run_id: row.get(7)?,
         next_fire_at: row.get(8)?,
+        last_success_at: row.get(9)?,
     })
 }
 
@@ -237,7 +239,8 @@ impl Tx<'_> {
         self.connection()
             .execute(
                 "UPDATE service_jobs SET last_finished_at = ?2, last_result = ?3, last_message = ?4,
-                    last_run_id = coalesce(?5, last_run_id)
+                    last_run_id = coalesce(?5, last_run_id),
+                    last_success_at = CASE WHEN ?3 IN ('ok', 'partial') THEN ?2 ELSE last_success_at END
                  WHERE name = ?1",
                 params![name, now, result, message, run_id],
             )
@@ -539,5 +542,24 @@ impl Store {
             runs.extend(self.crawl_run(id)?);
         }
         Ok(runs)
+    }
+}
+
+impl Store {
+    /// Articles by status (for metrics). Counts every stored article: a scan of the
+    /// `articles` table, cheap next to a crawl but growing with the history.
+    pub fn articles_by_status(&self) -> Result<Vec<(String, i64)>> {
+        self.connection()
+            .prepare_cached("SELECT status, count(*) FROM articles GROUP BY status ORDER BY status")
+            .and_then(|mut s| s.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect())
+            .context(|| "counting articles".into())
+    }
+
+    /// The highest snapshot id: snapshots are append-only, so this counts the snapshots
+    /// ever taken (a purged account's included) without a scan.
+    pub fn snapshots_taken(&self) -> Result<i64> {
+        self.connection()
+            .query_row("SELECT coalesce(max(id), 0) FROM metric_snapshots", [], |row| row.get(0))
+            .context(|| "reading snapshots".into())
     }
 }
