@@ -4,8 +4,9 @@
 //! configuration on request, and stops gracefully: no new work, work in flight
 //! finishes or goes back to the queue, every run recorded with its counts.
 //!
-//! How the schedule and the snapshot ladder meet: a `metrics` job's run lasts until the
-//! job's next fire and takes each ladder rung as it falls due in between (the engine
+//! How the schedule and the snapshot ladder meet: a `metrics` job's run starts with the
+//! service, lasts until the job's next fire and takes each ladder rung as it falls due in
+//! between (the engine
 //! sleeps until the next due item), so a snapshot due at 14:03 is taken at 14:03 even
 //! with metrics fired every 5 minutes. A `discover` job runs until nothing is due; the
 //! articles it finds get their first-sight rung at once, which the metrics run picks up.
@@ -81,7 +82,7 @@ pub enum Control {
 }
 
 /// Loads a fresh configuration and secrets (for SIGHUP); the error is one line.
-pub type Reloader = Box<dyn Fn() -> Result<(Config, Secrets), String> + Send>;
+pub type Reloader = Box<dyn Fn() -> Result<(Config, Secrets), String> + Send + Sync>;
 
 /// What the service needs to start.
 pub struct ServiceSetup {
@@ -268,6 +269,9 @@ impl Service {
                 if let Some(fire) = plan.catch_up {
                     info!(job = %name, "a fire was missed while the service was down: running it once now");
                     slot.waiting_fire = Some(fire);
+                } else if slot.job.entry.job == JobKind::Metrics {
+                    // The ladder is served from the start, not from the first fire.
+                    slot.waiting_fire = Some(now);
                 }
                 if let Some(fire) = plan.skipped {
                     let kind = slot.job.entry.job.as_str();
