@@ -299,3 +299,34 @@ fn the_readme_documents_every_command() {
         assert!(readme.contains(&format!("`mpwatch {command}")), "README does not document `mpwatch {command}`");
     }
 }
+
+#[test]
+fn config_check_prints_each_jobs_next_three_fires() {
+    let setup = Setup::new();
+    // `init` writes the four default jobs.
+    let out = setup.run(&["config", "check"]);
+    for job in ["discover", "metrics", "index", "maintenance"] {
+        let line =
+            out.lines().find(|l| l.trim_start().starts_with(&format!("{job} ("))).unwrap_or_else(|| panic!("{out}"));
+        let next = line.split("; next ").nth(1).unwrap();
+        assert_eq!(next.split(", ").count(), 3, "{line}");
+    }
+    // A seconds field and another time zone.
+    std::fs::write(
+        setup.config(),
+        "[[schedule]]\nname = \"fast\"\ncron = \"*/10 * * * * *\"\njob = \"metrics\"\ntimezone = \"Europe/Berlin\"\n",
+    )
+    .unwrap();
+    let out = setup.run(&["config", "check"]);
+    let line = out.lines().find(|l| l.contains("fast (metrics)")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("\"*/10 * * * * *\" Europe/Berlin; next "), "{line}");
+    let seconds: Vec<&str> = line.split("; next ").nth(1).unwrap().split(", ").map(|t| &t[17..19]).collect();
+    assert!(seconds.iter().all(|s| s.ends_with('0')), "{line}");
+    std::fs::write(setup.config(), "[[schedule]]\nname = \"x\"\ncron = \"* * *\"\njob = \"index\"\n").unwrap();
+    setup
+        .cmd()
+        .args(["config", "check"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("mpwatch.toml: schedule[0].cron \"* * *\" must have 5 fields"));
+}

@@ -213,3 +213,55 @@ fn the_service_notifies_systemd_stops_on_sigterm_and_finishes_the_work_after_a_r
     assert!(count(&db, "SELECT count(*) FROM service_jobs WHERE name = 'index' AND last_result = 'ok'") == 1);
     assert!(count(&db, "SELECT count(*) FROM crawl_runs WHERE trigger = 'schedule' AND job = 'metrics'") >= 1);
 }
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: a signal to our own child process.
+    unsafe {
+        libc::kill(i32::try_from(child.id()).unwrap(), signal);
+    }
+}
+
+#[test]
+fn sighup_reloads_a_valid_config_and_keeps_the_old_one_when_the_new_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, config, db) = setup(dir.path());
+    let socket_path = dir.path().join("notify.sock");
+    let notifications = Notifications::listen(&socket_path);
+    let log = dir.path().join("service.log");
+    let mut service = start_service(&config, &socket_path, &log);
+    wait_for("READY=1", Duration::from_secs(30), || notifications.count("READY=1") == 1);
+    let valid = std::fs::read_to_string(&config).unwrap();
+
+    // An invalid config: refused, logged, the old jobs go on.
+    std::fs::write(
+        &config,
+        format!("{valid}\n[[schedule]]\nname = \"broken\"\ncron = \"61 * * * *\"\njob = \"index\"\n"),
+    )
+    .unwrap();
+    signal(&service, libc::SIGHUP);
+    wait_for("the refusal in the log", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).unwrap().contains("configuration not reloaded, keeping the old one")
+    });
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("schedule[3].cron"), "the error names the key: {logged}");
+    assert!(service.try_wait().unwrap().is_none(), "still running");
+
+    // A valid one with a new job: reloaded.
+    std::fs::write(
+        &config,
+        format!("{valid}\n[[schedule]]\nname = \"nightly\"\ncron = \"30 3 * * *\"\njob = \"maintenance\"\n"),
+    )
+    .unwrap();
+    signal(&service, libc::SIGHUP);
+    wait_for("the new job", Duration::from_secs(10), || {
+        count(&db, "SELECT count(*) FROM service_jobs WHERE name = 'nightly' AND next_fire_at IS NOT NULL") == 1
+    });
+    assert!(notifications.count("RELOADING=1") >= 2, "{:?}", notifications.lines());
+    assert!(notifications.count("READY=1") >= 3, "READY=1 after each reload: {:?}", notifications.lines());
+
+    let (status, _) = terminate(&mut service);
+    assert_eq!(status.code(), Some(0));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("configuration reloaded"), "{logged}");
+    assert!(!logged.contains('\u{1b}'), "no colour codes when stderr is not a terminal");
+}

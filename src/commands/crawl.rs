@@ -120,7 +120,10 @@ async fn foreground(
         mpwatch_crawl::db::Db::new(context.open_store()?),
         clock.clone(),
     );
-    let engine = Arc::new(Engine::new(store, context.config.clone(), secrets, clock)?.with_alerts(alerts));
+    // A foreground crawl stops within 5 s of Ctrl-C: in-flight work gets at most 4 s.
+    let mut config = context.config.clone();
+    config.service.stop_timeout = config.service.stop_timeout.min(Duration::from_secs(4));
+    let engine = Arc::new(Engine::new(store, config, secrets, clock)?.with_alerts(alerts));
     let stop = CancellationToken::new();
     let signalled = spawn_stop_on_signals(stop.clone())?;
     let progress = Arc::new(Progress::default());
