@@ -8,6 +8,7 @@ use common::{Harness, T0, count};
 use mpwatch_core::config::RateLimit;
 use mpwatch_core::time::ClockMode;
 use mpwatch_core::{ArticleStatus, SourceKind};
+use mpwatch_crawl::alerts::AlertKind;
 use mpwatch_crawl::credentials::CredentialState;
 use mpwatch_crawl::{CrawlOptions, Until};
 use mpwatch_sim::scenario::{Limit, Quota};
@@ -55,10 +56,17 @@ async fn credential_expiry_raises_the_alert_rotates_and_counts_wait_for_a_new_se
     let second = harness.credential("phone-2");
     // phone-1 is dead before the crawl starts: the first use gets "no session".
     assert!(harness.sim.state().revoke_credential(1));
-    let engine = harness.engine(vec![first.clone(), second.clone()]);
+    let (engine, mut alerts) = harness.engine_with_alerts(vec![first.clone(), second.clone()]);
     let summary = engine.run(&CrawlOptions::default()).await.unwrap();
     let states = engine.credentials().states();
     assert_eq!(states[0], ("phone-1".to_string(), CredentialState::Expired));
+    let alert = alerts.try_recv().unwrap();
+    assert_eq!((alert.kind, alert.subject.as_str()), (AlertKind::CredentialExpired, "phone-1"));
+    assert!(alerts.try_recv().is_err(), "one alert: phone-2 is still usable");
+    assert_eq!(
+        count(&harness.store(), "SELECT count(*) FROM credential_states WHERE name = 'phone-1' AND state = 'expired'"),
+        1
+    );
     assert_eq!(states[1].1, CredentialState::Active);
     assert!(summary.counts.snapshots > 0, "rotation went on with phone-2");
     let store = harness.store();
@@ -67,9 +75,11 @@ async fn credential_expiry_raises_the_alert_rotates_and_counts_wait_for_a_new_se
     // Both sets dead, a day later: pages are crawled, counts wait in the queue.
     assert!(harness.sim.state().revoke_credential(2));
     harness.clock.advance(86_400.0 + 3600.0);
-    let engine = harness.engine(vec![first, second]);
+    let (engine, mut alerts) = harness.engine_with_alerts(vec![first, second]);
     let summary = engine.run(&CrawlOptions::default()).await.unwrap();
     assert_eq!(summary.counts.snapshots, 0);
+    let kinds: Vec<AlertKind> = std::iter::from_fn(|| alerts.try_recv().ok()).map(|a| a.kind).collect();
+    assert!(kinds.contains(&AlertKind::NoCredentials), "{kinds:?}");
     assert_eq!(count(&store, "SELECT count(*) FROM metric_snapshots"), snapshots);
     let waiting = count(
         &store,
@@ -224,4 +234,36 @@ async fn the_ladder_takes_each_rung_in_its_window_as_simulated_days_pass() {
         }
     }
     assert!(checked > 20, "{checked} snapshots checked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_failing_run_after_run_raises_an_alert_on_the_third() {
+    let mut harness = Harness::new(211, 0, 1, |_| {}).await;
+    harness.config.http.connect_timeout = Duration::from_millis(500);
+    {
+        let mut store = harness.store();
+        store
+            .write(|tx| {
+                let source = mpwatch_store::accounts::NewSource {
+                    kind: SourceKind::Feed,
+                    // Nothing listens on port 1.
+                    locator: "http://127.0.0.1:1/feeds/dead.atom".into(),
+                };
+                tx.add_account(
+                    &mpwatch_store::accounts::NewAccount { sources: vec![source], ..Default::default() },
+                    T0 as i64,
+                )?;
+                Ok(())
+            })
+            .unwrap();
+    }
+    let mut raised = Vec::new();
+    for run in 1..=3 {
+        let (engine, mut alerts) = harness.engine_with_alerts(Vec::new());
+        engine.run(&CrawlOptions::default()).await.unwrap();
+        raised.extend(std::iter::from_fn(|| alerts.try_recv().ok()).map(|a| (run, a.kind, a.subject)));
+        // Past the failing source's retry time.
+        harness.clock.advance(86_400.0 * 2.0);
+    }
+    assert_eq!(raised, vec![(3, AlertKind::SourceFailing, "source #1".to_string())]);
 }

@@ -99,6 +99,19 @@ impl Harness {
         Arc::new(Engine::new(self.store(), self.config.clone(), secrets, Arc::new(self.clock.clone())).unwrap())
     }
 
+    /// An engine whose alerts arrive on the returned channel.
+    pub fn engine_with_alerts(
+        &self,
+        credentials: Vec<ClientCredential>,
+    ) -> (Arc<Engine>, tokio::sync::mpsc::UnboundedReceiver<mpwatch_crawl::alerts::Alert>) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let secrets = Secrets { client: credentials, ..Secrets::default() };
+        let engine = Engine::new(self.store(), self.config.clone(), secrets, Arc::new(self.clock.clone()))
+            .unwrap()
+            .with_alerts(mpwatch_crawl::alerts::Alerts::to(sender));
+        (Arc::new(engine), receiver)
+    }
+
     pub fn truth(&self) -> Vec<mpwatch_sim::TruthArticle> {
         mpwatch_sim::server::truth_at(&self.sim.state().world, self.sim.state().now())
     }
