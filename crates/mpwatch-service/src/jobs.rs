@@ -47,8 +47,11 @@ impl Job {
     pub fn at_start(&self, last_fire: Option<UnixSeconds>, now: UnixSeconds) -> StartPlan {
         let next = self.next_after(now);
         let Some(last) = last_fire else {
-            // Never ran here: nothing was missed.
-            return StartPlan { catch_up: None, skipped: None, next };
+            // Never ran on this database: a first start does the job's work at once
+            // (a new tracker should not wait half an hour for its first discovery),
+            // unless catch-up is off.
+            let catch_up = (self.entry.catch_up == CatchUp::Once).then_some(now);
+            return StartPlan { catch_up, skipped: None, next };
         };
         let missed =
             self.schedule.fires_after(to_timestamp(last)).map(|t| t.as_second()).take_while(|t| *t <= now).last();
@@ -129,8 +132,9 @@ mod tests {
         // Nothing missed: wait for the next fire.
         let plan = hourly.at_start(Some(NOW - 190), NOW);
         assert_eq!((plan.catch_up, plan.skipped), (None, None));
-        // Never ran: nothing to catch up.
-        assert_eq!(hourly.at_start(None, NOW).catch_up, None);
+        // Never ran on this database: it runs at once, unless catch-up is off.
+        assert_eq!(hourly.at_start(None, NOW).catch_up, Some(NOW));
+        assert_eq!(job("0 * * * *", CatchUp::None).at_start(None, NOW).catch_up, None);
         // catch_up = "none": the missed fire is recorded as skipped, not run.
         let plan = job("0 * * * *", CatchUp::None).at_start(Some(NOW - 5 * 3600), NOW);
         assert_eq!((plan.catch_up, plan.skipped), (None, Some(NOW - 190)));
