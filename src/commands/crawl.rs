@@ -49,9 +49,17 @@ pub fn run(context: &AppContext, args: &CrawlArgs) -> Result<()> {
         let secrets = context.load_secrets()?.unwrap_or_default();
         return dry_run(&store, &accounts, &secrets, args);
     }
+    // Canonical forms only: a link copied from a WeChat client carries its session
+    // (key, uin, pass_ticket), which must reach neither the queue nor a log.
+    let mut urls = Vec::new();
+    for url in &args.urls {
+        let parsed = mpwatch_wechat::url::ArticleUrl::parse(url)
+            .map_err(|_| anyhow::anyhow!("--url {}: not a WeChat article URL", redact_query(url)))?;
+        urls.push(parsed.canonical());
+    }
     let request = RequestOptions {
         accounts,
-        urls: args.urls.clone(),
+        urls,
         pages: !args.metrics_only,
         metrics: !args.no_metrics,
         backfill: args.backfill,
@@ -265,6 +273,14 @@ async fn hand_over(store: &mut Store, request: &RequestOptions, args: &CrawlArgs
     did_something(&summary, args)
 }
 
+/// A URL without its query (which may hold a session), for messages.
+fn redact_query(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?…"),
+        None => url.to_string(),
+    }
+}
+
 /// Exit 1 when the crawl could do nothing at all.
 fn did_something(summary: &CrawlSummary, _args: &CrawlArgs) -> Result<()> {
     let did_nothing = summary.counts.articles_found == 0
@@ -349,7 +365,7 @@ fn dry_run(store: &mpwatch_store::Store, accounts: &[i64], secrets: &Secrets, ar
         );
     }
     for url in &args.urls {
-        println!("would fetch {url}");
+        println!("would fetch {}", redact_query(url));
     }
     let now = mpwatch_core::time::now_unix();
     let candidates = store.metrics_candidates(now, 31 * 86_400)?;

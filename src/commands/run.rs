@@ -33,11 +33,14 @@ pub fn run(global: &GlobalArgs) -> Result<()> {
             Ok((context.config, secrets))
         }),
     };
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let (sender, receiver) = mpsc::channel(8);
         forward_signals(sender)?;
         mpwatch_service::run(setup, receiver, Notifier::from_env()).await.map_err(anyhow::Error::from)
-    })
+    });
+    // A blocking job (an index update) that outlived the stop timeout is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 /// SIGTERM and SIGINT stop the service; SIGHUP reloads it.

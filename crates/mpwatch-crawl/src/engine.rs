@@ -158,6 +158,13 @@ impl Engine {
         self
     }
 
+    /// Shares `other`'s rate limiters (same limits): a service reloading its config
+    /// keeps one budget for the runs in flight and the new ones.
+    pub fn with_rate_limiters_of(mut self, other: &Engine) -> Engine {
+        self.http.limiters = other.http.limiters.clone();
+        self
+    }
+
     /// Requests by class and outcome since the engine (or its shared totals) began.
     pub fn request_totals(&self) -> Arc<RequestTotals> {
         self.http.totals.clone()

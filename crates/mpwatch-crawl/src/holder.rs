@@ -7,10 +7,17 @@ pub fn holder_name() -> String {
     format!("{}@{}", std::process::id(), this_host())
 }
 
+/// The host name from the kernel (`gethostname(2)`): a sandboxed service may not see
+/// `/proc/sys`, and both sides of the crawler lock must name the host alike.
 fn this_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
+    let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if result != 0 {
+        return "localhost".into();
+    }
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
 }
 
 /// Whether `holder` names a process on this host.

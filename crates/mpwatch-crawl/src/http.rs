@@ -67,7 +67,7 @@ pub(crate) struct Http {
     pub(crate) anonymous: reqwest::Client,
     credential_clients: Mutex<HashMap<String, reqwest::Client>>,
     /// Request-rate limits.
-    pub(crate) limiters: RateLimiters,
+    pub(crate) limiters: Arc<RateLimiters>,
     host_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Requests by class and outcome.
     pub(crate) totals: Arc<RequestTotals>,
@@ -78,7 +78,7 @@ impl Http {
     pub(crate) fn new(config: Arc<Config>, clock: Arc<dyn Clock>, db: Db) -> Result<Http, CrawlError> {
         let anonymous = fetch::build_client(&config.http, None, true).map_err(CrawlError::Client)?;
         Ok(Http {
-            limiters: RateLimiters::new(&config.rate_limits),
+            limiters: Arc::new(RateLimiters::new(&config.rate_limits)),
             config,
             clock,
             db,

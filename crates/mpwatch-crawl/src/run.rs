@@ -45,6 +45,8 @@ pub(crate) struct RunScope {
 
 /// The items a run has leased and not finished, to give back if it is stopped.
 type InFlight = Arc<Mutex<HashSet<i64>>>;
+/// A run's work items being processed.
+type Tasks = tokio::task::JoinSet<Result<(), CrawlError>>;
 
 impl Engine {
     /// Runs until `options.until`: schedules discovery, pages and ladder rungs, then
@@ -95,7 +97,6 @@ impl Engine {
         let span = info_span!("crawl", run = run_id, job = %options.job);
         let result = self.run_loop(&scope, options, stop).instrument(span).await;
         let counts = progress.counts();
-        let queued = self.db.call(|store| store.open_work()).await?;
         let run_result = match &result {
             Err(_) => RunResult::Failed,
             Ok(()) if stop.is_cancelled() => RunResult::Interrupted,
@@ -115,6 +116,8 @@ impl Engine {
             })
             .await?;
         result?;
+        // Only for the summary: a failure to count is no reason to fail the run.
+        let queued = self.db.call(|store| store.open_work()).await.unwrap_or(0);
         Ok(CrawlSummary {
             run_id,
             counts,
@@ -126,17 +129,42 @@ impl Engine {
         })
     }
 
+    /// The loop, and what happens to work in flight when it ends: waited for, given
+    /// `stop_timeout` after a stop, or (on an error) abandoned and given back.
     async fn run_loop(
         self: &Arc<Self>,
         scope: &Arc<RunScope>,
         options: &CrawlOptions,
         stop: &CancellationToken,
     ) -> Result<(), CrawlError> {
+        let mut tasks: Tasks = tokio::task::JoinSet::new();
+        let in_flight: InFlight = Arc::default();
+        match self.drive(scope, options, stop, &mut tasks, &in_flight).await {
+            Ok(()) if stop.is_cancelled() => self.wind_down(tasks, &in_flight).await,
+            Ok(()) => Ok(()),
+            Err(error) => {
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                if let Err(release_error) = self.release(&in_flight).await {
+                    warn!(error = %release_error, "cannot give unfinished work back to the queue");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn drive(
+        self: &Arc<Self>,
+        scope: &Arc<RunScope>,
+        options: &CrawlOptions,
+        stop: &CancellationToken,
+        tasks: &mut Tasks,
+        in_flight: &InFlight,
+    ) -> Result<(), CrawlError> {
         self.schedule(options).await?;
         let mut last_discovery = self.now();
         let workers = (self.config.crawl.concurrency_per_host.max(1) as usize) * 2;
-        let mut tasks: tokio::task::JoinSet<Result<(), CrawlError>> = tokio::task::JoinSet::new();
-        let in_flight: InFlight = Arc::default();
+        let mut idle = false;
         let mut last_housekeeping = tokio::time::Instant::now();
         let mut last_counts = tokio::time::Instant::now();
         while !stop.is_cancelled() {
@@ -168,7 +196,13 @@ impl Engine {
                 kinds.push(METRICS);
             }
             let free = workers.saturating_sub(tasks.len());
-            let items = if free == 0 || kinds.is_empty() {
+            // An idle run (a metrics run serving the ladder) checks with a read whether
+            // anything is due before it takes a write lock to lease.
+            let nothing_due = idle && tasks.is_empty() && {
+                let kinds = kinds.clone();
+                self.db.call(move |store| store.next_due(&kinds)).await?.is_none_or(|due| due > now)
+            };
+            let items = if free == 0 || kinds.is_empty() || nothing_due {
                 Vec::new()
             } else {
                 let lease_until = now + self.config.crawl.lease.as_secs() as i64;
@@ -180,6 +214,7 @@ impl Engine {
                     })
                     .await?
             };
+            idle = items.is_empty() && tasks.is_empty();
             if items.is_empty() {
                 if !tasks.is_empty() {
                     tokio::select! {
@@ -218,7 +253,7 @@ impl Engine {
             }
         }
         if stop.is_cancelled() {
-            return self.wind_down(tasks, &in_flight).await;
+            return Ok(());
         }
         while let Some(done) = tasks.join_next().await {
             done.map_err(|e| CrawlError::Task(e.to_string()))??;
@@ -229,11 +264,7 @@ impl Engine {
     /// After a stop: in-flight work gets the stop timeout to finish; then it is
     /// abandoned (every write is a transaction: nothing is half-written) and its items
     /// go back to the queue untried.
-    async fn wind_down(
-        &self,
-        mut tasks: tokio::task::JoinSet<Result<(), CrawlError>>,
-        in_flight: &InFlight,
-    ) -> Result<(), CrawlError> {
+    async fn wind_down(&self, mut tasks: Tasks, in_flight: &InFlight) -> Result<(), CrawlError> {
         let grace = self.config.service.stop_timeout;
         let finished = tokio::time::timeout(grace, async {
             while let Some(done) = tasks.join_next().await {
@@ -247,6 +278,11 @@ impl Engine {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
+        self.release(in_flight).await
+    }
+
+    /// Gives the items still in flight back to the queue, untried.
+    async fn release(&self, in_flight: &InFlight) -> Result<(), CrawlError> {
         let left: Vec<i64> =
             in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
         if !left.is_empty() {

@@ -35,11 +35,12 @@ use tracing::{info, warn};
 use crate::jobs::{FireDecision, Job, decide, jobs_of};
 use crate::notify::Notifier;
 
-/// A heartbeat older than this (in clock seconds) means a lock held from another host
-/// is abandoned.
+/// A lock whose heartbeat is older than this (clock seconds) is abandoned.
 pub const LOCK_STALE_AFTER: i64 = 60;
 /// How long a fire waits for the previous run of the same job to end (clock seconds).
 const OVERLAP_GRACE: i64 = 60;
+/// Consecutive failed ticks (about one a second) before the service gives up.
+const MAX_FAILING_TICKS: u32 = 60;
 /// How often the lock's heartbeat and status are written (real time).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 
@@ -63,6 +64,12 @@ pub enum ServiceError {
         address: std::net::SocketAddr,
         /// Why.
         source: std::io::Error,
+    },
+    /// Another live process took the crawler lock while this one was paused.
+    #[error("another mpwatch ({holder}) took over the crawler lock; stopping so that only one process fetches")]
+    LostLock {
+        /// Its `<pid>@<host>`.
+        holder: String,
     },
     /// Another service crawls this database.
     #[error("another mpwatch service ({holder}) is running on this database; stop it first")]
@@ -139,10 +146,12 @@ struct Slot {
     running: Option<JoinHandle<Finished>>,
 }
 
-/// Whether the lock's holder lives: on this host, whether its process exists; on
-/// another host, whether its heartbeat is fresh.
+/// Whether the lock's holder lives: its heartbeat (every 2 s) is fresh and, on this
+/// host, its process exists. A stale heartbeat means dead even if the pid exists: after
+/// an unclean reboot the pid may belong to another program, and a stopped (Ctrl-Z)
+/// crawl gives the lock up and notices when it resumes.
 pub fn lock_holder_alive(lock: &CrawlerLock, now: UnixSeconds) -> bool {
-    if is_local(&lock.holder) { holder_alive(&lock.holder) } else { now - lock.heartbeat_at < LOCK_STALE_AFTER }
+    now - lock.heartbeat_at < LOCK_STALE_AFTER && (!is_local(&lock.holder) || holder_alive(&lock.holder))
 }
 
 /// The running service.
@@ -158,6 +167,8 @@ struct Service {
     holder: String,
     slots: Vec<Slot>,
     requests: HashMap<i64, JoinHandle<Finished>>,
+    /// Runs of jobs removed by a reload, still going.
+    retired: Vec<(String, JoinHandle<Finished>)>,
     stop: CancellationToken,
 }
 
@@ -172,6 +183,7 @@ pub async fn run(
     let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: true };
     let db = Db::new(Store::open(&db_path, &options)?);
     let holder = holder_name();
+    let mut ready_sent = false;
     // The crawler lock: one process fetches at a time.
     loop {
         let (me, clock_now) = (holder.clone(), clock.now());
@@ -188,7 +200,14 @@ pub async fn run(
                 return Err(ServiceError::AlreadyRunning { holder: lock.holder });
             }
             LockOutcome::Held(lock) => {
-                notifier.status(&format!("waiting for a foreground crawl ({}) to finish", lock.holder));
+                // Ready (config and database are fine); the work waits for the lock.
+                let waiting = format!("waiting for a foreground crawl ({}) to finish", lock.holder);
+                if !ready_sent {
+                    notifier.ready(&waiting);
+                    ready_sent = true;
+                } else {
+                    notifier.status(&waiting);
+                }
                 notifier.watchdog();
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -234,10 +253,15 @@ pub async fn run(
         holder,
         slots: Vec::new(),
         requests: HashMap::new(),
+        retired: Vec::new(),
         stop,
     };
     service.plan_jobs(true).await?;
-    notifier.ready(&service.status_line());
+    if ready_sent {
+        notifier.status(&service.status_line());
+    } else {
+        notifier.ready(&service.status_line());
+    }
     info!(jobs = service.slots.len(), "service started: {}", service.status_line());
     let result = service.main_loop(&mut control, &mut notifier, &reload).await;
     notifier.stopping();
@@ -258,8 +282,15 @@ impl Service {
         for job in jobs {
             let name = job.entry.name.clone();
             let mut slot = match old.remove(&name) {
-                // A reload keeps a run in flight and a waiting fire.
-                Some(previous) => Slot { next: job.next_after(now), job, ..previous },
+                // A reload keeps a run in flight, a waiting fire, and a fire that is due
+                // and not handled yet.
+                Some(previous) => {
+                    let next = match previous.next {
+                        Some(due) if due <= now => Some(due),
+                        _ => job.next_after(now),
+                    };
+                    Slot { next, job, ..previous }
+                }
                 None => Slot { next: job.next_after(now), job, waiting_fire: None, running: None },
             };
             if at_start {
@@ -290,9 +321,21 @@ impl Service {
         for (name, slot) in old {
             if let Some(running) = slot.running {
                 info!(job = %name, "job removed from the config; its run in flight finishes");
-                drop(running);
+                self.retired.push((name, running));
             }
         }
+        let names: Vec<String> = self.slots.iter().map(|slot| slot.job.entry.name.clone()).collect();
+        let now = self.clock.now();
+        self.db
+            .call(move |store| {
+                store.write(|tx| {
+                    if at_start {
+                        tx.interrupt_running_jobs(now)?;
+                    }
+                    tx.remove_jobs_except(&names)
+                })
+            })
+            .await?;
         self.record_next_fires().await
     }
 
@@ -322,40 +365,74 @@ impl Service {
         reload: &Reloader,
     ) -> Result<(), ServiceError> {
         let mut last_heartbeat = tokio::time::Instant::now() - HEARTBEAT_EVERY;
+        let mut failing_ticks = 0u32;
         loop {
             notifier.watchdog();
-            self.collect_finished().await?;
-            let fired = self.fire_due_jobs().await?;
-            self.start_requests().await?;
-            if fired {
-                self.record_next_fires().await?;
-            }
-            if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
-                let status = self.status_line();
-                notifier.status(&status);
-                let (holder, now) = (self.holder.clone(), self.clock.now());
-                let still_ours = self
-                    .db
-                    .call(move |store| store.write(|tx| tx.heartbeat_crawler_lock(&holder, Some(&status), now)))
-                    .await?;
-                if !still_ours {
-                    warn!("the crawler lock was taken by another process; taking it back");
-                    let (holder, now) = (self.holder.clone(), self.clock.now());
-                    self.db
-                        .call(move |store| store.write(|tx| tx.take_crawler_lock(&holder, "service", |_| false, now)))
-                        .await?;
+            match self.tick_work(notifier, &mut last_heartbeat).await {
+                Ok(()) => failing_ticks = 0,
+                Err(error @ ServiceError::LostLock { .. }) => return Err(error),
+                // A busy or briefly unavailable database (a long checkpoint, a backup)
+                // is waited out; only a lasting failure stops the service.
+                Err(error) => {
+                    failing_ticks += 1;
+                    warn!(%error, failing_ticks, "service tick failed; trying again");
+                    if failing_ticks >= MAX_FAILING_TICKS {
+                        return Err(error);
+                    }
                 }
-                last_heartbeat = tokio::time::Instant::now();
             }
             let wait = self.tick(notifier);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 message = control.recv() => match message {
-                    Some(Control::Reload) => self.reload(notifier, reload).await?,
+                    Some(Control::Reload) => self.reload(notifier, reload).await,
                     Some(Control::Stop) | None => return Ok(()),
                 },
             }
         }
+    }
+
+    /// One round: record what ended, start what is due, start handed-over crawls,
+    /// heartbeat.
+    async fn tick_work(
+        &mut self,
+        notifier: &mut Notifier,
+        last_heartbeat: &mut tokio::time::Instant,
+    ) -> Result<(), ServiceError> {
+        self.collect_finished().await?;
+        let fired = self.fire_due_jobs().await?;
+        self.start_requests().await?;
+        if fired {
+            self.record_next_fires().await?;
+        }
+        if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
+            let status = self.status_line();
+            notifier.status(&status);
+            let (holder, now) = (self.holder.clone(), self.clock.now());
+            let still_ours = self
+                .db
+                .call(move |store| store.write(|tx| tx.heartbeat_crawler_lock(&holder, Some(&status), now)))
+                .await?;
+            if !still_ours {
+                // Taken over while our heartbeat was stale (the process was paused?).
+                // Take it back only from a dead holder; never fetch beside a live one.
+                let (holder, now) = (self.holder.clone(), self.clock.now());
+                let outcome = self
+                    .db
+                    .call(move |store| {
+                        store.write(|tx| {
+                            tx.take_crawler_lock(&holder, "service", |lock| lock_holder_alive(lock, now), now)
+                        })
+                    })
+                    .await?;
+                if let LockOutcome::Held(lock) = outcome {
+                    return Err(ServiceError::LostLock { holder: lock.holder });
+                }
+                warn!("took the crawler lock back from a process that stopped");
+            }
+            *last_heartbeat = tokio::time::Instant::now();
+        }
+        Ok(())
     }
 
     /// How long to sleep: until the next fire (in real time on a fast clock), at most a
@@ -400,13 +477,17 @@ impl Service {
             } else {
                 info!("job {name} {}: {}", finished.result, finished.line);
             }
-            self.db
+            let recorded = self
+                .db
                 .call(move |store| {
                     store.write(|tx| {
                         tx.job_finished(&name, &finished.result, finished.message.as_deref(), finished.run_id, now)
                     })
                 })
-                .await?;
+                .await;
+            if let Err(error) = recorded {
+                warn!(%error, "cannot record how a job's run ended");
+            }
         }
         let done: Vec<i64> = self.requests.iter().filter(|(_, h)| h.is_finished()).map(|(id, _)| *id).collect();
         for id in done {
@@ -418,11 +499,30 @@ impl Service {
                 line: String::new(),
             });
             info!("ad-hoc crawl #{id} {}: {}", finished.result, finished.line);
+            // Stopped with the service: it runs again at the next start.
+            let requeue = finished.result == "interrupted";
             let state = if matches!(finished.result.as_str(), "ok" | "partial") { "done" } else { "failed" };
             let message = finished.message.clone().or(Some(finished.line.clone()));
-            self.db
-                .call(move |store| store.write(|tx| tx.finish_crawl_request(id, state, message.as_deref(), now)))
-                .await?;
+            let recorded = self
+                .db
+                .call(move |store| {
+                    store.write(|tx| match requeue {
+                        true => tx.requeue_crawl_request(id),
+                        false => tx.finish_crawl_request(id, state, message.as_deref(), now),
+                    })
+                })
+                .await;
+            if let Err(error) = recorded {
+                warn!(%error, request = id, "cannot record how an ad-hoc crawl ended");
+            }
+        }
+        let (done, going): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.retired).into_iter().partition(|(_, h)| h.is_finished());
+        self.retired = going;
+        for (name, handle) in done {
+            if let Ok(finished) = handle.await {
+                info!("removed job {name} {}: {}", finished.result, finished.line);
+            }
         }
         Ok(())
     }
@@ -437,7 +537,15 @@ impl Service {
                 && next <= now
             {
                 if let Some(older) = slot.waiting_fire.replace(next) {
-                    warn!(job = %slot.job.entry.name, "fire of {older} still waiting when the next came: skipped");
+                    let (name, kind) = (slot.job.entry.name.clone(), slot.job.entry.job.as_str().to_string());
+                    warn!(job = %name, "a fire was still waiting when the next came: skipped");
+                    self.db
+                        .call(move |store| {
+                            store.write(|tx| {
+                                tx.job_skipped(&name, &kind, older, "still waiting when the next fire came")
+                            })
+                        })
+                        .await?;
                 }
                 slot.next = slot.job.next_after(now.max(next));
                 fired = true;
@@ -557,7 +665,9 @@ impl Service {
             JobKind::Maintenance => {
                 let (db_path, config) = (self.db_path.clone(), self.config.clone());
                 let now = clock.now();
-                Ok(tokio::task::spawn_blocking(move || blocking_job(|| maintenance_job(&db_path, &config, now))))
+                Ok(tokio::task::spawn_blocking(move || {
+                    blocking_job(|| maintenance_job(&db_path, &config, now, &|| !stop.is_cancelled()))
+                }))
             }
         }
     }
@@ -565,6 +675,9 @@ impl Service {
     /// Starts the ad-hoc requests handed over by `mpwatch crawl`.
     async fn start_requests(&mut self) -> Result<(), ServiceError> {
         loop {
+            if !self.db.call(|store| store.crawl_request_pending()).await? {
+                return Ok(());
+            }
             let now = self.clock.now();
             let Some(request) = self.db.call(move |store| store.write(|tx| tx.take_crawl_request(now))).await? else {
                 return Ok(());
@@ -608,37 +721,43 @@ impl Service {
         })
     }
 
-    async fn reload(&mut self, notifier: &Notifier, reload: &Reloader) -> Result<(), ServiceError> {
+    /// SIGHUP: a new configuration and secrets for new runs and the jobs. Anything that
+    /// fails keeps the old ones (and says why); runs in flight finish as they started.
+    async fn reload(&mut self, notifier: &Notifier, reload: &Reloader) {
         notifier.reloading();
-        match reload() {
-            Ok((config, secrets)) => match jobs_of(&config) {
-                Ok(_) => {
-                    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: true };
-                    let store = Store::open(&self.db_path, &options)?;
-                    // Runs in flight keep the engine they started with; new runs use
-                    // the new limits, credentials and settings.
-                    let (alerts, _dispatcher) = crate::alerts::spawn(
-                        config.alerts.clone(),
-                        secrets.webhook.clone(),
-                        self.db.clone(),
-                        self.clock.clone(),
-                    );
-                    self.alerts = alerts.clone();
-                    self.engine = Arc::new(
-                        Engine::new(store, config.clone(), secrets.clone(), self.clock.clone())?
-                            .with_alerts(alerts)
-                            .with_request_totals(self.totals.clone()),
-                    );
-                    self.config = Arc::new(config);
-                    self.secrets = secrets;
-                    self.plan_jobs(false).await?;
-                    info!(jobs = self.slots.len(), "configuration reloaded");
-                }
-                Err(error) => warn!("configuration not reloaded, keeping the old one: {error}"),
-            },
+        match self.try_reload(reload).await {
+            Ok(()) => info!(jobs = self.slots.len(), "configuration reloaded"),
             Err(error) => warn!("configuration not reloaded, keeping the old one: {error}"),
         }
         notifier.reloaded();
+    }
+
+    async fn try_reload(&mut self, reload: &Reloader) -> Result<(), String> {
+        let (config, secrets) = reload()?;
+        jobs_of(&config).map_err(|e| e.to_string())?;
+        let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: true };
+        let store = Store::open(&self.db_path, &options).map_err(|e| e.to_string())?;
+        let (alerts, _dispatcher) =
+            crate::alerts::spawn(config.alerts.clone(), secrets.webhook.clone(), self.db.clone(), self.clock.clone());
+        // The rate limiters carry over when the limits are the same, so that runs in
+        // flight and new ones share them.
+        let mut engine = Engine::new(store, config.clone(), secrets.clone(), self.clock.clone())
+            .map_err(|e| e.to_string())?
+            .with_alerts(alerts.clone())
+            .with_request_totals(self.totals.clone());
+        if config.rate_limits == self.config.rate_limits {
+            engine = engine.with_rate_limiters_of(&self.engine);
+        }
+        let (previous_config, previous_secrets) = (self.config.clone(), self.secrets.clone());
+        self.config = Arc::new(config);
+        self.secrets = secrets;
+        if let Err(error) = self.plan_jobs(false).await {
+            self.config = previous_config;
+            self.secrets = previous_secrets;
+            return Err(error.to_string());
+        }
+        self.alerts = alerts;
+        self.engine = Arc::new(engine);
         Ok(())
     }
 
@@ -678,7 +797,8 @@ impl Service {
         let all_done = tokio::time::timeout(deadline, async {
             loop {
                 let busy = self.slots.iter().any(|s| s.running.as_ref().is_some_and(|h| !h.is_finished()))
-                    || self.requests.values().any(|h| !h.is_finished());
+                    || self.requests.values().any(|h| !h.is_finished())
+                    || self.retired.iter().any(|(_, h)| !h.is_finished());
                 if !busy {
                     break;
                 }
@@ -772,15 +892,23 @@ fn index_job(db_path: &std::path::Path, config: &Config, now: UnixSeconds) -> Re
     Ok(format!("indices: {} periods recomputed, {} rows", summary.periods, summary.rows))
 }
 
-fn maintenance_job(db_path: &std::path::Path, config: &Config, now: UnixSeconds) -> Result<String, String> {
+fn maintenance_job(
+    db_path: &std::path::Path,
+    config: &Config,
+    now: UnixSeconds,
+    keep_going: &dyn Fn() -> bool,
+) -> Result<String, String> {
     let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: false };
     let mut store = Store::open(db_path, &options).map_err(|e| e.to_string())?;
     let cutoff = now - config.service.fetch_log_max_age.as_secs() as i64;
-    let summary = store.maintain(cutoff).map_err(|e| e.to_string())?;
+    let summary = store.maintain(cutoff, keep_going).map_err(|e| e.to_string())?;
     Ok(format!(
-        "maintenance: {} fetch-log rows pruned, {} WAL frames checkpointed{}",
+        "maintenance: pruned {} fetch-log rows, {} finished work items, {} alerts; {} WAL frames checkpointed{}{}",
         summary.fetch_log_deleted,
+        summary.work_items_deleted,
+        summary.alerts_deleted,
         summary.wal_frames_checkpointed,
-        if summary.checkpoint_busy { " (a reader kept the checkpoint from completing)" } else { "" }
+        if summary.checkpoint_busy { " (a reader kept the checkpoint from completing)" } else { "" },
+        if summary.stopped_early { " (stopped early: the service is stopping)" } else { "" }
     ))
 }

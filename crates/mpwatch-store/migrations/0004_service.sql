@@ -6,6 +6,10 @@ ALTER TABLE crawl_runs ADD COLUMN holder TEXT;       -- <pid>@<host> of the proc
 CREATE INDEX crawl_runs_running ON crawl_runs (result) WHERE result = 'running';
 -- A run's requests by outcome (a followed ad-hoc crawl's summary) without a scan.
 CREATE INDEX fetch_log_by_run ON fetch_log (crawl_run_id);
+-- Articles by status (metrics) from the index, not from rows with their bodies.
+CREATE INDEX articles_by_status ON articles (status);
+-- Pruning finished work by age.
+CREATE INDEX work_queue_finished ON work_queue (updated_at) WHERE state IN ('done', 'failed');
 
 CREATE TABLE service_jobs (
     name             TEXT PRIMARY KEY,               -- [[schedule]] name

@@ -1,5 +1,6 @@
-//! Housekeeping for a long-running database: old fetch-log rows go (in small
-//! transactions, so that readers and the crawler never wait long), SQLite refreshes its
+//! Housekeeping for a long-running database: old fetch-log rows, finished work items
+//! and alerts go (in small transactions, so that readers and the crawler never wait
+//! long), SQLite refreshes its
 //! planner statistics, and the WAL is checkpointed and truncated.
 
 use mpwatch_core::time::UnixSeconds;
@@ -16,6 +17,12 @@ const DELETE_BATCH: usize = 5_000;
 pub struct MaintenanceSummary {
     /// Fetch-log rows older than the cut-off, deleted.
     pub fetch_log_deleted: usize,
+    /// Finished work items (done, failed) older than the cut-off, deleted.
+    pub work_items_deleted: usize,
+    /// Alerts older than the cut-off, deleted.
+    pub alerts_deleted: usize,
+    /// Stopped before the end (the service was stopping).
+    pub stopped_early: bool,
     /// WAL frames checkpointed into the database file.
     pub wal_frames_checkpointed: i64,
     /// Whether another connection kept the checkpoint from completing.
@@ -23,23 +30,41 @@ pub struct MaintenanceSummary {
 }
 
 impl Store {
-    /// Deletes fetch-log rows from before `fetch_log_before`, runs `PRAGMA optimize`
-    /// and a `wal_checkpoint(TRUNCATE)`.
-    pub fn maintain(&mut self, fetch_log_before: UnixSeconds) -> Result<MaintenanceSummary> {
+    /// Deletes fetch-log rows, finished work items and alerts from before `before`,
+    /// runs `PRAGMA optimize` and a `wal_checkpoint(TRUNCATE)`. `keep_going` is asked
+    /// between batches: a stopping service does not wait for a long prune.
+    pub fn maintain(&mut self, before: UnixSeconds, keep_going: &dyn Fn() -> bool) -> Result<MaintenanceSummary> {
         let mut summary = MaintenanceSummary::default();
-        loop {
-            let deleted = self.write(|tx| {
-                tx.connection()
-                    .execute(
-                        "DELETE FROM fetch_log WHERE id IN (SELECT id FROM fetch_log WHERE at < ?1 ORDER BY at LIMIT ?2)",
-                        params![fetch_log_before, DELETE_BATCH as i64],
-                    )
-                    .context(|| "pruning the fetch log".into())
-            })?;
-            summary.fetch_log_deleted += deleted;
-            if deleted < DELETE_BATCH {
-                break;
+        let prunes = [
+            "DELETE FROM fetch_log WHERE id IN (SELECT id FROM fetch_log WHERE at < ?1 ORDER BY at LIMIT ?2)",
+            "DELETE FROM work_queue WHERE id IN (SELECT id FROM work_queue
+                WHERE state IN ('done', 'failed') AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)",
+            "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE at < ?1 ORDER BY at LIMIT ?2)",
+        ];
+        for (n, sql) in prunes.iter().enumerate() {
+            loop {
+                if !keep_going() {
+                    summary.stopped_early = true;
+                    return Ok(summary);
+                }
+                let deleted = self.write(|tx| {
+                    tx.connection()
+                        .execute(sql, params![before, DELETE_BATCH as i64])
+                        .context(|| "pruning old rows".into())
+                })?;
+                match n {
+                    0 => summary.fetch_log_deleted += deleted,
+                    1 => summary.work_items_deleted += deleted,
+                    _ => summary.alerts_deleted += deleted,
+                }
+                if deleted < DELETE_BATCH {
+                    break;
+                }
             }
+        }
+        if !keep_going() {
+            summary.stopped_early = true;
+            return Ok(summary);
         }
         self.connection().execute_batch("PRAGMA optimize").context(|| "running PRAGMA optimize".into())?;
         let (busy, _log_frames, checkpointed): (i64, i64, i64) = self

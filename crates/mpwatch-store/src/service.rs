@@ -284,6 +284,34 @@ impl Tx<'_> {
         Ok(self.connection().last_insert_rowid())
     }
 
+    /// Jobs left `running` by a service that was killed: `interrupted`.
+    pub fn interrupt_running_jobs(&self, now: UnixSeconds) -> Result<usize> {
+        self.connection()
+            .execute(
+                "UPDATE service_jobs SET last_result = 'interrupted', last_finished_at = ?1,
+                    last_message = 'the service stopped during the run'
+                 WHERE last_result = 'running'",
+                [now],
+            )
+            .context(|| "closing running jobs".into())
+    }
+
+    /// Forgets jobs no longer in the configuration.
+    pub fn remove_jobs_except(&self, names: &[String]) -> Result<usize> {
+        let names = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+        self.connection()
+            .execute("DELETE FROM service_jobs WHERE name NOT IN (SELECT value FROM json_each(?1))", [names])
+            .context(|| "removing old jobs".into())
+    }
+
+    /// Puts a request back to wait (its run was stopped with the service).
+    pub fn requeue_crawl_request(&self, id: i64) -> Result<()> {
+        self.connection()
+            .execute("UPDATE crawl_requests SET state = 'pending', started_at = NULL WHERE id = ?1", [id])
+            .context(|| format!("requeueing crawl request #{id}"))?;
+        Ok(())
+    }
+
     /// Takes the oldest pending request (it becomes `running`).
     pub fn take_crawl_request(&self, now: UnixSeconds) -> Result<Option<CrawlRequest>> {
         let request = self
@@ -365,6 +393,13 @@ impl Store {
             .query_row(&format!("SELECT {REQUEST_COLUMNS} FROM crawl_requests WHERE id = ?1"), [id], request_from_row)
             .optional()
             .context(|| format!("reading crawl request #{id}"))
+    }
+
+    /// Whether a request waits (a read, so that an idle service takes no write lock).
+    pub fn crawl_request_pending(&self) -> Result<bool> {
+        self.connection()
+            .query_row("SELECT EXISTS (SELECT 1 FROM crawl_requests WHERE state = 'pending')", [], |row| row.get(0))
+            .context(|| "reading crawl requests".into())
     }
 
     /// Requests not finished yet, oldest first.
