@@ -58,18 +58,45 @@ fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) 
     }
 }
 
-fn start_service(config: &Path, socket: &Path, stderr: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mpwatch"))
-        .arg("--config")
-        .arg(config)
-        .arg("run")
-        .env("NOTIFY_SOCKET", socket)
-        .env("WATCHDOG_USEC", "1000000")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr).unwrap())
-        .spawn()
-        .unwrap()
+/// The service process, killed if a failing test leaves it running.
+struct ServiceProcess(Child);
+
+impl std::ops::Deref for ServiceProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ServiceProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn start_service(config: &Path, socket: &Path, stderr: &Path) -> ServiceProcess {
+    ServiceProcess(
+        Command::new(env!("CARGO_BIN_EXE_mpwatch"))
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .env("NOTIFY_SOCKET", socket)
+            .env("WATCHDOG_USEC", "1000000")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(stderr).unwrap())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn terminate(child: &mut Child) -> (std::process::ExitStatus, Duration) {

@@ -33,12 +33,15 @@ fn pages(c: &mut Criterion) {
     group.finish();
 }
 
-/// The 10 MB hostile inputs of the robustness tests: linear time means tens of
-/// milliseconds, not seconds.
+/// The 10 MB hostile inputs of the robustness tests, pages and article bodies: linear
+/// time means milliseconds, not seconds.
 fn hostile(c: &mut Criterion) {
     let mut group = c.benchmark_group("hostile_10mb");
     group.sample_size(10);
-    for (name, input) in mpwatch_wechat::hostile_inputs(10 * 1024 * 1024) {
+    let size = 10 * 1024 * 1024;
+    for (name, input) in
+        mpwatch_wechat::hostile_inputs(size).into_iter().chain(mpwatch_wechat::hostile_article_bodies(size))
+    {
         group.throughput(Throughput::Bytes(input.len() as u64));
         group.bench_function(name, |b| b.iter(|| parse_page(std::hint::black_box(&input))));
     }

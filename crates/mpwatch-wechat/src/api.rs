@@ -95,7 +95,7 @@ fn int(value: Option<&Value>) -> Option<i64> {
 /// A non-empty string (numbers are printed).
 fn text(value: Option<&Value>) -> Option<String> {
     match value? {
-        Value::String(s) if !s.trim().is_empty() => Some(crate::html::decode_entities(s.trim())),
+        Value::String(s) if !s.trim().is_empty() => Some(crate::text::decode_entities(s.trim())),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }

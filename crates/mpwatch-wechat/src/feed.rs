@@ -53,7 +53,7 @@ pub fn parse_feed(bytes: &[u8]) -> Result<ParsedFeed, FeedError> {
                 article,
                 title: entry
                     .title
-                    .map(|t| crate::html::normalize_whitespace(&crate::html::decode_entities(&t.content))),
+                    .map(|t| crate::text::normalize_whitespace(&crate::text::decode_entities(&t.content))),
                 published_at: entry.published.or(entry.updated).map(|t| t.timestamp()),
             })
         })

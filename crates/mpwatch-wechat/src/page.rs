@@ -4,18 +4,39 @@
 //! `var name = "value" || "";` lines deep inside and the body in `#js_content`. Picture
 //! and text messages keep their data in `window.cgiDataNew = {...}` instead. Rather than
 //! building a DOM of the whole page, [`parse_page`] makes one pass over the `var `
-//! statements, reads the `cgiDataNew` object, and parses only the `#js_content`
-//! fragment. Pages without article data are then checked for the verification page
+//! statements, reads the `cgiDataNew` object, and finds the byte ranges of `#js_content`
+//! and the few other elements it reads ([`crate::html`]); html5ever parses only those
+//! fragments. Pages without article data are then checked for the verification page
 //! (checked first: it must never pass for a deleted article), the deleted, blocked,
-//! unavailable and expired pages.
+//! unavailable and expired pages; those pages are small and are parsed whole.
+
+use std::cell::LazyCell;
+use std::sync::LazyLock;
 
 use memchr::memmem;
 use mpwatch_core::{ArticleKey, ArticleKind, Biz, Copyright};
+use scraper::Selector;
 use serde::Serialize;
 
+use crate::dom::{self, MetaTags, SmallPage};
 use crate::html;
 use crate::js::{self, JsValue};
+use crate::text::{decode_entities, normalize_whitespace};
 use crate::url::{ArticleUrl, canonical_url};
+
+/// The title of a message page (deleted, blocked, parameter error, ...).
+static MESSAGE_TITLE: LazyLock<Selector> = LazyLock::new(|| dom::selector(".weui-msg__title"));
+/// The explanation under it: a blocked article's reason.
+static MESSAGE_DESCRIPTION: LazyLock<Selector> = LazyLock::new(|| dom::selector(".weui-msg__desc"));
+/// A repost's card: the original account's name.
+static ORIGINAL_NICKNAME: LazyLock<Selector> = LazyLock::new(|| dom::selector(".original_primary_nickname"));
+/// A repost's "read the original" link.
+static SHARE_SOURCE: LazyLock<Selector> = LazyLock::new(|| dom::selector("#js_share_source[data-url]"));
+/// Older pages' profile card: the value beside a label.
+static PROFILE_META_VALUE: LazyLock<Selector> = LazyLock::new(|| dom::selector(".profile_meta_value"));
+
+/// Repost cards tried before giving up: real pages have one.
+const MAX_REPOST_CARDS: usize = 4;
 
 /// What a fetched page turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -290,16 +311,29 @@ fn cgi_data(page: &[u8]) -> Option<JsValue> {
 /// Text fields: entities decoded, whitespace normalised, empty as `None`.
 fn clean(value: Option<&str>) -> Option<String> {
     let value = value?;
-    let decoded = html::decode_entities(value);
-    let normalized = html::normalize_whitespace(&decoded);
+    let decoded = decode_entities(value);
+    let normalized = normalize_whitespace(&decoded);
     (!normalized.is_empty()).then_some(normalized)
 }
 
 /// URL fields: entities and `\x26`-style escapes undone, empty as `None`.
 fn clean_url(value: Option<&str>) -> Option<String> {
     let value = crate::url::unescape(value?);
-    let value = html::decode_entities(&value);
+    let value = decode_entities(&value);
     let value = value.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// Text read from the DOM: the parser decoded its entities, so only whitespace is
+/// normalised (decoding again would turn a written `&amp;lt;` into `<`).
+fn dom_text(value: Option<&str>) -> Option<String> {
+    let normalized = normalize_whitespace(value?);
+    (!normalized.is_empty()).then_some(normalized)
+}
+
+/// A URL read from the DOM, trimmed; empty as `None`.
+fn dom_url(value: Option<&str>) -> Option<String> {
+    let value = value?.trim();
     (!value.is_empty()).then(|| value.to_string())
 }
 
@@ -376,10 +410,12 @@ pub fn parse_page(page: &[u8]) -> ArticlePage {
     let cgi = cgi_data(page);
     let cgi_str = |key: &str| cgi.as_ref().and_then(|c| c.str_field(key)).filter(|v| !v.is_empty());
 
+    // Read only when a `var` and `cgiDataNew` both lack a field.
+    let meta = LazyCell::new(|| MetaTags::read(html::meta_tags(page).map(|range| &page[range])));
+
     let mut article = ArticlePage::empty(PageKind::Unknown);
-    article.title = clean(vars.get("msg_title"))
-        .or_else(|| clean(cgi_str("title")))
-        .or_else(|| html::meta_content(page, "og:title").and_then(|t| clean(Some(&t))));
+    article.title =
+        clean(vars.get("msg_title")).or_else(|| clean(cgi_str("title"))).or_else(|| dom_text(meta.get("og:title")));
     let link = first([clean_url(vars.get("msg_link")), clean_url(cgi_str("link"))]);
     let link_key = link.as_deref().and_then(|l| ArticleUrl::parse(l).ok());
     article.biz = first([
@@ -402,7 +438,7 @@ pub fn parse_page(page: &[u8]) -> ArticlePage {
         });
     article.short_url = link
         .clone()
-        .or_else(|| html::meta_content(page, "og:url"))
+        .or_else(|| dom_url(meta.get("og:url")))
         .filter(|l| matches!(ArticleUrl::parse(l), Ok(ArticleUrl::Short { .. })))
         .map(|l| ArticleUrl::parse(&l).map(|u| u.canonical()).unwrap_or(l));
 
@@ -412,7 +448,7 @@ pub fn parse_page(page: &[u8]) -> ArticlePage {
     }
 
     article.account_name = clean(vars.get("nickname")).or_else(|| clean(cgi_str("nick_name"))).or_else(|| {
-        html::element_by_id(page, "js_name").map(|r| html::fragment_to_text(&page[r]).text).filter(|t| !t.is_empty())
+        html::element_by_id(page, "js_name").map(|e| dom::fragment_text(&page[e.inner])).filter(|t| !t.is_empty())
     });
     article.account_username = token(first([clean(vars.get("user_name")), clean(cgi_str("user_name"))]), 64)
         .filter(|u| mpwatch_core::domain::is_username(u));
@@ -426,15 +462,13 @@ pub fn parse_page(page: &[u8]) -> ArticlePage {
         unix_seconds(vars.get("create_time")),
         unix_seconds(cgi_str("create_time")),
     ]);
-    article.author = clean(vars.get("author"))
-        .or_else(|| clean(cgi_str("author")))
-        .or_else(|| html::meta_content(page, "author").and_then(|a| clean(Some(&a))));
-    article.digest = clean(vars.get("msg_desc"))
-        .or_else(|| clean(cgi_str("desc")))
-        .or_else(|| html::meta_content(page, "og:description").and_then(|d| clean(Some(&d))));
+    article.author =
+        clean(vars.get("author")).or_else(|| clean(cgi_str("author"))).or_else(|| dom_text(meta.get("author")));
+    article.digest =
+        clean(vars.get("msg_desc")).or_else(|| clean(cgi_str("desc"))).or_else(|| dom_text(meta.get("og:description")));
     article.cover_url = clean_url(vars.get("msg_cdn_url"))
         .or_else(|| clean_url(cgi_str("cdn_url")))
-        .or_else(|| html::meta_content(page, "og:image").and_then(|i| clean_url(Some(&i))));
+        .or_else(|| dom_url(meta.get("og:image")));
     article.source_url = first([clean_url(vars.get("msg_source_url")), clean_url(cgi_str("source_url"))]);
     article.comment_id = first([vars.get("comment_id"), cgi_str("comment_id")])
         .map(str::trim)
@@ -454,7 +488,9 @@ pub fn parse_page(page: &[u8]) -> ArticlePage {
         article.copyright = Some(Copyright::Repost);
     }
     if article.copyright == Some(Copyright::Repost) {
-        article.original_account = html::text_by_class(page, "original_primary_nickname");
+        article.original_account = html::elements_with_class(page, "original_primary_nickname")
+            .take(MAX_REPOST_CARDS)
+            .find_map(|card| dom::selected_text(&page[card.outer], &ORIGINAL_NICKNAME));
         let source_key = (|| {
             Some(ArticleKey {
                 biz: Biz::parse(vars.get("source_encode_biz")?).ok()?,
@@ -464,8 +500,7 @@ pub fn parse_page(page: &[u8]) -> ArticlePage {
         })();
         // The "read the original" link carries the sn; the source_* vars do not.
         let share_link = html::element_by_id(page, "js_share_source")
-            .and_then(|range| html::tag_containing(page, range.start))
-            .and_then(|tag| html::attribute(tag, "data-url"))
+            .and_then(|link| dom::selected_attribute(&page[link.outer], &SHARE_SOURCE, "data-url"))
             .and_then(|url| ArticleUrl::parse(&url).ok())
             .filter(|url| url.key().is_some())
             .map(|url| url.canonical());
@@ -499,17 +534,17 @@ fn extract_body(page: &[u8], cgi: Option<&JsValue>, article: &mut ArticlePage) {
             if let Some(list) = cgi.and_then(|c| c.get("picture_page_info_list")) {
                 article.image_urls = list.items().iter().filter_map(|p| clean_url(p.str_field("cdn_url"))).collect();
             }
-            if let Some(range) = html::element_by_id(page, "js_content") {
-                article.content_html = Some(String::from_utf8_lossy(&page[range]).into_owned());
+            if let Some(body) = html::element_by_id(page, "js_content") {
+                article.content_html = Some(String::from_utf8_lossy(&page[body.inner]).into_owned());
             }
         }
         _ => {
-            if let Some(range) = html::element_by_id(page, "js_content") {
-                let fragment = &page[range];
-                let text = html::fragment_to_text(fragment);
-                article.content_text = (!text.text.is_empty()).then_some(text.text);
-                article.image_urls = text.images;
-                article.content_html = Some(String::from_utf8_lossy(fragment).into_owned());
+            if let Some(body) = html::element_by_id(page, "js_content") {
+                let fragment = String::from_utf8_lossy(&page[body.inner]).into_owned();
+                let read = dom::body(&fragment);
+                article.content_text = (!read.text.is_empty()).then_some(read.text);
+                article.image_urls = read.images;
+                article.content_html = Some(fragment);
             }
         }
     }
@@ -518,14 +553,12 @@ fn extract_body(page: &[u8], cgi: Option<&JsValue>, article: &mut ArticlePage) {
 }
 
 /// The 微信号 shown on older pages: `<span class="profile_meta_label">微信号</span>
-/// <span class="profile_meta_value">road5858</span>`.
+/// <span class="profile_meta_value">road5858</span>`. The label is found in the bytes;
+/// the 512 bytes after it are read as a fragment.
 fn profile_alias(page: &[u8]) -> Option<String> {
     let label = memmem::find(page, "微信号</".as_bytes())?;
-    let rest = &page[label..page.len().min(label + 512)];
-    let value_at = memmem::find(rest, b"profile_meta_value")?;
-    let open_end = memchr::memchr(b'>', &rest[value_at..])? + value_at + 1;
-    let close = memchr::memchr(b'<', &rest[open_end..])? + open_end;
-    clean(Some(&String::from_utf8_lossy(&rest[open_end..close])))
+    let window = &page[label..page.len().min(label + 512)];
+    dom::selected_text(window, &PROFILE_META_VALUE)
 }
 
 const VERIFICATION_MARKERS: &[&str] =
@@ -538,9 +571,9 @@ fn classify_non_article(page: &[u8]) -> ArticlePage {
     if VERIFICATION_MARKERS.iter().any(|marker| contains(marker)) {
         return ArticlePage::empty(PageKind::Verification);
     }
-    let message = html::text_by_class(page, "weui-msg__title")
-        .or_else(|| html::element_by_id(page, "js_content").map(|_| String::new()))
-        .unwrap_or_default();
+    // Message pages are small; anything bigger is judged by its bytes alone.
+    let small_page = SmallPage::parse(page);
+    let message = small_page.as_ref().and_then(|p| p.text(&MESSAGE_TITLE)).unwrap_or_default();
     let says = |needle: &str| message.contains(needle) || contains(needle);
     if says("该内容已被发布者删除") || says("has been deleted by the author") || says("已被发布者删除")
     {
@@ -548,7 +581,7 @@ fn classify_non_article(page: &[u8]) -> ArticlePage {
     }
     if says("此内容因违规无法查看") || says("违规无法查看") || says("violat") && contains("weui-msg") {
         let mut blocked = ArticlePage::empty(PageKind::Blocked);
-        blocked.reason = html::text_by_class(page, "weui-msg__desc");
+        blocked.reason = small_page.as_ref().and_then(|p| p.text(&MESSAGE_DESCRIPTION));
         return blocked;
     }
     if says("该内容暂时无法查看") || says("temporarily unavailable") {
@@ -615,6 +648,58 @@ mod tests {
         for input in [&b""[..], b"   ", b"{\"ret\":0}", b"\xff\xfe\x00garbage"] {
             assert_eq!(parse_page(input).kind, PageKind::Unknown);
         }
+    }
+
+    #[test]
+    fn every_selector_is_valid() {
+        for selector in [&MESSAGE_TITLE, &MESSAGE_DESCRIPTION, &ORIGINAL_NICKNAME, &SHARE_SOURCE, &PROFILE_META_VALUE] {
+            LazyLock::force(selector);
+        }
+    }
+
+    #[test]
+    fn reposts_and_old_profile_cards_are_read_from_their_elements() {
+        let page = r#"<html><head><meta property="og:title" content="Meta &amp; title &amp;lt;"><meta name="author" content="Ann"></head>
+            <script>var biz = "MzA5MjkzMTA1Mw==";
+            var mid = "1";
+            var idx = "1";
+            var copyright_stat = "2";
+            var nickname = "";
+            </script>
+            <span class="profile_meta_label">微信号</span>
+            <span class="profile_meta_value">road&#95;5858</span>
+            <a id="js_name">
+                The &amp; Account
+            </a>
+            <i data-x="original_primary_nickname">not a card</i>
+            <div class="original_primary_card"><strong class="original_primary_nickname"> Original&nbsp;One </strong></div>
+            <span data-url="http://mp.weixin.qq.com/s?__biz=MjM5ODMzMDMyMw%3D%3D&amp;mid=2654868330&amp;idx=1&amp;sn=ab12#rd" id="js_share_source">read</span>
+            <div id="js_content"><p>Body <img data-src="https://mmbiz.qpic.cn/1.png"></p></div></html>"#;
+        let article = parse_page(page.as_bytes());
+        assert_eq!(article.kind, PageKind::Repost);
+        assert_eq!(article.title.as_deref(), Some("Meta & title &lt;"));
+        assert_eq!(article.author.as_deref(), Some("Ann"));
+        assert_eq!(article.account_name.as_deref(), Some("The & Account"));
+        assert_eq!(article.account_alias.as_deref(), Some("road_5858"));
+        assert_eq!(article.original_account.as_deref(), Some("Original One"));
+        assert_eq!(
+            article.original_url.as_deref(),
+            Some("https://mp.weixin.qq.com/s?__biz=MjM5ODMzMDMyMw==&mid=2654868330&idx=1&sn=ab12")
+        );
+        assert_eq!(article.content_text.as_deref(), Some("Body"));
+        assert_eq!(article.image_urls, ["https://mmbiz.qpic.cn/1.png"]);
+    }
+
+    #[test]
+    fn message_pages_are_read_whole() {
+        let blocked = r#"<html><body><div class="weui-msg"><h2 class="weui-msg__title">此内容因违规无法查看</h2>
+            <div class="weui-msg__desc"><p>由用户投诉并经平台审核，涉嫌过度营销&#xff0c;查看<a href="x">对应规则</a></p></div></div></body></html>"#;
+        let page = parse_page(blocked.as_bytes());
+        assert_eq!(page.kind, PageKind::Blocked);
+        assert_eq!(page.reason.as_deref(), Some("由用户投诉并经平台审核，涉嫌过度营销，查看对应规则"));
+        // The wording is found in the text, entities decoded.
+        let deleted = "<html><div class=\"weui-msg__title\">&#x8be5;&#x5185;&#x5bb9;&#x5df2;&#x88ab;&#x53d1;&#x5e03;&#x8005;&#x5220;&#x9664;</div></html>";
+        assert_eq!(parse_page(deleted.as_bytes()).kind, PageKind::Deleted);
     }
 
     #[test]
