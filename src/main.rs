@@ -29,8 +29,13 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 fn main() -> ExitCode {
-    restore_sigpipe();
     let cli = Cli::parse();
+    // Commands that talk to the network keep SIGPIPE ignored: a peer that drops a
+    // connection mid-write must be an error on that connection, not the end of the
+    // process (a server writing with writev gets no MSG_NOSIGNAL).
+    if !matches!(cli.command, cli::Command::Sim(_) | cli::Command::Run | cli::Command::Crawl(_)) {
+        restore_sigpipe();
+    }
     init_logging(&cli.global, matches!(cli.command, cli::Command::Run));
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,6 +27,8 @@ pub struct Fetched {
     pub elapsed: Duration,
     /// When the request was sent (clock seconds; set by the caller's clock).
     pub sent_at: i64,
+    /// A declared charset the bytes contradicted (they were valid UTF-8), if any.
+    pub ignored_charset: Option<String>,
 }
 
 /// Why a fetch failed.
@@ -146,14 +148,38 @@ pub async fn fetch(request: reqwest::RequestBuilder, max_body: u64) -> Result<Fe
         }
         body.extend_from_slice(&chunk);
     }
-    let body = to_utf8(body, charset.as_deref());
-    Ok(Fetched { status, final_url, body, retry_after, elapsed: started.elapsed(), sent_at: 0 })
+    let decoded = to_utf8(body, charset.as_deref());
+    Ok(Fetched {
+        status,
+        final_url,
+        body: decoded.text,
+        retry_after,
+        elapsed: started.elapsed(),
+        sent_at: 0,
+        ignored_charset: decoded.ignored_label,
+    })
 }
 
-/// Decodes a body in another charset to UTF-8: the header's charset, else a
-/// `<meta charset>` in the first kilobytes, else the bytes as they are (WeChat serves
-/// UTF-8; the parser tolerates anything).
-pub fn to_utf8(body: Vec<u8>, header_charset: Option<&str>) -> Bytes {
+/// A body as UTF-8, and a declared charset its bytes contradicted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// The text, UTF-8.
+    pub text: Bytes,
+    /// A declared charset (header or `<meta>`) that was not used because the bytes are
+    /// valid UTF-8.
+    pub ignored_label: Option<String>,
+}
+
+/// Decodes a body to UTF-8 by what its bytes are first: a byte-order mark, else bytes
+/// that are valid UTF-8 stay UTF-8 (WeChat serves UTF-8; text in GBK or Big5 is almost
+/// never valid UTF-8, so a header or `<meta>` claiming otherwise is a lie from a proxy
+/// or mirror), else the header's charset, else a `<meta charset>` in the first
+/// kilobytes, else the bytes as they are (the parser tolerates anything).
+pub fn to_utf8(body: Vec<u8>, header_charset: Option<&str>) -> Decoded {
+    if let Some((encoding, bom_length)) = encoding_rs::Encoding::for_bom(&body) {
+        let (text, _) = encoding.decode_without_bom_handling(&body[bom_length..]);
+        return Decoded { text: Bytes::from(text.into_owned()), ignored_label: None };
+    }
     let sniffed = || {
         let head = String::from_utf8_lossy(&body[..body.len().min(2048)]).to_ascii_lowercase();
         let at = head.find("charset=")?;
@@ -166,12 +192,18 @@ pub fn to_utf8(body: Vec<u8>, header_charset: Option<&str>) -> Bytes {
         (!value.is_empty()).then_some(value)
     };
     let label = header_charset.map(str::to_string).or_else(sniffed);
-    match label.as_deref().and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes())) {
-        Some(encoding) if encoding != encoding_rs::UTF_8 => {
+    let encoding = label.as_deref().and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()));
+    let declared_other = encoding.is_some_and(|e| e != encoding_rs::UTF_8);
+    if std::str::from_utf8(&body).is_ok() {
+        let ignored_label = if declared_other { label } else { None };
+        return Decoded { text: Bytes::from(body), ignored_label };
+    }
+    match encoding {
+        Some(encoding) if declared_other => {
             let (text, _, _) = encoding.decode(&body);
-            Bytes::from(text.into_owned())
+            Decoded { text: Bytes::from(text.into_owned()), ignored_label: None }
         }
-        _ => Bytes::from(body),
+        _ => Decoded { text: Bytes::from(body), ignored_label: None },
     }
 }
 
@@ -233,9 +265,27 @@ mod tests {
         let mut page = b"<html><head><meta charset=\"gbk\"></head><body>".to_vec();
         page.extend_from_slice(&gbk);
         let decoded = to_utf8(page, None);
-        assert!(String::from_utf8(decoded.to_vec()).unwrap().contains("环球科学"));
+        assert!(String::from_utf8(decoded.text.to_vec()).unwrap().contains("环球科学"));
         let header = to_utf8(gbk, Some("gb2312"));
-        assert_eq!(std::str::from_utf8(&header).unwrap(), "环球科学");
-        assert_eq!(to_utf8(b"plain".to_vec(), None), Bytes::from_static(b"plain"));
+        assert_eq!(std::str::from_utf8(&header.text).unwrap(), "环球科学");
+        assert_eq!(to_utf8(b"plain".to_vec(), None).text, Bytes::from_static(b"plain"));
+    }
+
+    #[test]
+    fn bytes_that_are_utf8_stay_utf8_whatever_the_header_claims() {
+        let page = "<html><head><meta charset=\"gbk\"></head><body>环球科学 科研圈</body></html>";
+        let decoded = to_utf8(page.as_bytes().to_vec(), Some("gbk"));
+        assert_eq!(std::str::from_utf8(&decoded.text).unwrap(), page);
+        assert_eq!(decoded.ignored_label.as_deref(), Some("gbk"));
+        // The meta tag alone lies too.
+        let decoded = to_utf8(page.as_bytes().to_vec(), None);
+        assert_eq!(std::str::from_utf8(&decoded.text).unwrap(), page);
+        assert_eq!(decoded.ignored_label.as_deref(), Some("gbk"));
+        // A byte-order mark wins over everything.
+        let mut bom = vec![0xFF, 0xFE];
+        bom.extend("中科院".encode_utf16().flat_map(u16::to_le_bytes));
+        assert_eq!(std::str::from_utf8(&to_utf8(bom, Some("gbk")).text).unwrap(), "中科院");
+        // Honest UTF-8 is nothing to report.
+        assert_eq!(to_utf8("学术志".as_bytes().to_vec(), Some("utf-8")).ignored_label, None);
     }
 }

@@ -71,6 +71,8 @@ pub(crate) struct Http {
     host_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Requests by class and outcome.
     pub(crate) totals: Arc<RequestTotals>,
+    /// Hosts already reported for declaring a charset their bytes contradict.
+    charset_reported: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Http {
@@ -86,6 +88,7 @@ impl Http {
             credential_clients: Mutex::new(HashMap::new()),
             host_slots: Mutex::new(HashMap::new()),
             totals: Arc::default(),
+            charset_reported: Mutex::default(),
         })
     }
 
@@ -161,6 +164,16 @@ impl Http {
                 self.limiters.acquire(limit.0, limit.1).await;
                 (self.now(), fetch::fetch(build(), self.config.http.max_body_bytes).await)
             };
+            if let Ok(fetched) = &result
+                && let Some(label) = &fetched.ignored_charset
+                && self
+                    .charset_reported
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(host.to_string())
+            {
+                warn!(host, declared = %label, "{host} declares charset {label} for UTF-8 bytes; reading them as UTF-8");
+            }
             // Answers the caller classifies (an article page, a list) are logged by the
             // caller with that class; failures are logged here.
             let result = result.map(|mut fetched| {

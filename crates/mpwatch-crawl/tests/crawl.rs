@@ -124,3 +124,34 @@ async fn archived_pages_can_be_reparsed_without_fetching() {
     );
     assert_eq!(harness.sim.state().requests_since(0).len(), requests, "nothing fetched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_charset_header_does_not_garble_what_is_stored() {
+    use mpwatch_sim::scenario::{Endpoint, Fault, FaultRule};
+    let harness = Harness::new(103, 2, 4, |sim| {
+        for endpoint in [Endpoint::Article, Endpoint::ProfileExt, Endpoint::Getappmsgext] {
+            sim.scenario.faults.push(FaultRule {
+                endpoint,
+                fault: Fault::WrongCharset { charset: "gbk".into() },
+                probability: Some(1.0),
+                next: None,
+            });
+        }
+    })
+    .await;
+    harness.add_accounts(usize::MAX, &[SourceKind::ProfileExt]);
+    let engine = harness.engine(vec![harness.credential("phone-1")]);
+    engine.run(&CrawlOptions::default()).await.unwrap();
+    let store = harness.store();
+    let mut checked = 0;
+    for expected in harness.truth().iter().filter(|a| a.status == ArticleStatus::Ok) {
+        let article =
+            store.article_by_key(&expected.key).unwrap().unwrap_or_else(|| panic!("missing {}", expected.url));
+        assert_eq!(article.title.as_deref(), Some(expected.title.as_str()), "{}", expected.url);
+        assert!(article.content_text.as_deref().is_some_and(|t| !t.contains('\u{fffd}')));
+        checked += 1;
+    }
+    assert!(checked > 20, "{checked}");
+    let accounts = store.list_accounts(None).unwrap();
+    assert_eq!(accounts[0].nickname.as_deref(), Some("环球科学"));
+}

@@ -74,6 +74,12 @@ pub enum Fault {
     RedirectLoop,
     /// Gzip the answer (`Content-Encoding: gzip`).
     Gzip,
+    /// The right (UTF-8) bytes under a `Content-Type` naming another charset, as
+    /// misconfigured proxies and mirrors send them.
+    WrongCharset {
+        /// The charset the header claims, e.g. `gbk`.
+        charset: String,
+    },
 }
 
 /// When a rule fires.

@@ -378,7 +378,9 @@ fn admit(state: &SimState, gate: &Gate, credential: Option<u64>) -> Admission {
         return Admission::Answer(throttled(gate.endpoint, scenario.verification));
     }
     match state.fault_for(gate.endpoint, gate.request_number) {
-        Some(fault @ (Fault::Gzip | Fault::Trickle { .. } | Fault::Truncate)) => Admission::Proceed(Some(fault)),
+        Some(fault @ (Fault::Gzip | Fault::Trickle { .. } | Fault::Truncate | Fault::WrongCharset { .. })) => {
+            Admission::Proceed(Some(fault))
+        }
         Some(fault) => Admission::Answer(fault_response(&fault)),
         None => Admission::Proceed(None),
     }
@@ -483,7 +485,9 @@ fn fault_response(fault: &Fault) -> Response {
             response.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/mp/redirect_loop"));
             response
         }
-        Fault::Gzip | Fault::Trickle { .. } | Fault::Truncate => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Fault::Gzip | Fault::Trickle { .. } | Fault::Truncate | Fault::WrongCharset { .. } => {
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
     }
 }
 
@@ -500,6 +504,14 @@ fn body_response(chunks: Chunks, content_type: &'static str, fault: Option<Fault
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(compressed.len()));
             Body::from(compressed)
+        }
+        Some(Fault::WrongCharset { charset }) => {
+            let claimed = content_type.split(';').next().unwrap_or("text/html");
+            if let Ok(value) = HeaderValue::from_str(&format!("{claimed}; charset={charset}")) {
+                headers.insert(header::CONTENT_TYPE, value);
+            }
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+            Body::from_stream(futures_util::stream::iter(chunks.0.into_iter().map(Ok::<_, std::io::Error>)))
         }
         Some(Fault::Trickle { bytes_per_second }) => {
             let all = Bytes::from(chunks.concat());
