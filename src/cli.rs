@@ -416,7 +416,12 @@ pub enum DbCommand {
     /// Print the database path mpwatch would use.
     Path,
     /// Create the database or apply pending migrations.
-    Migrate,
+    Migrate {
+        /// Add mpwatch's tables to a SQLite file that already has another program's
+        /// tables (refused otherwise, and the file left as it is).
+        #[arg(long)]
+        adopt: bool,
+    },
     /// Row counts, file size and schema version.
     Stats {
         /// JSON instead of text.

@@ -35,8 +35,20 @@ impl AppContext {
 
     /// Opens (creating and migrating) the database.
     pub fn open_store(&self) -> Result<Store> {
-        let options = StoreOptions { busy_timeout: self.config.store.busy_timeout, create: true };
+        self.open_store_with(true, false)
+    }
+
+    /// Opens (creating if `create`, adding mpwatch's tables to another program's file
+    /// if `adopt`) and migrates the database.
+    pub fn open_store_with(&self, create: bool, adopt: bool) -> Result<Store> {
+        let options = StoreOptions { busy_timeout: self.config.store.busy_timeout, create, adopt };
         Ok(Store::open(&self.db_path, &options)?)
+    }
+
+    /// Opens an existing database for a command that only reads: nothing is created,
+    /// migrated or changed.
+    pub fn open_store_read_only(&self) -> Result<Store> {
+        Ok(Store::open_read_only(&self.db_path, self.config.store.busy_timeout)?)
     }
 
     /// Loads the secrets file named by the config, if any.

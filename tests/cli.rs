@@ -330,3 +330,95 @@ fn config_check_prints_each_jobs_next_three_fires() {
         .code(1)
         .stderr(predicate::str::contains("mpwatch.toml: schedule[0].cron \"* * *\" must have 5 fields"));
 }
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn read_commands_never_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["db", "stats"][..],
+        &["account", "list"],
+        &["articles"],
+        &["status"],
+        &["report"],
+        &["--db", "sub/dir/m.db", "db", "stats"],
+    ] {
+        let output = Command::cargo_bin("mpwatch")
+            .unwrap()
+            .current_dir(dir.path())
+            .env_remove("MPWATCH_CONFIG")
+            .env_remove("MPWATCH_DB")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.starts_with("error: no database at "), "{args:?}: {stderr}");
+        assert!(stderr.contains("mpwatch init"), "{stderr}");
+        assert_eq!(files_in(dir.path()), Vec::<String>::new(), "{args:?} created something");
+    }
+}
+
+#[test]
+fn another_programs_sqlite_file_is_left_byte_identical_unless_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("other.db");
+    {
+        let conn = rusqlite::Connection::open(&foreign).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('mine');",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    for args in [&["db", "stats"][..], &["account", "list"], &["status"], &["db", "migrate"], &["report"], &["crawl"]] {
+        let output = Command::cargo_bin("mpwatch")
+            .unwrap()
+            .current_dir(dir.path())
+            .env_remove("MPWATCH_CONFIG")
+            .args(["--db", "other.db"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains("other.db is not an mpwatch database (it has 1 tables of another program)"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read(&foreign).unwrap(), before, "{args:?} changed the file");
+        assert_eq!(files_in(dir.path()), vec!["other.db".to_string()], "{args:?}");
+    }
+    // Asked for, mpwatch moves in beside the other tables.
+    Command::cargo_bin("mpwatch")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_remove("MPWATCH_CONFIG")
+        .args(["--db", "other.db", "db", "migrate", "--adopt"])
+        .assert()
+        .success();
+    let conn = rusqlite::Connection::open(&foreign).unwrap();
+    let notes: String = conn.query_row("SELECT body FROM notes", [], |r| r.get(0)).unwrap();
+    assert_eq!(notes, "mine");
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, mpwatch_store::LATEST_SCHEMA_VERSION);
+}
+
+#[test]
+fn reading_an_mpwatch_database_leaves_it_unchanged() {
+    let setup = Setup::new();
+    let db = setup.path().join("mpwatch.db");
+    // Let the database settle (checkpointed, no WAL).
+    setup.run(&["db", "migrate"]);
+    let before = std::fs::read(&db).unwrap();
+    for args in [&["db", "stats"][..], &["account", "list"], &["articles"], &["status"], &["status", "--json"]] {
+        setup.run(args);
+        assert_eq!(std::fs::read(&db).unwrap(), before, "{args:?} changed the database");
+    }
+}

@@ -14,7 +14,7 @@ pub fn run(context: &AppContext, command: AccountCommand) -> Result<()> {
     match command {
         AccountCommand::Add(args) => add(context, &args),
         AccountCommand::List(args) => {
-            let accounts = context.open_store()?.list_accounts(args.group.as_deref())?;
+            let accounts = context.open_store_read_only()?.list_accounts(args.group.as_deref())?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&accounts)?);
             } else {
@@ -60,7 +60,7 @@ pub fn run(context: &AppContext, command: AccountCommand) -> Result<()> {
             Ok(())
         }
         AccountCommand::ExportOpml(args) => {
-            let accounts = context.open_store()?.list_accounts(args.group.as_deref())?;
+            let accounts = context.open_store_read_only()?.list_accounts(args.group.as_deref())?;
             let (xml, skipped) = opml_io::render(&accounts)?;
             match &args.output {
                 Some(path) => std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?,

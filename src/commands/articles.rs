@@ -10,7 +10,7 @@ use crate::context::AppContext;
 
 /// Lists or shows articles.
 pub fn run(context: &AppContext, args: &ArticlesArgs) -> Result<()> {
-    let store = context.open_store()?;
+    let store = context.open_store_read_only()?;
     if let Some(ArticlesCommand::Show { article }) = &args.show {
         return show(context, &store, article, args.json);
     }

@@ -36,7 +36,7 @@ pub fn run(context: &AppContext, args: &ChartArgs) -> Result<()> {
     if to.end <= from.start {
         bail!("--to must not be before --from");
     }
-    let mut store = context.open_store()?;
+    let mut store = context.open_store_with(false, false)?;
     mpwatch_index::update(&mut store, &rules, mpwatch_index::Scope::Incremental, context.now())?;
     let mut lines = Vec::new();
     for name in &args.accounts {

@@ -9,12 +9,12 @@ use crate::context::AppContext;
 pub fn run(context: &AppContext, command: &DbCommand) -> Result<()> {
     match command {
         DbCommand::Path => println!("{}", context.db_path.display()),
-        DbCommand::Migrate => {
-            let store = context.open_store()?;
+        DbCommand::Migrate { adopt } => {
+            let store = context.open_store_with(true, *adopt)?;
             println!("{}: schema version {}", store.path().display(), store.schema_version()?);
         }
         DbCommand::Stats { json } => {
-            let stats = context.open_store()?.stats()?;
+            let stats = context.open_store_read_only()?.stats()?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
             } else {

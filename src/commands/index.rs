@@ -34,7 +34,7 @@ pub fn run(global: &GlobalArgs, args: &IndexArgs) -> Result<()> {
         }
         _ => Scope::Incremental,
     };
-    let mut store = context.open_store()?;
+    let mut store = context.open_store_with(false, false)?;
     let summary = mpwatch_index::update(&mut store, &rules, scope, context.now())?;
     println!("recomputed {} periods ({} account rows)", summary.periods, summary.rows);
     Ok(())
@@ -117,7 +117,7 @@ pub fn report(context: &AppContext, args: &ReportArgs) -> Result<()> {
         _ => Period::at(kind, now, &rules.tz).previous(&rules.tz),
     };
     let kind = period.kind;
-    let mut store = context.open_store()?;
+    let mut store = context.open_store_with(false, false)?;
     mpwatch_index::update(&mut store, &rules, Scope::Incremental, now)?;
     let stored = store.connection().query_row(
         "SELECT count(*) > 0 FROM index_periods WHERE period_kind = ?1 AND period_start = ?2 AND period_end = ?3",

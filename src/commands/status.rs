@@ -6,7 +6,6 @@ use anyhow::Result;
 use mpwatch_core::config::Config;
 use mpwatch_service::jobs::jobs_of;
 use mpwatch_service::service::lock_holder_alive;
-use mpwatch_store::StoreOptions;
 use serde::Serialize;
 use serde_json::json;
 
@@ -28,14 +27,7 @@ struct JobStatus {
 
 /// Prints the status; `json` gives one object with the same content.
 pub fn run(context: &AppContext, json_output: bool) -> Result<()> {
-    let options = StoreOptions { busy_timeout: context.config.store.busy_timeout, create: false };
-    if !context.db_path.exists() {
-        anyhow::bail!(
-            "no database at {} (create one with `mpwatch init` or `mpwatch db migrate`)",
-            context.db_path.display()
-        );
-    }
-    let store = mpwatch_store::Store::open(&context.db_path, &options)?;
+    let store = context.open_store_read_only()?;
     let now = mpwatch_core::time::now_unix();
     let config = &context.config;
     let lock = store.crawler_lock()?;

@@ -180,7 +180,7 @@ pub async fn run(
     mut notifier: Notifier,
 ) -> Result<(), ServiceError> {
     let ServiceSetup { config, secrets, db_path, clock, reload } = setup;
-    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: true };
+    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: true, adopt: false };
     let db = Db::new(Store::open(&db_path, &options)?);
     let holder = holder_name();
     let mut ready_sent = false;
@@ -735,7 +735,7 @@ impl Service {
     async fn try_reload(&mut self, reload: &Reloader) -> Result<(), String> {
         let (config, secrets) = reload()?;
         jobs_of(&config).map_err(|e| e.to_string())?;
-        let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: true };
+        let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: true, adopt: false };
         let store = Store::open(&self.db_path, &options).map_err(|e| e.to_string())?;
         let (alerts, _dispatcher) =
             crate::alerts::spawn(config.alerts.clone(), secrets.webhook.clone(), self.db.clone(), self.clock.clone());
@@ -883,7 +883,7 @@ fn blocking_job(body: impl FnOnce() -> Result<String, String>) -> Finished {
 }
 
 fn index_job(db_path: &std::path::Path, config: &Config, now: UnixSeconds) -> Result<String, String> {
-    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: false };
+    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: false, adopt: false };
     let mut store = Store::open(db_path, &options).map_err(|e| e.to_string())?;
     let rules = mpwatch_index::compute::Rules::from_config(config)
         .map_err(|error| format!("time zone {}: {error}", config.timezone))?;
@@ -898,7 +898,7 @@ fn maintenance_job(
     now: UnixSeconds,
     keep_going: &dyn Fn() -> bool,
 ) -> Result<String, String> {
-    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: false };
+    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: false, adopt: false };
     let mut store = Store::open(db_path, &options).map_err(|e| e.to_string())?;
     let cutoff = now - config.service.fetch_log_max_age.as_secs() as i64;
     let summary = store.maintain(cutoff, keep_going).map_err(|e| e.to_string())?;

@@ -67,6 +67,34 @@ pub enum StoreError {
         /// This build's version.
         app_version: &'static str,
     },
+    /// No database at the path (read commands never create one).
+    #[error("no database at {path}; create one with `mpwatch init` (or `mpwatch db migrate`)")]
+    Missing {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file is another program's SQLite database.
+    #[error(
+        "{path} is not an mpwatch database (it has {tables} tables of another program); mpwatch leaves it as it is (`mpwatch db migrate --adopt` adds mpwatch's tables to it)"
+    )]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// Its tables.
+        tables: i64,
+    },
+    /// The file has an older schema and a read-only command cannot migrate it.
+    #[error(
+        "database {path} has schema version {found}; this mpwatch reads version {supported}: run `mpwatch db migrate`"
+    )]
+    Outdated {
+        /// The file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// This build's version.
+        supported: i64,
+    },
     /// A lookup found nothing.
     #[error("{0}")]
     NotFound(String),
@@ -107,11 +135,13 @@ pub struct StoreOptions {
     pub busy_timeout: Duration,
     /// Create the file (and its directory) if missing.
     pub create: bool,
+    /// Add mpwatch's tables to a SQLite file that has other tables (`db migrate --adopt`).
+    pub adopt: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { busy_timeout: mpwatch_core::config::DEFAULT_BUSY_TIMEOUT, create: true }
+        StoreOptions { busy_timeout: mpwatch_core::config::DEFAULT_BUSY_TIMEOUT, create: true, adopt: false }
     }
 }
 
@@ -137,10 +167,54 @@ impl Store {
         if options.create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
+        if !options.create && !path.exists() {
+            return Err(StoreError::Missing { path: path.to_path_buf() });
+        }
         let describe = || format!("opening database {}", path.display());
         let mut conn = Connection::open_with_flags(path, flags).context(describe)?;
+        conn.busy_timeout(options.busy_timeout).context(describe)?;
+        // Before anything writes (WAL mode is a write): another program's file stays
+        // byte-identical.
+        if !options.adopt {
+            let (version, tables) = schema_of(&conn).context(describe)?;
+            if version == 0 && tables > 0 {
+                return Err(StoreError::Foreign { path: path.to_path_buf(), tables });
+            }
+        }
         configure(&conn, options.busy_timeout).context(describe)?;
         migrations::migrate(&mut conn, path)?;
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    /// Opens an existing database read-only, for commands that only read: it never
+    /// creates, migrates or changes the file (not even its journal mode), and refuses a
+    /// missing file, another program's file, and one whose schema is not this build's.
+    pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing { path: path.to_path_buf() });
+        }
+        let describe = || format!("opening database {} read-only", path.display());
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).context(describe)?;
+        conn.busy_timeout(busy_timeout).context(describe)?;
+        let (version, tables) = schema_of(&conn).context(describe)?;
+        match version {
+            0 if tables > 0 => return Err(StoreError::Foreign { path: path.to_path_buf(), tables }),
+            0 => return Err(StoreError::Missing { path: path.to_path_buf() }),
+            found if found > LATEST_SCHEMA_VERSION => {
+                return Err(StoreError::NewerSchema {
+                    path: path.to_path_buf(),
+                    found,
+                    supported: LATEST_SCHEMA_VERSION,
+                    app_version: env!("CARGO_PKG_VERSION"),
+                });
+            }
+            found if found < LATEST_SCHEMA_VERSION => {
+                return Err(StoreError::Outdated { path: path.to_path_buf(), found, supported: LATEST_SCHEMA_VERSION });
+            }
+            _ => {}
+        }
+        conn.execute_batch("PRAGMA query_only = ON").context(describe)?;
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
@@ -193,6 +267,17 @@ impl Tx<'_> {
     pub fn connection(&self) -> &Connection {
         &self.tx
     }
+}
+
+/// `user_version` and the number of tables of an open file.
+fn schema_of(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    let version = migrations::user_version(conn)?;
+    let tables = conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok((version, tables))
 }
 
 fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
