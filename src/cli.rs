@@ -98,7 +98,10 @@ pub struct ChartArgs {
     pub accounts: Vec<String>,
     /// What to draw: reads, read_rate, engagement_rate, wows, likes, n, or an index
     /// (wci-v11, wci-v13, wci-v14.2, wci-v14.2-noshare, nri).
-    #[arg(long, default_value = "reads")]
+    #[arg(long, default_value = "reads", value_parser = [
+        "reads", "read_rate", "engagement_rate", "wows", "likes", "n",
+        "wci-v11", "wci-v13", "wci-v14.2", "wci-v14.2-noshare", "nri",
+    ])]
     pub metric: String,
     /// Period of each point.
     #[arg(long, value_enum, default_value_t = ReportPeriod::Day)]
@@ -124,10 +127,10 @@ pub struct IndexArgs {
     #[arg(long, conflicts_with_all = ["from", "to"])]
     pub full: bool,
     /// Only periods from this date (YYYY-MM-DD).
-    #[arg(long, requires = "to")]
+    #[arg(long, requires = "to", value_parser = date_arg)]
     pub from: Option<String>,
     /// Only periods up to this date (inclusive).
-    #[arg(long, requires = "from")]
+    #[arg(long, requires = "from", value_parser = date_arg)]
     pub to: Option<String>,
 }
 
@@ -178,16 +181,16 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = ReportPeriod::Day)]
     pub period: ReportPeriod,
     /// A date in the period (YYYY-MM-DD) [default: the last complete period].
-    #[arg(long, conflicts_with_all = ["from", "to"])]
+    #[arg(long, conflicts_with_all = ["from", "to"], value_parser = date_arg)]
     pub date: Option<String>,
     /// A custom range instead: first day (YYYY-MM-DD)...
-    #[arg(long, requires = "to")]
+    #[arg(long, requires = "to", value_parser = date_arg)]
     pub from: Option<String>,
     /// ...and last day (inclusive).
-    #[arg(long, requires = "from")]
+    #[arg(long, requires = "from", value_parser = date_arg)]
     pub to: Option<String>,
     /// Index to rank by.
-    #[arg(long, default_value = "wci-v14.2")]
+    #[arg(long, default_value = "wci-v14.2", value_parser = ["wci-v11", "wci-v13", "wci-v14.2", "wci-v14.2-noshare", "nri"])]
     pub index: String,
     /// Only accounts in this group.
     #[arg(long)]
@@ -240,10 +243,10 @@ pub struct ArticlesArgs {
     #[arg(long)]
     pub account: Option<String>,
     /// Published on or after this date (YYYY-MM-DD, in the configured time zone).
-    #[arg(long)]
+    #[arg(long, value_parser = date_arg)]
     pub since: Option<String>,
     /// Only this status (ok, deleted, blocked, unavailable, pending).
-    #[arg(long)]
+    #[arg(long, value_parser = ["ok", "deleted", "blocked", "unavailable", "pending"])]
     pub status: Option<String>,
     /// JSON with the column names of docs/schema.md.
     #[arg(long, global = true)]
@@ -428,4 +431,12 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A `YYYY-MM-DD` date argument, checked when the command line is read (a bad date is
+/// a usage error, exit 2).
+fn date_arg(text: &str) -> Result<String, String> {
+    text.parse::<jiff::civil::Date>()
+        .map(|_| text.to_string())
+        .map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD)"))
 }

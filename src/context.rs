@@ -69,9 +69,15 @@ impl AppContext {
 pub fn read_input(path: &std::path::Path) -> Result<String> {
     if path.as_os_str() == "-" {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read standard input")?;
+        std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), MAX_INPUT_BYTES), &mut text)
+            .context("cannot read standard input")?;
         Ok(text)
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+        mpwatch_core::files::read_text_limited(path, MAX_INPUT_BYTES)
+            .with_context(|| format!("cannot read {}", path.display()))
     }
 }
+
+/// Largest OPML (or other list) read: a subscription list of thousands of feeds is a
+/// few MB.
+const MAX_INPUT_BYTES: u64 = 32 * 1024 * 1024;

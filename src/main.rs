@@ -44,11 +44,30 @@ fn main() -> ExitCode {
             ExitCode::from(error.downcast_ref::<Exit>().map_or(1, |exit| exit.0))
         }
         Err(error) => {
-            // `{:#}` joins the context chain with ": "; keep it to one line.
-            let message = format!("{error:#}").replace('\n', " ");
-            eprintln!("error: {message}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Longest error line shown (a damaged database can put pages of SQL into an error).
+const MAX_ERROR_CHARS: usize = 300;
+
+/// The error and its causes on one line, each cause once (a message that already
+/// includes its cause is not followed by it again), cut at [`MAX_ERROR_CHARS`].
+fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() || parts.last().is_some_and(|last| last.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    let line = parts.join(": ");
+    match line.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
     }
 }
 

@@ -14,12 +14,45 @@ use opml::{Head, OPML, Outline};
 
 /// Reads an OPML document into accounts to add.
 pub fn parse(text: &str) -> Result<Vec<NewAccount>> {
+    // The OPML parser recurses per level: refuse absurd nesting before it overflows.
+    let depth = nesting_depth(text);
+    if depth > MAX_OPML_DEPTH {
+        anyhow::bail!("OPML nested {depth} levels deep (at most {MAX_OPML_DEPTH})");
+    }
     let document = OPML::from_str(text).context("not a valid OPML document")?;
     let mut accounts = Vec::new();
     for outline in &document.body.outlines {
         collect(outline, &[], &mut accounts);
     }
     Ok(accounts)
+}
+
+/// Deepest OPML nesting accepted (real exports have a folder level or two).
+const MAX_OPML_DEPTH: usize = 64;
+
+/// The deepest element nesting of an XML text, from its tags alone (comments, CDATA and
+/// processing instructions are not counted; close enough to bound recursion).
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while let Some(offset) = bytes[at..].iter().position(|b| *b == b'<') {
+        let start = at + offset;
+        let end = bytes[start..].iter().position(|b| *b == b'>').map_or(bytes.len(), |e| start + e);
+        let tag = &bytes[start + 1..end.min(bytes.len())];
+        match tag.first() {
+            Some(b'/') => depth = depth.saturating_sub(1),
+            Some(b'?' | b'!') => {}
+            Some(_) if tag.last() == Some(&b'/') => {}
+            Some(_) => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            None => {}
+        }
+        at = (end + 1).min(bytes.len());
+    }
+    deepest
 }
 
 fn collect(outline: &Outline, folders: &[String], accounts: &mut Vec<NewAccount>) {
@@ -116,6 +149,18 @@ fn outline_of(account: &Account) -> Option<Outline> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn absurd_nesting_is_refused_before_the_parser_recurses() {
+        let deep = format!(
+            "<opml version=\"2.0\"><head/><body>{}{}</body></opml>",
+            "<outline text=\"x\">".repeat(10_000),
+            "</outline>".repeat(10_000)
+        );
+        let error = parse(&deep).unwrap_err().to_string();
+        assert_eq!(error, "OPML nested 10002 levels deep (at most 64)");
+        assert_eq!(nesting_depth("<a><b/><c><d></d></c></a>"), 3);
+    }
+
     use super::*;
 
     #[test]

@@ -240,7 +240,16 @@ fn config_errors_name_the_file_and_key() {
         .args(["--config", "missing.toml", "db", "path"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("cannot read config file missing.toml"));
+        .stderr(predicate::str::contains("cannot read config file missing.toml"))
+        // The cause once, not repeated by the error chain.
+        .stderr(predicate::function(|text: &str| text.matches("No such file").count() == 1));
+    setup
+        .cmd()
+        .args(["--config", "/dev/urandom", "db", "path"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr("error: cannot read config file /dev/urandom: larger than 1024 KiB, so not a file of this kind\n");
 }
 
 #[cfg(unix)]
@@ -276,6 +285,16 @@ fn usage_errors_exit_2() {
     let setup = Setup::new();
     setup.cmd().args(["account", "frobnicate"]).assert().code(2);
     setup.cmd().args(["account", "add"]).assert().code(2);
+    // Bad values are usage errors too, named in the message.
+    for (args, named) in [
+        (&["articles", "--status", "bogus"][..], "bogus"),
+        (&["articles", "--since", "2026-02-30"], "2026-02-30"),
+        (&["report", "--date", "2026-13-01"], "2026-13-01"),
+        (&["report", "--index", "wci-v99"], "wci-v99"),
+        (&["index", "--from", "yesterday", "--to", "2026-01-01"], "yesterday"),
+    ] {
+        setup.cmd().args(args).assert().code(2).stderr(predicate::str::contains(named));
+    }
 }
 
 /// Every command `mpwatch --help` lists is documented in the README (lychee keeps its

@@ -467,8 +467,8 @@ impl Config {
     /// Reads, parses and validates a config file. Relative paths inside it are resolved
     /// against the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = crate::files::read_text_limited(path, crate::files::MAX_CONFIG_BYTES)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut config = Config::from_toml_str(&text, &path.display().to_string())?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         config.resolve_paths(base);

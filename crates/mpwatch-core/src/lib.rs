@@ -4,6 +4,7 @@
 //!   ([`domain::ArticleKey`]) and the closed vocabularies stored in the database
 //!   (article kind, status, source kind, health, ...).
 //! - [`config`]: the TOML configuration, validated at load, with defaults.
+//! - [`files`]: small text files read with a size limit.
 //! - [`secrets`]: credentials, kept in their own file and redacted everywhere.
 //! - [`schedule`]: cron expressions in a time zone, each local wall time fired once.
 //! - [`time`]: the one place that reads the wall clock.
@@ -17,6 +18,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod files;
 pub mod schedule;
 pub mod secrets;
 pub mod time;

@@ -164,8 +164,8 @@ impl Secrets {
     /// Reads the secrets file after checking that only its owner can access it.
     pub fn load(path: &Path) -> Result<Secrets, SecretsError> {
         check_permissions(path)?;
-        let text =
-            std::fs::read_to_string(path).map_err(|source| SecretsError::Read { path: path.to_path_buf(), source })?;
+        let text = crate::files::read_text_limited(path, crate::files::MAX_CONFIG_BYTES)
+            .map_err(|source| SecretsError::Read { path: path.to_path_buf(), source })?;
         Secrets::from_toml_str(&text, path)
     }
 
