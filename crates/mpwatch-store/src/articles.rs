@@ -312,8 +312,10 @@ impl Tx<'_> {
                     digest = coalesce(digest, ?5), author = coalesce(author, ?6),
                     published_at = coalesce(published_at, ?7), cover_url = coalesce(cover_url, ?8),
                     copyright = coalesce(copyright, ?9), source_url = coalesce(source_url, ?10),
-                    account_id = coalesce(account_id, (SELECT id FROM accounts WHERE biz = articles.biz))
+                    account_id = coalesce(account_id, (SELECT id FROM accounts WHERE biz = articles.biz)),
+                    kind = CASE WHEN ?11 IS NOT NULL AND ?11 != 'article' THEN ?11 ELSE kind END
                  WHERE id = ?1 AND (
+                    (?11 IS NOT NULL AND ?11 != 'article' AND kind != ?11) OR
                     (sn IS NULL AND ?2 IS NOT NULL) OR (short_url IS NULL AND ?3 IS NOT NULL)
                     OR (title IS NULL AND ?4 IS NOT NULL) OR (digest IS NULL AND ?5 IS NOT NULL)
                     OR (author IS NULL AND ?6 IS NOT NULL) OR (published_at IS NULL AND ?7 IS NOT NULL)
@@ -331,13 +333,15 @@ impl Tx<'_> {
                     record.cover_url,
                     record.copyright.map(Copyright::as_str),
                     record.source_url,
+                    record.kind.map(ArticleKind::as_str),
                 ],
             ),
             ArticleStatus::Ok => conn.execute(
                 "UPDATE articles SET
                     sn = coalesce(?2, sn), url = ?3, short_url = coalesce(?4, short_url),
                     title = coalesce(?5, title), digest = coalesce(?6, digest), author = coalesce(?7, author),
-                    published_at = coalesce(?8, published_at), kind = coalesce(?9, kind),
+                    published_at = coalesce(?8, published_at),
+                    kind = CASE WHEN ?9 = 'article' AND kind != 'article' THEN kind ELSE coalesce(?9, kind) END,
                     copyright = coalesce(?10, copyright), original_account = coalesce(?11, original_account),
                     original_url = coalesce(?12, original_url), source_url = coalesce(?13, source_url),
                     cover_url = coalesce(?14, cover_url), comment_id = coalesce(?15, comment_id),

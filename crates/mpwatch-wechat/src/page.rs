@@ -214,6 +214,18 @@ impl ArticlePage {
     }
 }
 
+/// What WeChat's `item_show_type` (on pages and in article lists) says an item is:
+/// 8 picture message, 10 text message, 5 video, 7 audio, anything else an article.
+pub fn kind_of_item_show_type(item_show_type: i64) -> ArticleKind {
+    match item_show_type {
+        8 => ArticleKind::Picture,
+        10 => ArticleKind::Text,
+        5 => ArticleKind::Video,
+        7 => ArticleKind::Audio,
+        _ => ArticleKind::Article,
+    }
+}
+
 /// The `var` names whose string-literal values the parser reads.
 const WANTED_VARS: &[&str] = &[
     "biz",
@@ -507,11 +519,11 @@ pub fn parse_page(page: &[u8]) -> ArticlePage {
         article.original_url = share_link.or_else(|| source_key.map(|key| canonical_url(&key, None)));
     }
 
-    article.kind = match article.item_show_type {
-        Some(8) => PageKind::Picture,
-        Some(10) => PageKind::Text,
-        Some(5) => PageKind::Video,
-        Some(7) => PageKind::Audio,
+    article.kind = match article.item_show_type.map(kind_of_item_show_type) {
+        Some(ArticleKind::Picture) => PageKind::Picture,
+        Some(ArticleKind::Text) => PageKind::Text,
+        Some(ArticleKind::Video) => PageKind::Video,
+        Some(ArticleKind::Audio) => PageKind::Audio,
         _ if article.copyright == Some(Copyright::Repost) => PageKind::Repost,
         _ => PageKind::Article,
     };

@@ -126,6 +126,8 @@ fn listed_record(listed: &ListedArticle) -> Option<ArticleRecord> {
         cover_url: listed.cover_url.clone(),
         copyright: listed.copyright,
         source_url: listed.source_url.clone(),
+        // The list says what the item is; a legacy page of it cannot.
+        kind: listed.item_show_type.map(mpwatch_wechat::page::kind_of_item_show_type),
         status: ArticleStatus::Pending,
         ..ArticleRecord::default()
     })
