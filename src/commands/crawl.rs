@@ -13,7 +13,7 @@ use mpwatch_core::time::SystemClock;
 use mpwatch_crawl::holder::holder_name;
 use mpwatch_crawl::{CrawlOptions, CrawlSummary, Engine, Progress, Until};
 use mpwatch_service::RequestOptions;
-use mpwatch_service::service::lock_holder_alive;
+use mpwatch_service::lock::lock_holder_alive;
 use mpwatch_store::Store;
 use mpwatch_store::service::{CrawlerLock, LockOutcome};
 use tokio::signal::unix::{SignalKind, signal};

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use mpwatch_core::config::Config;
 use mpwatch_service::jobs::jobs_of;
-use mpwatch_service::service::lock_holder_alive;
+use mpwatch_service::lock::lock_holder_alive;
 use serde::Serialize;
 use serde_json::json;
 

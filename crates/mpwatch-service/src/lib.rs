@@ -5,8 +5,11 @@
 
 pub mod alerts;
 pub mod jobs;
+pub mod lock;
 pub mod metrics;
 pub mod notify;
+pub mod runs;
 pub mod service;
 
-pub use service::{Control, RequestOptions, ServiceError, ServiceSetup, run};
+pub use runs::RequestOptions;
+pub use service::{Control, ServiceError, ServiceSetup, run};

@@ -21,22 +21,22 @@ use mpwatch_core::time::{Clock, UnixSeconds};
 use mpwatch_core::{CrawlTrigger, schedule::ScheduleError};
 use mpwatch_crawl::alerts::{AlertKind, Alerts};
 use mpwatch_crawl::db::Db;
-use mpwatch_crawl::holder::{holder_alive, holder_name, is_local};
-use mpwatch_crawl::{CrawlError, CrawlOptions, CrawlSummary, Engine, Progress, RequestTotals, Until};
-use mpwatch_store::service::{CrawlRequest, CrawlerLock, LockOutcome};
+use mpwatch_crawl::holder::{holder_alive, holder_name};
+use mpwatch_crawl::{CrawlError, CrawlOptions, Engine, Progress, RequestTotals, Until};
+use mpwatch_store::service::{CrawlRequest, LockOutcome};
 use mpwatch_store::{Store, StoreError, StoreOptions};
-use rand::Rng as _;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::jobs::{FireDecision, Job, decide, jobs_of};
+use crate::lock::lock_holder_alive;
 use crate::notify::Notifier;
+use crate::runs::{
+    Finished, RequestOptions, blocking_job, crawl_finished, index_job, maintenance_job, random_up_to, sleep_clock,
+};
 
-/// A lock whose heartbeat is older than this (clock seconds) is abandoned.
-pub const LOCK_STALE_AFTER: i64 = 60;
 /// How long a fire waits for the previous run of the same job to end (clock seconds).
 const OVERLAP_GRACE: i64 = 60;
 /// Consecutive failed ticks (about one a second) before the service gives up.
@@ -105,53 +105,12 @@ pub struct ServiceSetup {
     pub reload: Reloader,
 }
 
-/// The options of an ad-hoc crawl, as stored in `crawl_requests.options`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequestOptions {
-    /// Account ids (empty: all enabled accounts).
-    #[serde(default)]
-    pub accounts: Vec<i64>,
-    /// Extra article URLs.
-    #[serde(default)]
-    pub urls: Vec<String>,
-    /// Discover and fetch pages.
-    #[serde(default = "yes")]
-    pub pages: bool,
-    /// Take due snapshots.
-    #[serde(default = "yes")]
-    pub metrics: bool,
-    /// Page lists all the way back.
-    #[serde(default)]
-    pub backfill: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A job's or request's run, as it ended.
-#[derive(Debug)]
-struct Finished {
-    result: String,
-    message: Option<String>,
-    run_id: Option<i64>,
-    line: String,
-}
-
 /// One job, its next fire and its run in flight.
 struct Slot {
     job: Job,
     next: Option<UnixSeconds>,
     waiting_fire: Option<UnixSeconds>,
     running: Option<JoinHandle<Finished>>,
-}
-
-/// Whether the lock's holder lives: its heartbeat (every 2 s) is fresh and, on this
-/// host, its process exists. A stale heartbeat means dead even if the pid exists: after
-/// an unclean reboot the pid may belong to another program, and a stopped (Ctrl-Z)
-/// crawl gives the lock up and notices when it resumes.
-pub fn lock_holder_alive(lock: &CrawlerLock, now: UnixSeconds) -> bool {
-    now - lock.heartbeat_at < LOCK_STALE_AFTER && (!is_local(&lock.holder) || holder_alive(&lock.holder))
 }
 
 /// The running service.
@@ -817,98 +776,4 @@ impl Service {
             warn!(%error, "cannot release the crawler lock");
         }
     }
-}
-
-/// A random delay of up to `max` (jobs' `jitter`).
-fn random_up_to(max: Duration) -> Duration {
-    if max.is_zero() { Duration::ZERO } else { max.mul_f64(rand::rng().random::<f64>()) }
-}
-
-/// Sleeps `span` of clock time (shorter in real time on a fast clock); false when
-/// stopped first.
-async fn sleep_clock(clock: &Arc<dyn Clock>, span: Duration, stop: &CancellationToken) -> bool {
-    if span.is_zero() {
-        return true;
-    }
-    let end = clock.now() + span.as_secs() as i64;
-    while clock.now() < end {
-        let rate = clock.rate();
-        let wait = if rate > 0.0 {
-            Duration::from_secs_f64(((end - clock.now()).max(0) as f64 / rate).clamp(0.005, 0.5))
-        } else {
-            Duration::from_millis(50)
-        };
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = stop.cancelled() => return false,
-        }
-    }
-    true
-}
-
-fn crawl_finished(result: Result<CrawlSummary, CrawlError>) -> Finished {
-    match result {
-        Ok(summary) => {
-            let c = summary.counts;
-            Finished {
-                line: format!(
-                    "run #{}: {} accounts, {} articles found, {} new, {} updated, {} snapshots, {} failures, {} cooldowns, {} queued, {:.1} s",
-                    summary.run_id,
-                    c.accounts,
-                    c.articles_found,
-                    c.articles_new,
-                    c.articles_updated,
-                    c.snapshots,
-                    c.failures,
-                    summary.cooldowns,
-                    summary.queued,
-                    summary.duration_ms as f64 / 1000.0
-                ),
-                result: summary.result,
-                message: None,
-                run_id: Some(summary.run_id),
-            }
-        }
-        Err(error) => {
-            Finished { result: "failed".into(), message: Some(error.to_string()), run_id: None, line: String::new() }
-        }
-    }
-}
-
-fn blocking_job(body: impl FnOnce() -> Result<String, String>) -> Finished {
-    match body() {
-        Ok(line) => Finished { result: "ok".into(), message: None, run_id: None, line },
-        Err(message) => Finished { result: "failed".into(), message: Some(message), run_id: None, line: String::new() },
-    }
-}
-
-fn index_job(db_path: &std::path::Path, config: &Config, now: UnixSeconds) -> Result<String, String> {
-    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: false, adopt: false };
-    let mut store = Store::open(db_path, &options).map_err(|e| e.to_string())?;
-    let rules = mpwatch_index::compute::Rules::from_config(config)
-        .map_err(|error| format!("time zone {}: {error}", config.timezone))?;
-    let summary = mpwatch_index::update(&mut store, &rules, mpwatch_index::Scope::Incremental, now)
-        .map_err(|error| error.to_string())?;
-    Ok(format!("indices: {} periods recomputed, {} rows", summary.periods, summary.rows))
-}
-
-fn maintenance_job(
-    db_path: &std::path::Path,
-    config: &Config,
-    now: UnixSeconds,
-    keep_going: &dyn Fn() -> bool,
-) -> Result<String, String> {
-    let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: false, adopt: false };
-    let mut store = Store::open(db_path, &options).map_err(|e| e.to_string())?;
-    let cutoff = now - config.service.fetch_log_max_age.as_secs() as i64;
-    let summary = store.maintain(cutoff, keep_going).map_err(|e| e.to_string())?;
-    Ok(format!(
-        "maintenance: pruned {} fetch-log rows, {} finished work items, {} alerts; {} WAL frames checkpointed{}{}",
-        summary.fetch_log_deleted,
-        summary.work_items_deleted,
-        summary.alerts_deleted,
-        summary.wal_frames_checkpointed,
-        if summary.checkpoint_busy { " (a reader kept the checkpoint from completing)" } else { "" },
-        if summary.stopped_early { " (stopped early: the service is stopping)" } else { "" }
-    ))
 }
