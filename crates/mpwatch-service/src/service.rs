@@ -110,6 +110,8 @@ struct Slot {
     job: Job,
     next: Option<UnixSeconds>,
     waiting_fire: Option<UnixSeconds>,
+    /// The waiting fire is a start-up one (catch-up, first start): no jitter delay.
+    at_once: bool,
     running: Option<JoinHandle<Finished>>,
 }
 
@@ -250,18 +252,25 @@ impl Service {
                     };
                     Slot { next, job, ..previous }
                 }
-                None => Slot { next: job.next_after(now), job, waiting_fire: None, running: None },
+                None => Slot { next: job.next_after(now), job, waiting_fire: None, at_once: false, running: None },
             };
             if at_start {
                 let last = states.iter().find(|s| s.name == name).and_then(|s| s.last_fire_at);
                 let plan = slot.job.at_start(last, now);
                 slot.next = plan.next;
                 if let Some(fire) = plan.catch_up {
-                    info!(job = %name, "a fire was missed while the service was down: running it once now");
+                    match last {
+                        Some(_) => {
+                            info!(job = %name, "a fire was missed while the service was down: running it once now")
+                        }
+                        None => info!(job = %name, "first start on this database: running the job once now"),
+                    }
                     slot.waiting_fire = Some(fire);
+                    slot.at_once = true;
                 } else if slot.job.entry.job == JobKind::Metrics {
                     // The ladder is served from the start, not from the first fire.
                     slot.waiting_fire = Some(now);
+                    slot.at_once = true;
                 }
                 if let Some(fire) = plan.skipped {
                     let kind = slot.job.entry.job.as_str();
@@ -495,6 +504,7 @@ impl Service {
             if let Some(next) = slot.next
                 && next <= now
             {
+                slot.at_once = false;
                 if let Some(older) = slot.waiting_fire.replace(next) {
                     let (name, kind) = (slot.job.entry.name.clone(), slot.job.entry.job.as_str().to_string());
                     warn!(job = %name, "a fire was still waiting when the next came: skipped");
@@ -525,11 +535,12 @@ impl Service {
                 }
                 FireDecision::Start => {
                     slot.waiting_fire = None;
+                    let jitter = if std::mem::take(&mut slot.at_once) { Duration::ZERO } else { slot.job.entry.jitter };
                     let entry = slot.job.entry.clone();
                     let until_next = slot.next;
                     let (name, kind) = (entry.name.clone(), entry.job.as_str().to_string());
                     self.db.call(move |store| store.write(|tx| tx.job_started(&name, &kind, fire, None, now))).await?;
-                    let handle = self.spawn_job(entry, until_next).await?;
+                    let handle = self.spawn_job(entry, until_next, jitter).await?;
                     self.slots[index].running = Some(handle);
                 }
             }
@@ -559,9 +570,10 @@ impl Service {
         &self,
         entry: ScheduleEntry,
         until_next: Option<UnixSeconds>,
+        jitter: Duration,
     ) -> Result<JoinHandle<Finished>, ServiceError> {
         let stop = self.stop.child_token();
-        let jitter = random_up_to(entry.jitter);
+        let jitter = random_up_to(jitter);
         let clock = self.clock.clone();
         match entry.job {
             JobKind::Discover | JobKind::Metrics => {
