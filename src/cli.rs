@@ -319,6 +319,10 @@ pub struct ParseArgs {
     /// Include the body text.
     #[arg(long)]
     pub text: bool,
+    /// Largest file read, in MiB (a saved WeChat page is well under 5 MiB; a file
+    /// larger than this is refused rather than read into memory).
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_mib: u64,
 }
 
 /// `mpwatch init`.

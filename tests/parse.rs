@@ -208,3 +208,27 @@ fn many_files_as_text_are_headed_by_their_names_and_url_wants_one_file() {
         .code(1)
         .stderr("error: --url applies to one page; give one FILE with it\n");
 }
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_and_the_flag_raises_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.html");
+    // 2 MiB of a page: over a 1 MiB limit, under the default.
+    let mut page = fixture("text_2025_a");
+    page.resize(2 * 1024 * 1024, b' ');
+    std::fs::write(&big, &page).unwrap();
+    Command::cargo_bin("mpwatch").unwrap().args(["parse", "--max-mib", "1"]).arg(&big).assert().code(1).stderr(
+        format!("error: {} is larger than 1 MiB; not a saved page? (--max-mib raises the limit)\n", big.display()),
+    );
+    Command::cargo_bin("mpwatch").unwrap().args(["parse", "--max-mib", "3"]).arg(&big).assert().success();
+    // Standard input, and an endless one, the same way.
+    let endless = std::process::Command::new(env!("CARGO_BIN_EXE_mpwatch"))
+        .args(["parse", "--max-mib", "1", "-"])
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(endless.status.code(), Some(1));
+    let stderr = String::from_utf8(endless.stderr).unwrap();
+    assert!(stderr.contains("standard input is larger than 1 MiB"), "{stderr}");
+    Command::cargo_bin("mpwatch").unwrap().args(["parse", "--max-mib", "0"]).arg(&big).assert().code(2);
+}

@@ -264,6 +264,7 @@ async fn hand_over(store: &mut Store, request: &RequestOptions, args: &CrawlArgs
         cooldowns: 0,
         queued: store.open_work()?,
         result: run.result.clone(),
+        message: run.message.clone(),
         duration_ms: (run.finished_at.unwrap_or(run.started_at) - run.started_at).max(0) as u64 * 1000,
     };
     print_summary(&summary, &[]);
@@ -334,6 +335,9 @@ fn spawn_progress(progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
 fn print_summary(summary: &CrawlSummary, expired: &[String]) {
     let counts = &summary.counts;
     println!("crawl #{} {} in {:.1} s", summary.run_id, summary.result, summary.duration_ms as f64 / 1000.0);
+    if let Some(message) = &summary.message {
+        println!("           {message}");
+    }
     println!("accounts:  {}", counts.accounts);
     println!(
         "articles:  {} found, {} new, {} updated",

@@ -19,18 +19,27 @@ pub fn run(args: &ParseArgs) -> Result<()> {
     }
 }
 
-fn read_input(file: &Path) -> Result<Vec<u8>> {
-    if file.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("cannot read standard input")?;
-        Ok(bytes)
+/// The file's bytes, refusing to read more than `max_mib` MiB.
+fn read_input(file: &Path, max_mib: u64) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let limit = max_mib * 1024 * 1024;
+    let mut bytes = Vec::new();
+    let name = if file.as_os_str() == "-" {
+        std::io::stdin().take(limit + 1).read_to_end(&mut bytes).context("cannot read standard input")?;
+        "standard input".to_string()
     } else {
-        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+        let opened = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        opened.take(limit + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", file.display()))?;
+        file.display().to_string()
+    };
+    if bytes.len() as u64 > limit {
+        bail!("{name} is larger than {max_mib} MiB; not a saved page? (--max-mib raises the limit)");
     }
+    Ok(bytes)
 }
 
 fn parse_one(file: &Path, args: &ParseArgs) -> Result<()> {
-    let bytes = read_input(file)?;
+    let bytes = read_input(file, args.max_mib)?;
     let mut page = parse_page(&bytes);
     if let Some(url) = &args.url {
         fill_from_url(&mut page, url)?;
@@ -58,7 +67,7 @@ fn parse_many(files: &[std::path::PathBuf], args: &ParseArgs) -> Result<()> {
     let mut failed = 0usize;
     for (n, file) in files.iter().enumerate() {
         let name = file.display().to_string();
-        let value = match read_input(file) {
+        let value = match read_input(file, args.max_mib) {
             Ok(bytes) => {
                 let mut value = to_json(&parse_page(&bytes), args.text);
                 if args.json

@@ -19,7 +19,7 @@ pub const DEFAULT_WECHAT_BASE_URL: &str = "https://mp.weixin.qq.com";
 /// The calendar rankings use unless `timezone` says otherwise.
 pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
 /// SQLite waits this long for a lock held by another connection before giving up.
-pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest response body accepted (real article pages are 2-4 MB).
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -288,7 +288,9 @@ impl Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// How long a connection waits for another one's lock (SQLite `busy_timeout`).
+    /// How long a connection waits for another one's lock (SQLite `busy_timeout`): a
+    /// user's tool holding a write transaction this long is waited out; beyond it, the
+    /// crawler defers the affected work (it is taken again later) instead of failing it.
     #[serde(with = "humantime_serde")]
     pub busy_timeout: Duration,
 }
@@ -652,7 +654,7 @@ mod tests {
     fn empty_file_gives_defaults() {
         let config = Config::from_toml_str("", "x").unwrap();
         assert_eq!(config, Config::default());
-        assert_eq!(config.store.busy_timeout, Duration::from_secs(10));
+        assert_eq!(config.store.busy_timeout, Duration::from_secs(60));
         assert_eq!(config.crawl.snapshot_ages.len(), 7);
     }
 

@@ -34,6 +34,12 @@ pub fn now_unix() -> UnixSeconds {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs() as i64).unwrap_or(0)
 }
 
+/// An instant as RFC 3339 in UTC (`2026-11-28T22:38:42Z`), for messages; the number
+/// itself when it is out of range.
+pub fn rfc3339(at: UnixSeconds) -> String {
+    jiff::Timestamp::from_second(at).map_or_else(|_| at.to_string(), |t| t.to_string())
+}
+
 /// How a [`ControlledClock`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]

@@ -88,6 +88,8 @@ pub struct CrawlSummary {
     pub queued: i64,
     /// How it ended.
     pub result: String,
+    /// Why, when it did not end `ok` (the error, or the hosts found unreachable).
+    pub message: Option<String>,
     /// Wall-clock duration.
     pub duration_ms: u64,
 }

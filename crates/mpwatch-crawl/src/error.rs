@@ -19,3 +19,10 @@ pub enum CrawlError {
     #[error("internal task failed: {0}")]
     Task(String),
 }
+
+impl CrawlError {
+    /// Another program held the database's write lock longer than the busy timeout.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, CrawlError::Store(error) if error.is_busy())
+    }
+}

@@ -14,6 +14,7 @@ use rand::Rng as _;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
+use crate::breaker::Breakers;
 use crate::db::Db;
 use crate::error::CrawlError;
 use crate::fetch::{self, Fetched};
@@ -54,8 +55,26 @@ impl RequestTotals {
     }
 }
 
-/// Why a send gave no answer to use: when to try again and what went wrong.
-pub(crate) type SendFailure = (UnixSeconds, String);
+/// Why a send gave no answer to use.
+#[derive(Debug)]
+pub(crate) struct SendFailure {
+    /// When to try again.
+    pub(crate) retry_at: UnixSeconds,
+    /// What went wrong, one line.
+    pub(crate) message: String,
+    /// The host's breaker is open: its work waits, without using an attempt.
+    pub(crate) host_down: bool,
+}
+
+impl SendFailure {
+    fn new(retry_at: UnixSeconds, message: String) -> SendFailure {
+        SendFailure { retry_at, message, host_down: false }
+    }
+
+    fn host_down(host: &str, until: UnixSeconds) -> SendFailure {
+        SendFailure { retry_at: until, message: format!("{host} is unreachable; its work waits"), host_down: true }
+    }
+}
 
 /// The crawler's HTTP side.
 #[derive(Debug)]
@@ -73,6 +92,8 @@ pub(crate) struct Http {
     pub(crate) totals: Arc<RequestTotals>,
     /// Hosts already reported for declaring a charset their bytes contradict.
     charset_reported: Mutex<std::collections::HashSet<String>>,
+    /// Per-host circuit breakers.
+    pub(crate) breakers: Breakers,
 }
 
 impl Http {
@@ -89,6 +110,7 @@ impl Http {
             host_slots: Mutex::new(HashMap::new()),
             totals: Arc::default(),
             charset_reported: Mutex::default(),
+            breakers: Breakers::default(),
         })
     }
 
@@ -143,7 +165,9 @@ impl Http {
     /// Sends a request under the host's concurrency cap and the rate limit of
     /// `(class, key)`, with quick in-task retries of transient failures (full-jitter
     /// backoff, `Retry-After` honoured). Every attempt takes a rate slot, failed ones
-    /// too. Long waits come back as `Err((retry_at, message))` for the queue.
+    /// too. Long waits come back as a [`SendFailure`] for the queue. Connection failures
+    /// in a row open the host's breaker ([`crate::breaker`]): while it is open, sends to
+    /// the host return at once with `host_down`, and the run is told.
     pub(crate) async fn send(
         &self,
         run: &RunScope,
@@ -154,16 +178,40 @@ impl Http {
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Fetched, SendFailure> {
         const QUICK_ATTEMPTS: u32 = 3;
+        // A longer wait (a server's Retry-After) goes back to the queue: a task asleep
+        // holds the host's connection slot and the item's lease for nothing.
+        const LONGEST_WAIT_IN_TASK: Duration = Duration::from_secs(5);
         let slot = self.host_slot(host);
         let mut attempt = 0;
         loop {
             let (started, result) = {
                 // The connection slot first, then the rate slot: a request never waits
                 // for a connection after its rate slot came, so it leaves on time.
-                let _permit = slot.acquire().await.map_err(|_| (self.now(), "shutting down".to_string()))?;
+                let _permit =
+                    slot.acquire().await.map_err(|_| SendFailure::new(self.now(), "shutting down".to_string()))?;
                 self.limiters.acquire(limit.0, limit.1).await;
+                // After the rate slot: the breaker may have opened while this waited.
+                if let Some(until) = self.breakers.open_until(host, self.now()) {
+                    run.progress.host_down(host, until);
+                    return Err(SendFailure::host_down(host, until));
+                }
                 (self.now(), fetch::fetch(build(), self.config.http.max_body_bytes).await)
             };
+            match &result {
+                Ok(_) => self.breakers.answered(host),
+                Err(error) if error.is_transient() => {
+                    if let Some(until) = self.breakers.failed(host, self.now()) {
+                        warn!(
+                            host,
+                            until,
+                            "{host}: {} connection failures in a row ({error}); leaving it alone until then",
+                            crate::breaker::OPEN_AFTER
+                        );
+                        run.progress.host_down(host, until);
+                    }
+                }
+                Err(_) => {}
+            }
             if let Ok(fetched) = &result
                 && let Some(label) = &fetched.ignored_charset
                 && self
@@ -207,11 +255,14 @@ impl Http {
                 Ok(fetched) => return Ok(fetched),
                 Err(error) if error.is_transient() => (backoff, error.to_string()),
                 // Size caps and redirect loops will not change in a few seconds.
-                Err(error) => return Err((self.now() + 3600, error.to_string())),
+                Err(error) => return Err(SendFailure::new(self.now() + 3600, error.to_string())),
             };
+            if let Some(until) = self.breakers.open_until(host, self.now()) {
+                return Err(SendFailure::host_down(host, until));
+            }
             attempt += 1;
-            if attempt >= QUICK_ATTEMPTS || delay > Duration::from_secs(30) {
-                return Err((self.now() + delay.as_secs().max(1) as i64, reason));
+            if attempt >= QUICK_ATTEMPTS || delay > LONGEST_WAIT_IN_TASK {
+                return Err(SendFailure::new(self.now() + delay.as_secs().max(1) as i64, reason));
             }
             debug!(class = log_class, target, attempt, delay_ms = delay.as_millis() as u64, "retrying after {reason}");
             tokio::time::sleep(delay).await;

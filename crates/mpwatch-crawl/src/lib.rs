@@ -17,6 +17,8 @@
 //! - `sources`: the ways of finding articles (feed, profile_ext, mp_backend, manual);
 //!   they see only a `SourceContext` (fetching, cooldowns, credentials), not the engine.
 //! - `http`: sending requests politely and the fetch log.
+//! - [`breaker`]: per-host circuit breakers (is this host reachable, or should its
+//!   work wait?).
 //! - [`rate_limit`]: request-rate limits per class and key (governor), with jitter.
 //! - [`fetch`]: the HTTP client (timeouts, body cap, redirects, charset, Retry-After).
 //! - `cooldown`: anti-crawl cooldowns of hosts and credentials, kept in the database.
@@ -31,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod alerts;
+pub mod breaker;
 mod cooldown;
 pub mod credentials;
 pub mod db;

@@ -22,6 +22,8 @@ pub struct Progress {
     pub(crate) failures: AtomicU64,
     pub(crate) cooldowns: AtomicU64,
     outcomes: Mutex<BTreeMap<String, u64>>,
+    /// Hosts found unreachable (breaker opened), with until when their work waits.
+    hosts_down: Mutex<BTreeMap<String, i64>>,
 }
 
 impl Progress {
@@ -38,6 +40,18 @@ impl Progress {
     /// Requests by outcome class so far.
     pub(crate) fn outcomes(&self) -> BTreeMap<String, u64> {
         self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Notes that a host's breaker is open until `until`.
+    pub(crate) fn host_down(&self, host: &str, until: i64) {
+        let mut hosts = self.hosts_down.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let latest = hosts.entry(host.to_string()).or_insert(until);
+        *latest = (*latest).max(until);
+    }
+
+    /// Hosts found unreachable during the run, with until when their work waits.
+    pub(crate) fn hosts_down(&self) -> BTreeMap<String, i64> {
+        self.hosts_down.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Notes that an account was crawled.

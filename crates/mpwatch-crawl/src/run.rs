@@ -97,19 +97,32 @@ impl Engine {
         let span = info_span!("crawl", run = run_id, job = %options.job);
         let result = self.run_loop(&scope, options, stop).instrument(span).await;
         let counts = progress.counts();
+        let hosts_down = progress.hosts_down();
         let run_result = match &result {
             Err(_) => RunResult::Failed,
             Ok(()) if stop.is_cancelled() => RunResult::Interrupted,
-            Ok(()) if counts.failures > 0 => RunResult::Partial,
+            Ok(()) if counts.failures > 0 || !hosts_down.is_empty() => RunResult::Partial,
             Ok(()) => RunResult::Ok,
         };
+        let unreachable = (!hosts_down.is_empty()).then(|| {
+            let hosts: Vec<String> = hosts_down
+                .iter()
+                .map(|(host, until)| format!("{host} (its work waits until {})", mpwatch_core::time::rfc3339(*until)))
+                .collect();
+            format!("unreachable: {}", hosts.join(", "))
+        });
         let message = match &result {
             Err(error) => Some(error.to_string()),
             Ok(()) if stop.is_cancelled() => Some("stopped by a signal".to_string()),
-            Ok(()) => None,
+            Ok(()) => unreachable,
         };
         let finished = self.now();
         let db_message = message.clone();
+        if let Some(message) = &message
+            && !hosts_down.is_empty()
+        {
+            warn!("{message}");
+        }
         self.db
             .call(move |store| {
                 store.write(|tx| tx.finish_run(run_id, &counts, run_result, db_message.as_deref(), finished))
@@ -125,6 +138,7 @@ impl Engine {
             cooldowns: progress.cooldowns.load(std::sync::atomic::Ordering::Relaxed),
             queued,
             result: run_result.as_str().to_string(),
+            message,
             duration_ms: started.elapsed().as_millis() as u64,
         })
     }
@@ -176,7 +190,10 @@ impl Engine {
             if last_counts.elapsed() >= COUNTS_EVERY {
                 // So that a run killed without a trace still shows what it did.
                 let (id, counts) = (scope.id, scope.progress.counts());
-                self.db.call(move |store| store.write(|tx| tx.update_run_counts(id, &counts))).await?;
+                match self.db.call(move |store| store.write(|tx| tx.update_run_counts(id, &counts))).await {
+                    Err(error) if error.is_busy() => warn!("cannot write the run's counts so far: {error}"),
+                    other => other?,
+                }
                 last_counts = tokio::time::Instant::now();
             }
             if let Until::Time(end) = options.until {
@@ -208,11 +225,22 @@ impl Engine {
                 let lease_until = now + self.config.crawl.lease.as_secs() as i64;
                 let holder = self.holder.clone();
                 let kinds_owned = kinds.clone();
-                self.db
+                let leased = self
+                    .db
                     .call(move |store| {
                         store.write(|tx| tx.lease_work_as(&kinds_owned, free, lease_until, now, Some(&holder)))
                     })
-                    .await?
+                    .await;
+                match leased {
+                    Ok(items) => items,
+                    // Another program held the write lock past the busy timeout: work
+                    // in flight goes on, and leasing is tried again.
+                    Err(error) if error.is_busy() => {
+                        warn!("cannot lease work: {error}; trying again");
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
             };
             idle = items.is_empty() && tasks.is_empty();
             if items.is_empty() {
@@ -248,7 +276,15 @@ impl Engine {
                     let id = item.id;
                     let result = engine.process(&scope, item, &options).await;
                     in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
-                    result
+                    match result {
+                        // Its effect was not written: the item stays leased and is taken
+                        // again when its lease runs out. Deferred, not failed.
+                        Err(error) if error.is_busy() => {
+                            warn!(item = id, "deferred: {error}");
+                            Ok(())
+                        }
+                        other => other,
+                    }
                 });
             }
         }
@@ -341,6 +377,7 @@ impl Engine {
                         for (_, url) in &rechecks {
                             tx.enqueue(PAGE, url, 0, now, now)?;
                         }
+                        tx.rearm_unfetched_pages(now)?;
                     }
                     for candidate in &candidates {
                         for (rung, at) in ladder(&rungs, candidate.published_at, now, &candidate.rungs_taken) {

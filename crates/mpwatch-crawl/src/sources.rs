@@ -5,17 +5,17 @@
 //! | kind | asks | needs |
 //! |---|---|---|
 //! | [`Feed`] | an RSS / Atom / JSON Feed URL (robots.txt honoured off WeChat's host) | nothing |
-//! | [`ProfileExt`] | `mp/profile_ext?action=getmsg`, paging back to known articles | client credentials |
+//! | [`ProfileExt`] | `mp/profile_ext?action=getmsg`, paging back to what an earlier sweep covered; the position is kept in the store | client credentials |
 //! | [`MpBackend`] | `cgi-bin/appmsgpublish` | a backend session (answers 200013 since mid-2026) |
 //! | [`Manual`] | the article URL the user gave | nothing |
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use mpwatch_core::Biz;
 use mpwatch_core::secrets::BackendSession;
 use mpwatch_core::time::UnixSeconds;
-use mpwatch_core::{ArticleKey, ArticleStatus, Biz};
-use mpwatch_store::accounts::Source as SourceRow;
+use mpwatch_store::accounts::{ListPosition, Source as SourceRow};
 use mpwatch_wechat::api::{self, ApiOutcome, ListedArticle};
 use mpwatch_wechat::url::{ArticleUrl, canonical_url};
 
@@ -24,7 +24,7 @@ use crate::cooldown::{Cooldowns, Scope};
 use crate::credentials::CredentialPool;
 use crate::db::Db;
 use crate::error::CrawlError;
-use crate::http::{Http, host_of};
+use crate::http::{Http, SendFailure, host_of};
 use crate::rate_limit::RequestClass;
 use crate::run::RunScope;
 
@@ -44,6 +44,14 @@ pub(crate) enum SourceFailure {
     Wait(UnixSeconds, String),
     /// It failed; its health drops and it is tried again then.
     Broken(UnixSeconds, String),
+}
+
+impl From<SendFailure> for SourceFailure {
+    /// A source whose host is unreachable is failing (its health says so, and it is
+    /// asked again when the host's breaker lets requests through).
+    fn from(failure: SendFailure) -> SourceFailure {
+        SourceFailure::Broken(failure.retry_at, failure.message)
+    }
 }
 
 /// What sources may use: fetching, cooldowns, credentials, the store (to see which
@@ -71,9 +79,35 @@ pub(crate) struct SourceContext<'a> {
 /// robots.txt per origin (`None`: none, or unreadable, so everything is allowed).
 pub(crate) type RobotsCache = tokio::sync::Mutex<HashMap<String, Option<Arc<texting_robots::Robot>>>>;
 
-/// What asking a source gives: articles, or why it gave none (the outer error stops
-/// the crawl; the inner one is the source's health).
-pub(crate) type Discovery = Result<Result<Vec<Found>, SourceFailure>, CrawlError>;
+/// What asking a source gave: the articles it listed (stored even when it then
+/// failed), where its paging stands, and whether it reached the end it was asked for.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// Articles found.
+    pub(crate) found: Vec<Found>,
+    /// The paging position to save with them (`None`: the source does not page).
+    pub(crate) position: Option<ListPosition>,
+    /// Why it stopped early, if it did.
+    pub(crate) failure: Option<SourceFailure>,
+    /// It stopped after its page budget with more to list (ask again at once).
+    pub(crate) more: bool,
+}
+
+impl Listing {
+    /// Everything the source has: these articles.
+    fn complete(found: Vec<Found>) -> Listing {
+        Listing { found, ..Listing::default() }
+    }
+
+    /// Nothing, because of `failure`.
+    fn failed(failure: SourceFailure) -> Listing {
+        Listing { failure: Some(failure), ..Listing::default() }
+    }
+}
+
+/// What asking a source gives (the error stops the crawl; a source's own failure is
+/// in the [`Listing`]).
+pub(crate) type Discovery = Result<Listing, CrawlError>;
 
 /// A way of finding an account's articles.
 pub(crate) trait Source {
@@ -122,18 +156,15 @@ impl Source for MpBackend {
 
 impl Source for Manual {
     async fn discover(&self, _: &SourceContext<'_>, source: &SourceRow, _: Option<&Biz>, _: bool) -> Discovery {
-        Ok(Ok(vec![Found::Url(source.locator.clone())]))
+        Ok(Listing::complete(vec![Found::Url(source.locator.clone())]))
     }
 }
 
-pub(crate) async fn discover_feed(
-    cx: &SourceContext<'_>,
-    source: &SourceRow,
-) -> Result<Result<Vec<Found>, SourceFailure>, CrawlError> {
+async fn discover_feed(cx: &SourceContext<'_>, source: &SourceRow) -> Discovery {
     let feed_url = source.locator.clone();
     let host = host_of(&feed_url);
     if host != cx.http.wechat_host() && !robots_allow(cx, &feed_url).await {
-        return Ok(Err(SourceFailure::Broken(cx.http.now() + 86_400, "disallowed by robots.txt".into())));
+        return Ok(Listing::failed(SourceFailure::Broken(cx.http.now() + 86_400, "disallowed by robots.txt".into())));
     }
     let fetched = match cx
         .http
@@ -142,34 +173,38 @@ pub(crate) async fn discover_feed(
     {
         Ok(fetched) if fetched.status < 400 => fetched,
         Ok(fetched) => {
-            return Ok(Err(SourceFailure::Broken(cx.http.now() + 3600, format!("HTTP {}", fetched.status))));
+            return Ok(Listing::failed(SourceFailure::Broken(
+                cx.http.now() + 3600,
+                format!("HTTP {}", fetched.status),
+            )));
         }
-        Err((at, error)) => return Ok(Err(SourceFailure::Broken(at, error))),
+        Err(failure) => return Ok(Listing::failed(failure.into())),
     };
     cx.http.log_answer(cx.run, "feed", &feed_url, &fetched, "ok").await;
     match mpwatch_wechat::feed::parse_feed(&fetched.body) {
-        Ok(feed) => Ok(Ok(feed
-            .entries
-            .into_iter()
-            .map(|entry| match entry.article {
-                Some(ArticleUrl::Permanent { key, sn }) => Found::Listed(Box::new(ListedArticle {
-                    url: canonical_url(&key, sn.as_deref()),
-                    key: Some(key),
-                    sn,
-                    title: entry.title,
-                    digest: None,
-                    cover_url: None,
-                    author: None,
-                    source_url: None,
-                    published_at: entry.published_at,
-                    copyright: None,
-                    item_show_type: None,
-                    deleted: false,
-                })),
-                _ => Found::Url(entry.url),
-            })
-            .collect())),
-        Err(error) => Ok(Err(SourceFailure::Broken(cx.http.now() + 3600, error.to_string()))),
+        Ok(feed) => Ok(Listing::complete(
+            feed.entries
+                .into_iter()
+                .map(|entry| match entry.article {
+                    Some(ArticleUrl::Permanent { key, sn }) => Found::Listed(Box::new(ListedArticle {
+                        url: canonical_url(&key, sn.as_deref()),
+                        key: Some(key),
+                        sn,
+                        title: entry.title,
+                        digest: None,
+                        cover_url: None,
+                        author: None,
+                        source_url: None,
+                        published_at: entry.published_at,
+                        copyright: None,
+                        item_show_type: None,
+                        deleted: false,
+                    })),
+                    _ => Found::Url(entry.url),
+                })
+                .collect(),
+        )),
+        Err(error) => Ok(Listing::failed(SourceFailure::Broken(cx.http.now() + 3600, error.to_string()))),
     }
 }
 
@@ -211,31 +246,43 @@ async fn robots_allow(cx: &SourceContext<'_>, url: &str) -> bool {
     cache.get(&origin).and_then(|r| r.as_ref()).is_none_or(|robot| robot.allowed(url))
 }
 
-pub(crate) async fn discover_profile_ext(
+/// List pages one `discover` item asks for before it saves its position and goes back
+/// to the queue: a crash or a kill loses at most this many list requests, never articles.
+const PAGES_PER_ITEM: usize = 10;
+/// `count` of a `profile_ext` request, and the overlap a resumed sweep re-reads: an
+/// article deleted since shifts older ones towards the front by up to a page.
+const LIST_PAGE: i64 = 10;
+
+/// Pages back through `profile_ext` from the newest push until the sweep reaches what an
+/// earlier sweep covered (or the end of the list; with `backfill`, always the end).
+/// The position is kept in the store, so a sweep that fails or runs out of credentials
+/// part-way resumes there on the next attempt and across restarts.
+async fn discover_profile_ext(
     cx: &SourceContext<'_>,
     source: &SourceRow,
     biz: Option<&Biz>,
     backfill: bool,
-) -> Result<Result<Vec<Found>, SourceFailure>, CrawlError> {
-    let biz = match biz.cloned().or_else(|| Biz::parse(&source.locator).ok()) {
-        Some(biz) => biz,
-        None => {
-            return Ok(Err(SourceFailure::Broken(
-                cx.http.now() + 86_400,
-                "profile_ext needs the account's biz".into(),
-            )));
-        }
+) -> Discovery {
+    let Some(biz) = biz.cloned().or_else(|| Biz::parse(&source.locator).ok()) else {
+        return Ok(Listing::failed(SourceFailure::Broken(
+            cx.http.now() + 86_400,
+            "profile_ext needs the account's biz".into(),
+        )));
     };
+    let before = source.listing;
+    let stop_at = if backfill { None } else { before.covered_through };
+    let mut offset = before.resume_offset.map_or(0, |resume| (resume - LIST_PAGE).max(0));
+    let mut newest = before.resume_offset.and(before.sweep_newest);
+    let mut listing = Listing::default();
+    let unfinished = |offset, newest| ListPosition { resume_offset: Some(offset), sweep_newest: newest, ..before };
     let host = cx.http.wechat_host();
-    let mut found = Vec::new();
-    let mut offset = 0i64;
-    loop {
+    let mut pages = 0;
+    while pages < PAGES_PER_ITEM {
         let now = cx.http.now();
         let Some(credential) = cx.credentials.acquire(now) else {
-            if found.is_empty() {
-                return Ok(Err(SourceFailure::Wait(now + 60, "pending credentials".into())));
-            }
-            break;
+            listing.position = Some(unfinished(offset, newest));
+            listing.failure = Some(SourceFailure::Wait(now + 60, "pending credentials".into()));
+            return Ok(listing);
         };
         if let Some(until) = cx.cooldowns.cooling_until(Scope::Credential, &credential.name).await? {
             cx.credentials.cool(&credential.name, until);
@@ -243,23 +290,34 @@ pub(crate) async fn discover_profile_ext(
         }
         let client = cx.http.client_for(&credential);
         let url = cx.http.wechat_url(&format!(
-            "/mp/profile_ext?action=getmsg&__biz={biz}&f=json&offset={offset}&count=10&is_ok=1&scene=124&uin={}&key={}&pass_ticket={}&appmsg_token={}",
+            "/mp/profile_ext?action=getmsg&__biz={biz}&f=json&offset={offset}&count={LIST_PAGE}&is_ok=1&scene=124&uin={}&key={}&pass_ticket={}&appmsg_token={}",
             credential.uin.expose(),
             credential.key.expose(),
             credential.pass_ticket.expose(),
             credential.appmsg_token.expose()
         ));
+        let broken = |at, error| Some(SourceFailure::Broken(at, error));
         let fetched = match cx
             .http
             .send(cx.run, "list_api", biz.as_str(), &host, (RequestClass::ListApi, &host), || client.get(&url))
             .await
         {
             Ok(fetched) => fetched,
-            Err((at, error)) => return Ok(Err(SourceFailure::Broken(at, error))),
+            Err(failure) => {
+                listing.position = Some(unfinished(offset, newest));
+                listing.failure =
+                    broken(failure.retry_at, format!("list page at offset {offset}: {}", failure.message));
+                return Ok(listing);
+            }
         };
         let page = match api::parse_profile_ext(&String::from_utf8_lossy(&fetched.body)) {
             Ok(page) => page,
-            Err(error) => return Ok(Err(SourceFailure::Broken(cx.http.now() + 600, error.to_string()))),
+            Err(error) => {
+                cx.http.log_answer(cx.run, "list_api", biz.as_str(), &fetched, "unparsable").await;
+                listing.position = Some(unfinished(offset, newest));
+                listing.failure = broken(cx.http.now() + 600, format!("list page at offset {offset}: {error}"));
+                return Ok(listing);
+            }
         };
         match page.outcome {
             ApiOutcome::Ok => {}
@@ -282,44 +340,46 @@ pub(crate) async fn discover_profile_ext(
                 cx.credentials.cool(&credential.name, until);
                 continue;
             }
-            other => return Ok(Err(SourceFailure::Broken(cx.http.now() + 3600, format!("{other:?}")))),
+            other => {
+                cx.http.log_answer(cx.run, "list_api", biz.as_str(), &fetched, "refused").await;
+                listing.position = Some(unfinished(offset, newest));
+                listing.failure = broken(cx.http.now() + 3600, format!("list page at offset {offset}: {other:?}"));
+                return Ok(listing);
+            }
         }
         cx.http.log_answer(cx.run, "list_api", biz.as_str(), &fetched, "ok").await;
-        let keys: Vec<ArticleKey> = page.articles.iter().filter_map(|a| a.key.clone()).collect();
-        let known = if backfill || keys.is_empty() {
-            false
-        } else {
-            cx.db
-                .call(move |store| {
-                    for key in &keys {
-                        if store.article_by_key(key)?.is_some_and(|a| a.status != ArticleStatus::Pending) {
-                            return Ok(true);
-                        }
-                    }
-                    Ok(false)
-                })
-                .await?
-        };
-        found.extend(page.articles.into_iter().map(|a| Found::Listed(Box::new(a))));
-        if known || !page.can_msg_continue {
-            break;
+        pages += 1;
+        let times = page.articles.iter().filter_map(|a| a.published_at);
+        let oldest_on_page = times.clone().min();
+        newest = newest.max(times.max());
+        listing.found.extend(page.articles.into_iter().map(|a| Found::Listed(Box::new(a))));
+        let reached_covered = stop_at.is_some_and(|covered| oldest_on_page.is_some_and(|oldest| oldest <= covered));
+        let next = page.next_offset.unwrap_or(offset + LIST_PAGE);
+        if reached_covered || !page.can_msg_continue || next <= offset {
+            listing.position = Some(ListPosition {
+                covered_through: newest.max(before.covered_through),
+                resume_offset: None,
+                sweep_newest: None,
+            });
+            return Ok(listing);
         }
-        offset = page.next_offset.unwrap_or(offset + 10);
+        offset = next;
     }
-    Ok(Ok(found))
+    listing.position = Some(unfinished(offset, newest));
+    listing.more = true;
+    Ok(listing)
 }
 
-pub(crate) async fn discover_backend(
-    cx: &SourceContext<'_>,
-    source: &SourceRow,
-    biz: Option<&Biz>,
-) -> Result<Result<Vec<Found>, SourceFailure>, CrawlError> {
+async fn discover_backend(cx: &SourceContext<'_>, source: &SourceRow, biz: Option<&Biz>) -> Discovery {
     let now = cx.http.now();
     let Some(session) = cx.backend else {
-        return Ok(Err(SourceFailure::Broken(now + 86_400, "no backend session in the secrets file".into())));
+        return Ok(Listing::failed(SourceFailure::Broken(
+            now + 86_400,
+            "no backend session in the secrets file".into(),
+        )));
     };
     let Some(fakeid) = biz.cloned().or_else(|| Biz::parse(&source.locator).ok()) else {
-        return Ok(Err(SourceFailure::Broken(now + 86_400, "mp_backend needs the account's biz".into())));
+        return Ok(Listing::failed(SourceFailure::Broken(now + 86_400, "mp_backend needs the account's biz".into())));
     };
     let host = cx.http.wechat_host();
     let url = cx.http.wechat_url(&format!(
@@ -335,18 +395,21 @@ pub(crate) async fn discover_backend(
         .await
     {
         Ok(fetched) => fetched,
-        Err((at, error)) => return Ok(Err(SourceFailure::Broken(at, error))),
+        Err(failure) => return Ok(Listing::failed(failure.into())),
     };
     match api::parse_appmsg_publish(&String::from_utf8_lossy(&fetched.body)) {
         Ok(page) if page.outcome.is_ok() => {
             cx.http.log_answer(cx.run, "list_api", fakeid.as_str(), &fetched, "ok").await;
-            Ok(Ok(page.articles.into_iter().map(|a| Found::Listed(Box::new(a))).collect()))
+            Ok(Listing::complete(page.articles.into_iter().map(|a| Found::Listed(Box::new(a))).collect()))
         }
         Ok(page) => {
             cx.http.log_answer(cx.run, "list_api", fakeid.as_str(), &fetched, "throttled").await;
             let cooldown = cx.http.config.crawl.cooldown_max.as_secs() as i64;
-            Ok(Err(SourceFailure::Broken(now + cooldown, format!("backend list refused: {:?}", page.outcome))))
+            Ok(Listing::failed(SourceFailure::Broken(
+                now + cooldown,
+                format!("backend list refused: {:?}", page.outcome),
+            )))
         }
-        Err(error) => Ok(Err(SourceFailure::Broken(now + 3600, error.to_string()))),
+        Err(error) => Ok(Listing::failed(SourceFailure::Broken(now + 3600, error.to_string()))),
     }
 }

@@ -267,3 +267,63 @@ async fn a_source_failing_run_after_run_raises_an_alert_on_the_third() {
     }
     assert_eq!(raised, vec![(3, AlertKind::SourceFailing, "source #1".to_string())]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_paging_that_stops_part_way_resumes_where_it_stopped() {
+    // One credential allowed three requests an hour: the sweep through a long history
+    // stops part-way, three times.
+    let harness = Harness::new(211, 0, 90, |config| {
+        config.scenario.quota =
+            Quota { per_client: None, per_credential: Some(Limit { limit: 3, window: 3600 }), cooldown: 3600 };
+    })
+    .await;
+    harness.add_accounts(1, &[SourceKind::ProfileExt]);
+    let credential = harness.credential("phone-1");
+    let store = harness.store();
+    // List pages answered (frequency-control answers are logged `throttled`).
+    let list_requests =
+        || count(&store, "SELECT count(*) FROM fetch_log WHERE url_class = 'list_api' AND outcome = 'ok'") as usize;
+    let listed = || count(&store, "SELECT count(*) FROM articles");
+    let source = || store.list_accounts(None).unwrap()[0].sources[0].clone();
+    // Count requests share the credential's quota; leave them out to count list pages.
+    let lists_only = CrawlOptions { metrics: false, ..CrawlOptions::default() };
+
+    harness.engine(vec![credential.clone()]).run(&lists_only).await.unwrap();
+    let first = source();
+    assert!(first.listing.resume_offset.is_some_and(|offset| offset > 0), "{first:?}");
+    assert_ne!(first.health, mpwatch_core::SourceHealth::Ok, "a sweep that stopped part-way is not ok");
+    let after_first = listed();
+    assert!(after_first > 0, "what the first pages listed is stored");
+
+    let mut runs = 1;
+    while source().listing.resume_offset.is_some() {
+        runs += 1;
+        assert!(runs < 30, "the sweep never finished: {:?}", source());
+        let before = listed();
+        harness.clock.advance(3601.0);
+        harness.engine(vec![credential.clone()]).run(&lists_only).await.unwrap();
+        assert!(
+            listed() > before || source().listing.resume_offset.is_none(),
+            "run {runs} listed nothing new: {:?} {:?}",
+            source(),
+            store.active_cooldowns(harness.sim.state().now()).unwrap()
+        );
+    }
+    assert!(runs >= 3, "{runs} runs: the quota never stopped the sweep");
+    let done = source();
+    assert_eq!(done.health, mpwatch_core::SourceHealth::Ok);
+    assert!(done.listing.covered_through.is_some());
+    // Every article of the account is there, and each list page was asked for at most
+    // twice (a resumed sweep re-reads one page of overlap).
+    let truth: Vec<_> = harness.truth().into_iter().filter(|a| a.account_index == 0).collect();
+    assert_eq!(listed(), truth.len() as i64);
+    let pushes: std::collections::BTreeSet<i64> = truth.iter().map(|a| a.published_at).collect();
+    let pages = pushes.len().div_ceil(10);
+    assert!(list_requests() <= pages + runs, "{} list requests for {pages} pages in {runs} runs", list_requests());
+
+    // A later plain crawl stops at what the sweep covered: one page.
+    let before = list_requests();
+    harness.clock.advance(3601.0);
+    harness.engine(vec![credential]).run(&lists_only).await.unwrap();
+    assert_eq!(list_requests() - before, 1);
+}

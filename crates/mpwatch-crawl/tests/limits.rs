@@ -49,9 +49,10 @@ fn article_urls(harness: &Harness, n: usize) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_that_drops_every_connection_gets_no_more_attempts_than_the_limit_allows() {
+async fn a_host_that_drops_every_connection_is_backed_off_and_its_work_waits() {
     // A host that accepts and drops every connection at once: each attempt fails
-    // within a millisecond, and must still wait for its rate slot.
+    // within a millisecond, must still wait for its rate slot, and after a few in a row
+    // the host's breaker opens: its work waits instead of failing.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let accepted: Arc<Mutex<Vec<Instant>>> = Arc::default();
@@ -71,11 +72,20 @@ async fn a_host_that_drops_every_connection_gets_no_more_attempts_than_the_limit
     let summary =
         engine.run(&CrawlOptions { urls: urls.clone(), metrics: false, ..CrawlOptions::default() }).await.unwrap();
     let times = accepted.lock().unwrap().clone();
-    // Every item tried three times in the task, every attempt logged, none stored.
-    assert_eq!(times.len(), 3 * urls.len(), "{summary:?}");
+    // The breaker opened after OPEN_AFTER failures in a row (requests already waiting
+    // for their rate slot when it opened are not sent).
+    let opened_after = mpwatch_crawl::breaker::OPEN_AFTER as usize;
+    assert!((opened_after..opened_after + 3).contains(&times.len()), "{} attempts: {summary:?}", times.len());
     let store = harness.store();
     assert_eq!(count(&store, "SELECT count(*) FROM fetch_log"), times.len() as i64);
     assert_eq!(count(&store, "SELECT count(*) FROM articles"), 0);
+    // Nothing given up: every item waits, most without having used an attempt.
+    assert_eq!(count(&store, "SELECT count(*) FROM work_queue WHERE state = 'failed'"), 0);
+    assert_eq!(count(&store, "SELECT count(*) FROM work_queue WHERE state = 'pending'"), urls.len() as i64);
+    // The run says which host and until when.
+    assert_eq!(summary.result, "partial");
+    let message = summary.message.unwrap_or_default();
+    assert!(message.contains(&address.to_string()) && message.contains("waits until"), "{message}");
     // One attempt per 50 ms at most (arrivals may bunch by a few ms of scheduling).
     for pair in times.windows(2) {
         let gap = pair[1] - pair[0];

@@ -111,6 +111,22 @@ pub struct Source {
     pub consecutive_failures: i64,
     /// Not tried again before this instant.
     pub next_retry_at: Option<UnixSeconds>,
+    /// Where paging through the source's list stands.
+    pub listing: ListPosition,
+}
+
+/// Where paging back through a source's list stands, kept so that a sweep which fails
+/// part-way resumes where it stopped (across attempts and restarts) instead of leaving a
+/// hole of older articles behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ListPosition {
+    /// Every article the source lists that was published at or before this instant is
+    /// stored (a finished sweep reached it, or the end of the list).
+    pub covered_through: Option<UnixSeconds>,
+    /// An unfinished sweep: the offset to continue from.
+    pub resume_offset: Option<i64>,
+    /// The newest publication time the unfinished sweep saw.
+    pub sweep_newest: Option<UnixSeconds>,
 }
 
 /// What `--purge` deleted.
@@ -294,6 +310,19 @@ impl Tx<'_> {
         .context(|| format!("recording health of source #{source_id}"))?;
         Ok(())
     }
+
+    /// Saves where paging through a source's list stands (written in the same
+    /// transaction as the articles of the pages it counts, so neither is ahead).
+    pub fn save_list_position(&self, source_id: i64, position: &ListPosition) -> Result<()> {
+        self.connection()
+            .execute(
+                "UPDATE account_sources SET list_covered_through = ?2, list_resume_offset = ?3,
+                    list_sweep_newest = ?4 WHERE id = ?1",
+                params![source_id, position.covered_through, position.resume_offset, position.sweep_newest],
+            )
+            .context(|| format!("saving the list position of source #{source_id}"))?;
+        Ok(())
+    }
 }
 
 /// Ids of accounts sharing an identifier or a source with `new`.
@@ -375,43 +404,53 @@ fn sources_of(conn: &Connection, account_id: i64) -> Result<Vec<Source>> {
     let mut statement = conn
         .prepare_cached(
             "SELECT id, account_id, kind, locator, enabled, health, last_ok_at, last_error,
-                    consecutive_failures, next_retry_at
+                    consecutive_failures, next_retry_at, list_covered_through, list_resume_offset,
+                    list_sweep_newest
              FROM account_sources WHERE account_id = ?1 ORDER BY id",
         )
         .context(|| "reading sources".into())?;
     type RawSource = (i64, i64, String, String, bool, String, Option<i64>, Option<String>, i64, Option<i64>);
-    let rows: Vec<RawSource> = statement
+    let rows: Vec<(RawSource, ListPosition)> = statement
         .query_map([account_id], |row| {
             Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-                row.get(6)?,
-                row.get(7)?,
-                row.get(8)?,
-                row.get(9)?,
+                (
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                    row.get(8)?,
+                    row.get(9)?,
+                ),
+                ListPosition { covered_through: row.get(10)?, resume_offset: row.get(11)?, sweep_newest: row.get(12)? },
             ))
         })
         .and_then(|rows| rows.collect())
         .context(|| format!("reading sources of account #{account_id}"))?;
     rows.into_iter()
-        .map(|(id, account_id, kind, locator, enabled, health, last_ok_at, last_error, failures, next_retry_at)| {
-            Ok(Source {
-                id,
-                account_id,
-                kind: parse_text(kind)?,
-                locator,
-                enabled,
-                health: parse_text(health)?,
-                last_ok_at,
-                last_error,
-                consecutive_failures: failures,
-                next_retry_at,
-            })
-        })
+        .map(
+            |(
+                (id, account_id, kind, locator, enabled, health, last_ok_at, last_error, failures, next_retry_at),
+                listing,
+            )| {
+                Ok(Source {
+                    id,
+                    account_id,
+                    kind: parse_text(kind)?,
+                    locator,
+                    enabled,
+                    health: parse_text(health)?,
+                    last_ok_at,
+                    last_error,
+                    consecutive_failures: failures,
+                    next_retry_at,
+                    listing,
+                })
+            },
+        )
         .collect()
 }
 

@@ -128,6 +128,18 @@ impl<T> Context<T> for rusqlite::Result<T> {
     }
 }
 
+impl StoreError {
+    /// Another connection held the lock longer than the busy timeout: the work can be
+    /// tried again later.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite { source: rusqlite::Error::SqliteFailure(error, _), .. }
+                if matches!(error.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 /// How to open the database.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {

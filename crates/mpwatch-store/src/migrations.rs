@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_crawler.sql")),
     (3, include_str!("../migrations/0003_indices.sql")),
     (4, include_str!("../migrations/0004_service.sql")),
+    (5, include_str!("../migrations/0005_list_paging.sql")),
 ];
 
 /// The schema version this build writes.

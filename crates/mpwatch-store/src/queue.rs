@@ -58,6 +58,23 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Queues again the page of every article listed but never fetched whose page item
+    /// was given up (or is missing), so a fault that outlasted the retries leaves no
+    /// hole once it clears. Waiting items keep their time. Returns the items re-armed.
+    pub fn rearm_unfetched_pages(&self, now: UnixSeconds) -> Result<usize> {
+        self.connection()
+            .execute(
+                "INSERT INTO work_queue (kind, target, priority, not_before, created_at, updated_at)
+                 SELECT 'page', url, 10, ?1, ?1, ?1 FROM articles WHERE status = 'pending'
+                 ON CONFLICT (kind, target) DO UPDATE SET
+                    state = 'pending', attempts = 0, last_error = NULL,
+                    not_before = excluded.not_before, updated_at = excluded.updated_at
+                 WHERE work_queue.state IN ('done', 'failed')",
+                [now],
+            )
+            .context(|| "queueing pages of articles never fetched".into())
+    }
+
     /// Leases up to `limit` ready items of the given kinds (all kinds when empty):
     /// pending ones whose `not_before` has come, and leased ones whose lease expired.
     pub fn lease_work(

@@ -1,9 +1,11 @@
 //! A `discover` item: ask one source for article URLs, store what it lists, queue the
 //! pages to fetch, and record the source's health.
 
+use mpwatch_core::time::UnixSeconds;
 use mpwatch_core::{ArticleStatus, SourceKind};
 use mpwatch_store::articles::ArticleRecord;
 use mpwatch_store::queue::WorkItem;
+use mpwatch_store::{StoreError, Tx};
 use mpwatch_wechat::api::ListedArticle;
 use tracing::{Instrument as _, info_span, warn};
 
@@ -13,7 +15,7 @@ use crate::engine::{CrawlOptions, Engine};
 use crate::error::CrawlError;
 use crate::progress::Progress;
 use crate::run::RunScope;
-use crate::sources::{self, Found, Source as _, SourceFailure};
+use crate::sources::{self, Found, Listing, Source as _, SourceFailure};
 
 impl Engine {
     /// Handles a discover item: asks one source for article URLs.
@@ -48,19 +50,38 @@ impl Engine {
         .await?;
         let now = self.now();
         let id = item.id;
-        match result {
-            Err(SourceFailure::Wait(at, reason)) => Ok(Outcome::Postpone(at, reason)),
-            Err(SourceFailure::Broken(retry_at, error)) => {
+        let Listing { found, position, failure, more } = result;
+        run.progress.found.fetch_add(found.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        // What the source listed is stored whatever happened next, with the paging
+        // position that covers it, in one transaction: neither is ever ahead.
+        let health = match &failure {
+            Some(SourceFailure::Broken(retry_at, error)) => Some((Err(error.clone()), *retry_at)),
+            Some(SourceFailure::Wait(..)) => None,
+            None if more => None,
+            None => Some((Ok(()), now + options.rediscover_every)),
+        };
+        let acknowledge = matches!(failure, Some(SourceFailure::Broken(..))) || (failure.is_none() && !more);
+        self.db
+            .call(move |store| {
+                store.write(|tx| {
+                    store_found(tx, &found, now)?;
+                    if let Some(position) = &position {
+                        tx.save_list_position(source_id, position)?;
+                    }
+                    if let Some((outcome, at)) = &health {
+                        let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
+                        tx.record_source_outcome(source_id, outcome, Some(*at), now)?;
+                    }
+                    if acknowledge { tx.complete_work(id, now) } else { Ok(()) }
+                })
+            })
+            .await?;
+        match failure {
+            Some(SourceFailure::Wait(at, reason)) => Ok(Outcome::Postpone(at, reason)),
+            None if more => Ok(Outcome::Postpone(now, "more of the list to page through".into())),
+            None => Ok(Outcome::Done),
+            Some(SourceFailure::Broken(_, error)) => {
                 warn!(source = source.id, kind = %source.kind, "source failed: {error}");
-                let message = error.clone();
-                self.db
-                    .call(move |store| {
-                        store.write(|tx| {
-                            tx.record_source_outcome(source_id, Err(&message), Some(retry_at), now)?;
-                            tx.complete_work(id, now)
-                        })
-                    })
-                    .await?;
                 Progress::bump(&run.progress.failures);
                 let failures = source.consecutive_failures + 1;
                 if failures >= i64::from(self.config.alerts.source_failures) {
@@ -75,43 +96,35 @@ impl Engine {
                 }
                 Ok(Outcome::Done)
             }
-            Ok(found) => {
-                run.progress.found.fetch_add(found.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                let rediscover = now + options.rediscover_every;
-                self.db
-                    .call(move |store| {
-                        store.write(|tx| {
-                            for entry in found.iter() {
-                                match entry {
-                                    Found::Listed(listed) => {
-                                        let Some(record) = listed_record(listed) else {
-                                            tx.enqueue(PAGE, &listed.url, 10, now, now)?;
-                                            continue;
-                                        };
-                                        tx.upsert_article(&record, now)?;
-                                        // New, or listed before but never fetched: fetch it.
-                                        if let Some(key) = &record.key
-                                            && tx.article_status(key)? == Some(ArticleStatus::Pending)
-                                        {
-                                            tx.enqueue(PAGE, &record.url, 10, now, now)?;
-                                        }
-                                    }
-                                    Found::Url(url) => {
-                                        if !tx.url_fetched(url)? {
-                                            tx.enqueue(PAGE, url.as_str(), 10, now, now)?;
-                                        }
-                                    }
-                                }
-                            }
-                            tx.record_source_outcome(source_id, Ok(()), Some(rediscover), now)?;
-                            tx.complete_work(id, now)
-                        })
-                    })
-                    .await?;
-                Ok(Outcome::Done)
+        }
+    }
+}
+
+/// Stores what a source listed and queues the pages to fetch: new articles, articles
+/// listed before but never fetched, and URLs without a key not fetched yet.
+fn store_found(tx: &Tx<'_>, found: &[Found], now: UnixSeconds) -> Result<(), StoreError> {
+    for entry in found {
+        match entry {
+            Found::Listed(listed) => {
+                let Some(record) = listed_record(listed) else {
+                    tx.enqueue(PAGE, &listed.url, 10, now, now)?;
+                    continue;
+                };
+                tx.upsert_article(&record, now)?;
+                if let Some(key) = &record.key
+                    && tx.article_status(key)? == Some(ArticleStatus::Pending)
+                {
+                    tx.enqueue(PAGE, &record.url, 10, now, now)?;
+                }
+            }
+            Found::Url(url) => {
+                if !tx.url_fetched(url)? {
+                    tx.enqueue(PAGE, url.as_str(), 10, now, now)?;
+                }
             }
         }
     }
+    Ok(())
 }
 
 fn listed_record(listed: &ListedArticle) -> Option<ArticleRecord> {

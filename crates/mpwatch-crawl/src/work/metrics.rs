@@ -79,7 +79,8 @@ impl Engine {
                 .await
             {
                 Ok(fetched) => fetched,
-                Err((at, error)) => return Ok(Outcome::Retry(at, error)),
+                Err(failure) if failure.host_down => return Ok(Outcome::Postpone(failure.retry_at, failure.message)),
+                Err(failure) => return Ok(Outcome::Retry(failure.retry_at, failure.message)),
             };
             let body = String::from_utf8_lossy(&fetched.body).into_owned();
             let answer = match api::parse_appmsgext(&body) {

@@ -42,7 +42,8 @@ impl Engine {
         let fetched =
             match self.http.send(run, "article_page", &target, &host, limit, || self.http.anonymous.get(&url)).await {
                 Ok(fetched) => fetched,
-                Err((at, error)) => return Ok(Outcome::Retry(at, error)),
+                Err(failure) if failure.host_down => return Ok(Outcome::Postpone(failure.retry_at, failure.message)),
+                Err(failure) => return Ok(Outcome::Retry(failure.retry_at, failure.message)),
             };
         let page = mpwatch_wechat::parse_page(&fetched.body);
         let captcha = fetched.final_url.contains("wappoc_appmsgcaptcha");

@@ -137,3 +137,72 @@ pub fn to_client(credential: &SimCredential) -> ClientCredential {
 pub fn count(store: &Store, sql: &str) -> i64 {
     store.connection().query_row(sql, [], |row| row.get(0)).unwrap()
 }
+
+/// Compares the database with the simulator's truth now: every article present once
+/// with its status (and for readable ones title, publish time, kind and a body), every
+/// snapshot's counts equal to the truth at the instant it was observed, and every
+/// readable article with at least one snapshot. Returns the differences (empty: equal).
+pub fn differences_from_truth(harness: &Harness) -> Vec<String> {
+    let world = &harness.sim.state().world;
+    let truth = harness.truth();
+    let store = harness.store();
+    let mut differences = Vec::new();
+    let stored = count(&store, "SELECT count(*) FROM articles");
+    if stored != truth.len() as i64 {
+        differences.push(format!("{stored} articles stored, the truth has {}", truth.len()));
+    }
+    let mut truth_by_time: std::collections::HashMap<
+        i64,
+        std::collections::HashMap<String, mpwatch_sim::TruthArticle>,
+    > = std::collections::HashMap::new();
+    for expected in &truth {
+        let Some(article) = store.article_by_key(&expected.key).unwrap() else {
+            differences.push(format!("missing {}", expected.url));
+            continue;
+        };
+        if article.status != expected.status {
+            differences.push(format!("{}: status {:?}, truth {:?}", expected.url, article.status, expected.status));
+            continue;
+        }
+        if expected.status != mpwatch_core::ArticleStatus::Ok {
+            continue;
+        }
+        if article.title.as_deref() != Some(expected.title.as_str()) {
+            differences.push(format!("{}: title {:?}, truth {:?}", expected.url, article.title, expected.title));
+        }
+        if article.published_at != Some(expected.published_at) {
+            differences.push(format!("{}: published_at {:?}", expected.url, article.published_at));
+        }
+        if article.kind != expected.kind {
+            differences.push(format!("{}: kind {:?}, truth {:?}", expected.url, article.kind, expected.kind));
+        }
+        if !article.content_text.as_deref().is_some_and(|t| !t.is_empty() && !t.contains('\u{fffd}')) {
+            differences.push(format!("{}: no body, or a garbled one", expected.url));
+        }
+        let snapshots = store.snapshots_of(article.id).unwrap();
+        if snapshots.is_empty() {
+            differences.push(format!("{}: no snapshot", expected.url));
+        }
+        for stored in &snapshots {
+            let at = stored.snapshot.observed_at;
+            let then = truth_by_time.entry(at).or_insert_with(|| {
+                mpwatch_sim::server::truth_at(world, at).into_iter().map(|a| (a.url.clone(), a)).collect()
+            });
+            let Some(then) = then.get(&expected.url) else {
+                differences.push(format!("{}: snapshot at {at} before publication", expected.url));
+                continue;
+            };
+            let counts = &then.counts;
+            let snapshot = &stored.snapshot;
+            if snapshot.reads != Some(counts.reads)
+                || snapshot.likes != Some(counts.likes)
+                || snapshot.wows != Some(counts.wows)
+                || snapshot.shares != Some(counts.shares)
+                || snapshot.comments != Some(counts.comments)
+            {
+                differences.push(format!("{}: counts at {at} {snapshot:?}, truth {counts:?}", expected.url));
+            }
+        }
+    }
+    differences
+}
