@@ -71,7 +71,7 @@ fn migrates_an_empty_file_and_sets_connection_pragmas() {
     let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
     assert_eq!(synchronous, 1, "NORMAL");
     let busy: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
-    assert_eq!(busy, 10_000);
+    assert_eq!(busy, 60_000);
     for name in ["accounts", "articles", "metric_snapshots", "work_queue", "v_articles", "v_latest_metrics"] {
         let found: i64 =
             conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = ?1", [name], |r| r.get(0)).unwrap();
