@@ -15,9 +15,8 @@ use opml::{Head, OPML, Outline};
 /// Reads an OPML document into accounts to add.
 pub fn parse(text: &str) -> Result<Vec<NewAccount>> {
     // The OPML parser recurses per level: refuse absurd nesting before it overflows.
-    let depth = nesting_depth(text);
-    if depth > MAX_OPML_DEPTH {
-        anyhow::bail!("OPML nested {depth} levels deep (at most {MAX_OPML_DEPTH})");
+    if nesting_depth(text)? > MAX_OPML_DEPTH {
+        anyhow::bail!("OPML nested more than {MAX_OPML_DEPTH} levels deep");
     }
     let document = OPML::from_str(text).context("not a valid OPML document")?;
     let mut accounts = Vec::new();
@@ -30,29 +29,27 @@ pub fn parse(text: &str) -> Result<Vec<NewAccount>> {
 /// Deepest OPML nesting accepted (real exports have a folder level or two).
 const MAX_OPML_DEPTH: usize = 64;
 
-/// The deepest element nesting of an XML text, from its tags alone (comments, CDATA and
-/// processing instructions are not counted; close enough to bound recursion).
-fn nesting_depth(text: &str) -> usize {
+/// The deepest element nesting of an XML text, counted on XML tokens (so `>` or `/`
+/// inside attribute values, and tags inside comments or CDATA, count as what they are).
+/// A text that stops being well-formed XML gives an error before it can go deeper.
+fn nesting_depth(text: &str) -> Result<usize> {
+    use xmlparser::{ElementEnd, Token, Tokenizer};
     let (mut depth, mut deepest) = (0usize, 0usize);
-    let bytes = text.as_bytes();
-    let mut at = 0;
-    while let Some(offset) = bytes[at..].iter().position(|b| *b == b'<') {
-        let start = at + offset;
-        let end = bytes[start..].iter().position(|b| *b == b'>').map_or(bytes.len(), |e| start + e);
-        let tag = &bytes[start + 1..end.min(bytes.len())];
-        match tag.first() {
-            Some(b'/') => depth = depth.saturating_sub(1),
-            Some(b'?' | b'!') => {}
-            Some(_) if tag.last() == Some(&b'/') => {}
-            Some(_) => {
+    for token in Tokenizer::from(text) {
+        match token.context("not a valid OPML document")? {
+            Token::ElementEnd { end: ElementEnd::Open, .. } => {
                 depth += 1;
                 deepest = deepest.max(depth);
+                // Stop counting as soon as the answer is known: the text may be huge.
+                if deepest > MAX_OPML_DEPTH {
+                    break;
+                }
             }
-            None => {}
+            Token::ElementEnd { end: ElementEnd::Close(..), .. } => depth = depth.saturating_sub(1),
+            _ => {}
         }
-        at = (end + 1).min(bytes.len());
     }
-    deepest
+    Ok(deepest)
 }
 
 fn collect(outline: &Outline, folders: &[String], accounts: &mut Vec<NewAccount>) {
@@ -157,8 +154,24 @@ mod tests {
             "</outline>".repeat(10_000)
         );
         let error = parse(&deep).unwrap_err().to_string();
-        assert_eq!(error, "OPML nested 10002 levels deep (at most 64)");
-        assert_eq!(nesting_depth("<a><b/><c><d></d></c></a>"), 3);
+        assert_eq!(error, "OPML nested more than 64 levels deep");
+        assert_eq!(nesting_depth("<a><b/><c><d></d></c></a>").unwrap(), 3);
+    }
+
+    #[test]
+    fn nesting_hidden_in_attribute_values_or_comments_is_still_counted() {
+        // Found by fuzzing: a scan for `<` and `>` took `text="/>"` for a self-closing
+        // tag and `</x>` in a comment for a closing one, so 5,000 levels got through to
+        // the recursive parser and overflowed the stack.
+        for open in ["<outline text=\"/>\">", "<outline text=\"x\"><!-- ></x> -->"] {
+            let deep = format!("<opml version=\"2.0\"><head/><body>{}</body></opml>", open.repeat(5_000));
+            let error = parse(&deep).unwrap_err().to_string();
+            assert!(
+                error == "OPML nested more than 64 levels deep" || error.starts_with("not a valid OPML"),
+                "{error}"
+            );
+        }
+        assert_eq!(nesting_depth("<a x=\"/>\"><!-- <b> --><![CDATA[<c>]]></a>").unwrap(), 1);
     }
 
     use super::*;

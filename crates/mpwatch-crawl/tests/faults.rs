@@ -83,6 +83,20 @@ async fn matrix(endpoint: Endpoint, seed: u64) {
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
+    assert_peak_memory_below(200);
+}
+
+/// The process's peak resident memory (`VmHWM`), which covers every crawl of every test
+/// of this binary (they run in one process), stays under `megabytes`, with 16 MiB
+/// bodies offered by the oversize faults.
+fn assert_peak_memory_below(megabytes: u64) {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return };
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    assert!(peak_kb > 0 && peak_kb < megabytes * 1024, "peak RSS {} MB", peak_kb / 1024);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
