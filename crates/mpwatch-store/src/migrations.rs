@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_indices.sql")),
     (4, include_str!("../migrations/0004_service.sql")),
     (5, include_str!("../migrations/0005_list_paging.sql")),
+    (6, include_str!("../migrations/0006_queue_due.sql")),
 ];
 
 /// The schema version this build writes.

@@ -89,6 +89,11 @@ impl Tx<'_> {
 
     /// [`Tx::lease_work`], recording who holds the leases (`<pid>@<host>`), so that
     /// [`Tx::reclaim_leases`] can take back those of a process that died.
+    ///
+    /// Items go by priority (higher first), then due time, then id. The cost grows with
+    /// `limit` and the number of kinds and priority levels, never with the queue: each
+    /// read is a range of the `work_queue_due` index (kind, state, priority, not_before)
+    /// or of the expired leases (`work_queue_lease_expiry`), with no sort.
     pub fn lease_work_as(
         &self,
         kinds: &[&str],
@@ -97,37 +102,98 @@ impl Tx<'_> {
         now: UnixSeconds,
         holder: Option<&str>,
     ) -> Result<Vec<WorkItem>> {
-        let kinds_json = serde_json_array(kinds);
-        let mut statement = self
-            .connection()
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let kinds =
+            if kinds.is_empty() { self.queue_kinds()? } else { kinds.iter().map(|kind| kind.to_string()).collect() };
+        let mut candidates = self.due_pending(&kinds, limit, now)?;
+        candidates.extend(self.expired_leases(&kinds, now)?);
+        candidates.sort_unstable_by_key(|&(priority, not_before, id)| (-priority, not_before, id));
+        candidates.truncate(limit);
+        let conn = self.connection();
+        let mut lease = conn
             .prepare_cached(
                 "UPDATE work_queue SET state = 'leased', lease_until = ?1, attempts = attempts + 1, updated_at = ?2,
-                    leased_by = ?5
-                 WHERE id IN (
-                    SELECT id FROM work_queue
-                    WHERE ((state = 'pending' AND not_before <= ?2) OR (state = 'leased' AND lease_until <= ?2))
-                      AND (?3 = '[]' OR kind IN (SELECT value FROM json_each(?3)))
-                    ORDER BY priority DESC, not_before, id
-                    LIMIT ?4)
+                    leased_by = ?3
+                 WHERE id = ?4
                  RETURNING id, kind, target, priority, attempts, last_error",
             )
             .context(|| "leasing work".into())?;
-        let mut items: Vec<WorkItem> = statement
-            .query_map(params![lease_until, now, kinds_json, limit as i64, holder], |row| {
-                Ok(WorkItem {
-                    id: row.get(0)?,
-                    kind: row.get(1)?,
-                    target: row.get(2)?,
-                    priority: row.get(3)?,
-                    attempts: row.get(4)?,
-                    last_error: row.get(5)?,
-                })
+        candidates
+            .iter()
+            .map(|&(_, _, id)| {
+                lease
+                    .query_row(params![lease_until, now, holder, id], |row| {
+                        Ok(WorkItem {
+                            id: row.get(0)?,
+                            kind: row.get(1)?,
+                            target: row.get(2)?,
+                            priority: row.get(3)?,
+                            attempts: row.get(4)?,
+                            last_error: row.get(5)?,
+                        })
+                    })
+                    .context(|| format!("leasing work item #{id}"))
             })
+            .collect()
+    }
+
+    /// Every kind in the queue, one index seek each.
+    fn queue_kinds(&self) -> Result<Vec<String>> {
+        let mut next = self.connection().prepare_cached(NEXT_KIND).context(|| "reading the queue's kinds".into())?;
+        let mut kinds: Vec<String> = Vec::new();
+        while let Some(kind) = next
+            .query_row([kinds.last().map_or("", String::as_str)], |row| row.get::<_, Option<String>>(0))
+            .context(|| "reading the queue's kinds".into())?
+        {
+            kinds.push(kind);
+        }
+        Ok(kinds)
+    }
+
+    /// Up to `limit` due pending items of each kind, as (priority, not_before, id):
+    /// walked priority level by priority level (few), oldest first within a level.
+    fn due_pending(&self, kinds: &[String], limit: usize, now: UnixSeconds) -> Result<Vec<(i64, i64, i64)>> {
+        let conn = self.connection();
+        let describe = || "finding due work".to_string();
+        let mut highest_below = conn.prepare_cached(HIGHEST_PRIORITY_BELOW).context(describe)?;
+        let mut due = conn.prepare_cached(DUE_AT_PRIORITY).context(describe)?;
+        let mut found = Vec::new();
+        for kind in kinds {
+            let mut taken = 0;
+            let mut level: Option<i64> =
+                highest_below.query_row(params![kind, i64::MAX], |row| row.get(0)).context(describe)?;
+            while let Some(priority) = level
+                && taken < limit
+            {
+                let rows: Vec<(i64, i64)> = due
+                    .query_map(params![kind, priority, now, (limit - taken) as i64], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .and_then(|rows| rows.collect())
+                    .context(describe)?;
+                taken += rows.len();
+                found.extend(rows.into_iter().map(|(id, not_before)| (priority, not_before, id)));
+                level = highest_below.query_row(params![kind, priority], |row| row.get(0)).context(describe)?;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Leased items of the kinds whose lease ran out.
+    fn expired_leases(&self, kinds: &[String], now: UnixSeconds) -> Result<Vec<(i64, i64, i64)>> {
+        let mut statement =
+            self.connection().prepare_cached(EXPIRED_LEASES).context(|| "finding expired leases".into())?;
+        let rows: Vec<(i64, String, i64, i64)> = statement
+            .query_map(params![now], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
             .and_then(|rows| rows.collect())
-            .context(|| "leasing work".into())?;
-        // RETURNING gives rows in no particular order.
-        items.sort_by_key(|item| (-item.priority, item.id));
-        Ok(items)
+            .context(|| "finding expired leases".into())?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, kind, _, _)| kinds.contains(kind))
+            .map(|(id, _, priority, not_before)| (priority, not_before, id))
+            .collect())
     }
 
     /// Returns to `pending` every leased item whose holder `is_alive` says is gone
@@ -222,6 +288,22 @@ impl Tx<'_> {
 }
 
 /// A JSON array of strings, for `json_each` (the kinds are our own identifiers).
+/// The next kind in the queue after `?1` (an index seek).
+const NEXT_KIND: &str = "SELECT min(kind) FROM work_queue WHERE kind > ?1";
+/// The highest priority below `?2` among pending items of kind `?1` (an index seek).
+/// (`INDEXED BY` here and below: the planner must not pick another index with a range on
+/// `not_before`, which would read every due item of the queue.)
+const HIGHEST_PRIORITY_BELOW: &str = "SELECT max(priority) FROM work_queue INDEXED BY work_queue_due
+     WHERE kind = ?1 AND state = 'pending' AND priority < ?2";
+/// Due pending items of one kind and priority, oldest first (an index range, no sort).
+const DUE_AT_PRIORITY: &str = "SELECT id, not_before FROM work_queue INDEXED BY work_queue_due
+     WHERE kind = ?1 AND state = 'pending' AND priority = ?2 AND not_before <= ?3
+     ORDER BY not_before, id LIMIT ?4";
+/// Leases that ran out (a range of a partial index). All of them: there are at most as
+/// many leases as crawlers have workers, whatever the queue holds.
+const EXPIRED_LEASES: &str = "SELECT id, kind, priority, not_before FROM work_queue INDEXED BY work_queue_lease_expiry
+     WHERE state = 'leased' AND lease_until <= ?1";
+
 fn serde_json_array(items: &[&str]) -> String {
     let quoted: Vec<String> = items.iter().map(|item| format!("\"{}\"", item.replace(['"', '\\'], ""))).collect();
     format!("[{}]", quoted.join(","))
@@ -258,5 +340,89 @@ impl Store {
             .and_then(|rows| rows.collect())
             .context(|| "counting work".into())?;
         Ok(rows.into_iter().filter_map(|(state, count)| Some((state.parse().ok()?, count))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreOptions;
+    use proptest::prelude::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("q.db"), &StoreOptions::default()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn leasing_reads_index_ranges_and_never_sorts_the_queue() {
+        let (_dir, store) = store();
+        for (sql, index) in [
+            (NEXT_KIND, "sqlite_autoindex_work_queue_1"),
+            (HIGHEST_PRIORITY_BELOW, "work_queue_due"),
+            (DUE_AT_PRIORITY, "work_queue_due"),
+            (EXPIRED_LEASES, "work_queue_lease_expiry"),
+        ] {
+            let mut statement = store.connection().prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let nulls = vec![rusqlite::types::Null; statement.parameter_count()];
+            let plan: Vec<String> = statement
+                .query_map(rusqlite::params_from_iter(nulls), |row| row.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let plan = plan.join("; ");
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+            assert!(plan.starts_with("SEARCH work_queue") && plan.contains(index), "{sql}: {plan}");
+        }
+    }
+
+    /// The order the lease promises, as one query over the whole queue (what leasing
+    /// was before it read index ranges).
+    fn reference(store: &Store, kinds: &[&str], limit: usize, now: i64) -> Vec<i64> {
+        let mut statement = store
+            .connection()
+            .prepare(
+                "SELECT id FROM work_queue
+                 WHERE ((state = 'pending' AND not_before <= ?1) OR (state = 'leased' AND lease_until <= ?1))
+                   AND kind IN (SELECT value FROM json_each(?2))
+                 ORDER BY priority DESC, not_before, id LIMIT ?3",
+            )
+            .unwrap();
+        statement
+            .query_map(params![now, serde_json_array(kinds), limit as i64], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn leases_the_same_items_in_the_same_order_as_one_sorted_query(
+            items in proptest::collection::vec((0usize..3, prop::sample::select(vec![0i64, 5, 10, 20]), 0i64..100, 0usize..4, 0i64..100), 0..120),
+            limit in 1usize..20,
+            now in 0i64..100,
+            only_some in any::<bool>(),
+        ) {
+            let (_dir, mut store) = store();
+            let all_kinds = ["discover", "metrics", "page"];
+            store.write(|tx| {
+                for (n, (kind, priority, not_before, state, lease_until)) in items.iter().enumerate() {
+                    let state = ["pending", "pending", "leased", "done"][*state];
+                    tx.connection().execute(
+                        "INSERT INTO work_queue (kind, target, priority, not_before, state, lease_until, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0)",
+                        params![all_kinds[*kind], n.to_string(), priority, not_before, state, lease_until],
+                    ).context(|| "inserting".into())?;
+                }
+                Ok(())
+            }).unwrap();
+            let kinds: Vec<&str> = if only_some { vec!["metrics", "page"] } else { Vec::new() };
+            let expected = reference(&store, if kinds.is_empty() { &all_kinds } else { &kinds }, limit, now);
+            let leased = store.write(|tx| tx.lease_work(&kinds, limit, now + 600, now)).unwrap();
+            let ids: Vec<i64> = leased.iter().map(|item| item.id).collect();
+            prop_assert_eq!(ids, expected);
+        }
     }
 }

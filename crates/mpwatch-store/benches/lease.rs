@@ -1,0 +1,94 @@
+//! What one lease costs as the queue grows: `cargo bench -p mpwatch-store --bench lease`.
+//!
+//! A service's queue holds every future ladder rung of every article it tracks, and a
+//! big crawl makes thousands of pages due at once. Each queue here holds N metrics items
+//! due in the future (the ladder) and N/10 pages due now (a crawl's backlog); one lease
+//! takes 16 in a write transaction and gives them back. Leasing by index ranges should
+//! not grow with N; the single sorted query it replaced (an UPDATE over the first 16 of
+//! every ready item, sorted) is timed beside it. Results are in docs/benchmarks.md.
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use mpwatch_store::{Store, StoreOptions};
+
+const NOW: i64 = 1_800_000_000;
+
+fn queue(future: usize) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut store = Store::open(&dir.path().join("lease.db"), &StoreOptions::default()).expect("open");
+    store
+        .write(|tx| {
+            let conn = tx.connection();
+            let mut insert = conn
+                .prepare(
+                    "INSERT INTO work_queue (kind, target, priority, not_before, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, 0, 0)",
+                )
+                .expect("prepare");
+            for n in 0..future {
+                // Rungs from an hour to a month ahead.
+                let at = NOW + 3600 + (n as i64 * 7919) % (30 * 86_400);
+                insert.execute(rusqlite::params!["metrics", format!("{n}:rung"), 5, at]).expect("insert");
+            }
+            for n in 0..future / 10 {
+                insert
+                    .execute(rusqlite::params!["page", format!("page {n}"), 10, NOW - n as i64 % 3600])
+                    .expect("insert");
+            }
+            for n in 0..50 {
+                insert.execute(rusqlite::params!["metrics", format!("due {n}"), 5, NOW - n]).expect("insert");
+            }
+            Ok(())
+        })
+        .expect("fill the queue");
+    store.connection().execute_batch("ANALYZE").expect("analyze");
+    (dir, store)
+}
+
+/// The statement leasing used before: the first 16 of every ready item, sorted.
+const SORTED_QUERY: &str = "UPDATE work_queue SET state = 'leased', lease_until = ?1 + 600, attempts = attempts + 1
+    WHERE id IN (
+        SELECT id FROM work_queue
+        WHERE ((state = 'pending' AND not_before <= ?1) OR (state = 'leased' AND lease_until <= ?1))
+          AND kind IN (SELECT value FROM json_each(?2))
+        ORDER BY priority DESC, not_before, id LIMIT 16)
+    RETURNING id";
+
+fn lease(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lease_16");
+    group.sample_size(20);
+    for future in [10_000usize, 100_000, 1_000_000] {
+        let (_dir, mut store) = queue(future);
+        group.bench_with_input(BenchmarkId::new("index_ranges", future), &future, |b, _| {
+            b.iter(|| {
+                store
+                    .write(|tx| {
+                        let items = tx.lease_work(&["page", "metrics", "discover"], 16, NOW + 600, NOW)?;
+                        let ids: Vec<i64> = items.iter().map(|item| item.id).collect();
+                        tx.release_work(&ids, NOW)?;
+                        Ok(items.len())
+                    })
+                    .expect("lease")
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("sorted_query", future), &future, |b, _| {
+            b.iter(|| {
+                store
+                    .write(|tx| {
+                        let mut statement = tx.connection().prepare_cached(SORTED_QUERY).expect("prepare");
+                        let ids: Vec<i64> = statement
+                            .query_map(rusqlite::params![NOW, r#"["page","metrics","discover"]"#], |row| row.get(0))
+                            .expect("query")
+                            .map(|id| id.expect("id"))
+                            .collect();
+                        tx.release_work(&ids, NOW)?;
+                        Ok(ids.len())
+                    })
+                    .expect("lease")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, lease);
+criterion_main!(benches);
