@@ -157,3 +157,26 @@ async fn a_lying_charset_header_does_not_garble_what_is_stored() {
     let accounts = store.list_accounts(None).unwrap();
     assert_eq!(accounts[0].nickname.as_deref(), Some("环球科学"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_article_listed_by_key_is_not_fetched_again_through_its_feed_short_link() {
+    // Every account through both profile_ext (keys) and its feed (short links to the
+    // latest 20): one page fetch per article, but for short links leased while their
+    // article's page was still in flight.
+    let harness = Harness::new(104, 2, 6, |config| config.legacy_share = 0.0).await;
+    harness.add_accounts(usize::MAX, &[SourceKind::ProfileExt, SourceKind::Feed]);
+    let engine = harness.engine(vec![harness.credential("phone-1")]);
+    engine.run(&CrawlOptions::default()).await.unwrap();
+    let store = harness.store();
+    let articles = count(&store, "SELECT count(*) FROM articles");
+    assert_eq!(articles, harness.truth().len() as i64);
+    let fetches = count(&store, "SELECT count(*) FROM fetch_log WHERE url_class = 'article_page'");
+    let in_flight = 2 * i64::from(harness.config.crawl.concurrency_per_host);
+    assert!(fetches <= articles + in_flight, "{fetches} page fetches for {articles} articles");
+    let short_links_fetched = count(
+        &store,
+        "SELECT count(*) FROM fetch_log WHERE url_class = 'article_page' AND target LIKE 'https://mp.weixin.qq.com/s/%'",
+    );
+    assert!(short_links_fetched <= in_flight, "{short_links_fetched} short links fetched");
+    eprintln!("{fetches} page fetches for {articles} articles, {short_links_fetched} of them short links");
+}

@@ -118,8 +118,11 @@ fn store_found(tx: &Tx<'_>, found: &[Found], now: UnixSeconds) -> Result<(), Sto
                 }
             }
             Found::Url(url) => {
+                // Below listed pages: a feed's short link often names an article the
+                // list API gives by key, and once that page is stored the link is not
+                // fetched at all.
                 if !tx.url_fetched(url)? {
-                    tx.enqueue(PAGE, url.as_str(), 10, now, now)?;
+                    tx.enqueue(PAGE, url.as_str(), 9, now, now)?;
                 }
             }
         }

@@ -32,7 +32,15 @@ impl Engine {
         let known = match &parsed_target {
             Some(ArticleUrl::Short { .. }) => {
                 let short = target.clone();
-                self.db.call(move |store| store.article_by_short_url(&short)).await?.map(|a| a.key())
+                let article = self.db.call(move |store| store.article_by_short_url(&short)).await?;
+                if article.as_ref().is_some_and(|a| a.status != ArticleStatus::Pending) {
+                    // Fetched by its canonical URL since this short link was queued (a
+                    // feed and the list API name the same article): nothing to add.
+                    let (id, now) = (item.id, self.now());
+                    self.db.call(move |store| store.write(|tx| tx.complete_work(id, now))).await?;
+                    return Ok(Outcome::Done);
+                }
+                article.map(|a| a.key())
             }
             Some(url) => url.key().cloned(),
             None => None,
