@@ -1,5 +1,7 @@
 //! `mpwatch articles [show]`.
 
+use std::io::Write as _;
+
 use anyhow::{Context as _, Result, bail};
 use mpwatch_core::ArticleKey;
 use mpwatch_store::articles::ArticleFilter;
@@ -25,11 +27,23 @@ pub fn run(context: &AppContext, args: &ArticlesArgs) -> Result<()> {
         filter.status =
             Some(status.parse().map_err(|e: mpwatch_core::domain::ParseDomainError| anyhow::anyhow!("--status: {e}"))?);
     }
-    let articles = store.list_articles(&filter)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&articles)?);
+        // A JSON array written row by row: the whole history never sits in memory.
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let mut first = true;
+        out.write_all(b"[")?;
+        store.each_article(&filter, |article| {
+            let separator: &[u8] = if std::mem::take(&mut first) { b"\n  " } else { b",\n  " };
+            out.write_all(separator)?;
+            serde_json::to_writer(&mut out, &article)?;
+            Ok::<(), anyhow::Error>(())
+        })?;
+        out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
+        out.flush()?;
         return Ok(());
     }
+    let articles = store.list_articles(&filter)?;
     if articles.is_empty() {
         println!("no articles");
         return Ok(());

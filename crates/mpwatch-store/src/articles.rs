@@ -660,6 +660,21 @@ impl Store {
 
     /// Stored articles with their latest counts, newest first.
     pub fn list_articles(&self, filter: &ArticleFilter) -> Result<Vec<ArticleSummary>> {
+        let mut articles = Vec::new();
+        self.each_article(filter, |article| {
+            articles.push(article);
+            Ok::<(), StoreError>(())
+        })?;
+        Ok(articles)
+    }
+
+    /// [`Store::list_articles`] one row at a time, in the same order, without holding
+    /// them: `f` gets each (an export of a million rows runs in constant memory).
+    pub fn each_article<E: From<StoreError>>(
+        &self,
+        filter: &ArticleFilter,
+        mut f: impl FnMut(ArticleSummary) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let mut statement = self
             .connection()
             .prepare(
@@ -671,7 +686,7 @@ impl Store {
                  ORDER BY published_at DESC, biz, mid, idx",
             )
             .context(|| "listing articles".into())?;
-        statement
+        let rows = statement
             .query_map(params![filter.account_id, filter.since, filter.status.map(ArticleStatus::as_str)], |row| {
                 Ok(ArticleSummary {
                     id: row.get(0)?,
@@ -691,8 +706,11 @@ impl Store {
                     snapshot_count: row.get(14)?,
                 })
             })
-            .and_then(|rows| rows.collect())
-            .context(|| "listing articles".into())
+            .context(|| "listing articles".into())?;
+        for row in rows {
+            f(row.context(|| "listing articles".into())?)?;
+        }
+        Ok(())
     }
 }
 
