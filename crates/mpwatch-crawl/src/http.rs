@@ -94,6 +94,25 @@ pub(crate) struct Http {
     charset_reported: Mutex<std::collections::HashSet<String>>,
     /// Per-host circuit breakers.
     pub(crate) breakers: Breakers,
+    /// Fetch-log rows not written yet (see [`Http::flush_fetch_log`]).
+    pending_log: Mutex<Vec<LoggedFetch>>,
+}
+
+/// Fetch-log rows are written this many at a time (and every few seconds, and at the
+/// end of each run): one commit per request was most of a crawl's disk writes.
+const FETCH_LOG_BATCH: usize = 100;
+
+/// A fetch-log row waiting to be written.
+#[derive(Debug)]
+struct LoggedFetch {
+    run: i64,
+    at: UnixSeconds,
+    class: String,
+    target: String,
+    status: Option<u16>,
+    outcome: String,
+    bytes: Option<u64>,
+    elapsed: Option<Duration>,
 }
 
 impl Http {
@@ -111,6 +130,7 @@ impl Http {
             totals: Arc::default(),
             charset_reported: Mutex::default(),
             breakers: Breakers::default(),
+            pending_log: Mutex::default(),
         })
     }
 
@@ -293,7 +313,7 @@ impl Http {
         .await;
     }
 
-    /// Writes one fetch-log row; a failure to write it is logged, not fatal.
+    /// Queues one fetch-log row, writing the queue when it is full.
     #[allow(clippy::too_many_arguments)]
     async fn log_fetch(
         &self,
@@ -307,27 +327,57 @@ impl Http {
         elapsed: Option<Duration>,
     ) {
         self.totals.add(log_class, outcome);
-        let run = Some(run.id);
-        let (class, target, outcome) = (log_class.to_string(), target.to_string(), outcome.to_string());
+        let row = LoggedFetch {
+            run: run.id,
+            at,
+            class: log_class.to_string(),
+            target: target.to_string(),
+            status,
+            outcome: outcome.to_string(),
+            bytes,
+            elapsed,
+        };
+        let full = {
+            let mut pending = self.pending_log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending.push(row);
+            pending.len() >= FETCH_LOG_BATCH
+        };
+        if full {
+            self.flush_fetch_log().await;
+        }
+    }
+
+    /// Writes the queued fetch-log rows in one transaction (the run loop calls it every
+    /// few seconds and when a run ends). A failure to write them is logged, not fatal:
+    /// the log is a record of requests, not of data.
+    pub(crate) async fn flush_fetch_log(&self) {
+        let rows = std::mem::take(&mut *self.pending_log.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if rows.is_empty() {
+            return;
+        }
+        let count = rows.len();
         let result = self
             .db
             .call(move |store| {
                 store.write(|tx| {
-                    tx.log_fetch(&FetchRecord {
-                        crawl_run_id: run,
-                        at,
-                        url_class: &class,
-                        target: Some(&target),
-                        http_status: status,
-                        outcome: &outcome,
-                        bytes,
-                        duration_ms: elapsed.map(|e| e.as_millis() as u64),
-                    })
+                    for row in &rows {
+                        tx.log_fetch(&FetchRecord {
+                            crawl_run_id: Some(row.run),
+                            at: row.at,
+                            url_class: &row.class,
+                            target: Some(&row.target),
+                            http_status: row.status,
+                            outcome: &row.outcome,
+                            bytes: row.bytes,
+                            duration_ms: row.elapsed.map(|e| e.as_millis() as u64),
+                        })?;
+                    }
+                    Ok(())
                 })
             })
             .await;
         if let Err(error) = result {
-            warn!(%error, "cannot write the fetch log");
+            warn!(%error, rows = count, "cannot write the fetch log");
         }
     }
 }

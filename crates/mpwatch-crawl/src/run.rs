@@ -96,6 +96,7 @@ impl Engine {
         let scope = Arc::new(RunScope { id: run_id, progress: progress.clone() });
         let span = info_span!("crawl", run = run_id, job = %options.job);
         let result = self.run_loop(&scope, options, stop).instrument(span).await;
+        self.http.flush_fetch_log().await;
         let counts = progress.counts();
         let hosts_down = progress.hosts_down();
         let run_result = match &result {
@@ -188,6 +189,7 @@ impl Engine {
                 last_housekeeping = tokio::time::Instant::now();
             }
             if last_counts.elapsed() >= COUNTS_EVERY {
+                self.http.flush_fetch_log().await;
                 // So that a run killed without a trace still shows what it did.
                 let (id, counts) = (scope.id, scope.progress.counts());
                 match self.db.call(move |store| store.write(|tx| tx.update_run_counts(id, &counts))).await {

@@ -139,10 +139,12 @@ impl Tx<'_> {
     /// Appends to the fetch log.
     pub fn log_fetch(&self, record: &FetchRecord<'_>) -> Result<()> {
         self.connection()
-            .execute(
+            .prepare_cached(
                 "INSERT INTO fetch_log (crawl_run_id, at, url_class, target, http_status, outcome, bytes, duration_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
                     record.crawl_run_id,
                     record.at,
                     record.url_class,
@@ -151,8 +153,8 @@ impl Tx<'_> {
                     record.outcome,
                     record.bytes.map(|b| b as i64),
                     record.duration_ms.map(|d| d as i64)
-                ],
-            )
+                ])
+            })
             .context(|| "writing fetch log".into())?;
         Ok(())
     }
