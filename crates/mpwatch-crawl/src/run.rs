@@ -358,6 +358,7 @@ impl Engine {
             Vec::new()
         };
         let rungs = self.rungs.clone();
+        let adhoc = options.trigger == mpwatch_core::CrawlTrigger::Adhoc;
         self.db
             .call(move |store| {
                 let rechecks =
@@ -365,10 +366,12 @@ impl Engine {
                 store.write(|tx| {
                     if pages {
                         for (source, _) in &sources {
-                            // A failing source waits for its retry time; the others go now.
+                            // In scheduled runs a failing source waits for its retry time;
+                            // an ad-hoc crawl (someone asked for it now, after fixing
+                            // something, say) asks every source at once.
                             let at = source
                                 .next_retry_at
-                                .filter(|_| source.consecutive_failures > 0)
+                                .filter(|_| source.consecutive_failures > 0 && !adhoc)
                                 .unwrap_or(now)
                                 .max(now);
                             tx.enqueue(DISCOVER, &source.id.to_string(), 10, at, now)?;

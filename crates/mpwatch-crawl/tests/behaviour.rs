@@ -327,3 +327,33 @@ async fn list_paging_that_stops_part_way_resumes_where_it_stopped() {
     harness.engine(vec![credential]).run(&lists_only).await.unwrap();
     assert_eq!(list_requests() - before, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adhoc_crawl_asks_a_backing_off_source_at_once_and_a_scheduled_run_waits() {
+    use mpwatch_sim::scenario::{Endpoint, Fault, FaultRule};
+    let harness = Harness::new(215, 0, 8, |config| {
+        config.scenario.faults.push(FaultRule {
+            endpoint: Endpoint::ProfileExt,
+            fault: Fault::Garbage,
+            probability: Some(1.0),
+            next: None,
+        });
+    })
+    .await;
+    harness.add_accounts(2, &[SourceKind::ProfileExt]);
+    let credential = harness.credential("phone-1");
+    harness.engine(vec![credential.clone()]).run(&CrawlOptions::default()).await.unwrap();
+    let store = harness.store();
+    let sources: Vec<_> = store.list_accounts(None).unwrap().into_iter().flat_map(|a| a.sources).collect();
+    assert!(sources.iter().all(|s| s.consecutive_failures == 1 && s.next_retry_at > Some(harness.sim.state().now())));
+
+    // The fault is fixed. A scheduled run respects the sources' retry time...
+    harness.sim.state().set_scenario(mpwatch_sim::scenario::Scenario::default());
+    let scheduled = CrawlOptions { trigger: mpwatch_core::CrawlTrigger::Schedule, ..CrawlOptions::default() };
+    harness.engine(vec![credential.clone()]).run(&scheduled).await.unwrap();
+    assert_eq!(count(&store, "SELECT count(*) FROM articles"), 0);
+    // ...and an ad-hoc crawl asks them now and completes the accounts.
+    harness.engine(vec![credential]).run(&CrawlOptions::default()).await.unwrap();
+    let truth = harness.truth().into_iter().filter(|a| a.account_index < 2).count();
+    assert_eq!(count(&store, "SELECT count(*) FROM articles"), truth as i64);
+}
