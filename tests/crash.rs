@@ -5,14 +5,11 @@
 
 mod common;
 
+use common::count;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn count(db: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    conn.query_row(sql, [], |row| row.get(0)).unwrap_or(0)
-}
 
 fn crawl(config: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mpwatch"));
@@ -59,12 +56,7 @@ fn ten_kills_at_varied_points_lose_and_duplicate_nothing() {
     let output = crawl(&config).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 
-    let truth: serde_json::Value = {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        mpwatch_crawl::fetch::install_tls_provider();
-        let base = sim.base.clone();
-        runtime.block_on(async { reqwest::get(format!("{base}/__sim/truth")).await.unwrap().json().await.unwrap() })
-    };
+    let truth = common::truth(&sim.base);
     let articles = truth["articles"].as_array().unwrap();
     assert!(articles.len() >= 5_000, "a world of {} articles", articles.len());
     assert_eq!(count(&db, "SELECT count(*) FROM articles"), articles.len() as i64, "every article, once");

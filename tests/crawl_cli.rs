@@ -3,15 +3,10 @@
 
 mod common;
 
-use std::path::Path;
+use common::count;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn count(db: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    conn.query_row(sql, [], |row| row.get(0)).unwrap_or(0)
-}
 
 #[test]
 fn a_killed_crawl_finishes_on_restart_without_lost_or_duplicated_rows() {
@@ -54,11 +49,7 @@ fn a_killed_crawl_finishes_on_restart_without_lost_or_duplicated_rows() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 
     // The truth at the end, from the simulator's admin API.
-    let truth: serde_json::Value = {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        mpwatch_crawl::fetch::install_tls_provider();
-        runtime.block_on(async { reqwest::get(format!("{base}/__sim/truth")).await.unwrap().json().await.unwrap() })
-    };
+    let truth = common::truth(&base);
     let articles = truth["articles"].as_array().unwrap();
     let stored = count(&db, "SELECT count(*) FROM articles");
     assert!(stored_at_kill < stored, "the kill came too late to test anything ({stored_at_kill} of {stored})");

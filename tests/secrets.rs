@@ -146,16 +146,13 @@ fn no_credential_value_reaches_a_log_line_output_row_page_or_webhook() {
         seen.push_str(&String::from_utf8_lossy(&output.stderr));
     }
     assert!(seen.lines().count() > 100, "trace logging said little:\n{seen}");
-    let db = dir.path().join("mpwatch.db");
-    assert!(
-        database_text(&db).contains("expired"),
-        "the credential expiry was never recorded (the test would prove little)"
-    );
+    let stored = database_text(&dir.path().join("mpwatch.db"));
+    assert!(stored.contains("expired"), "the credential expiry was never recorded (the test would prove little)");
     let webhooks = received.lock().unwrap().join("\n");
     assert!(!webhooks.is_empty(), "no alert reached the webhook");
     for value in &values {
         assert!(!seen.contains(value.as_str()), "a credential value in the output or logs");
-        assert!(!database_text(&db).contains(value.as_str()), "a credential value in the database");
+        assert!(!stored.contains(value.as_str()), "a credential value in the database");
         assert!(!webhooks.contains(value.as_str()), "a credential value in a webhook");
     }
 }

@@ -4,17 +4,13 @@
 
 mod common;
 
+use common::count;
+
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn count(db: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    conn.query_row(sql, [], |row| row.get(0)).unwrap_or(0)
-}
 
 /// What the service sent to the notification socket, with arrival times.
 #[derive(Clone, Default)]
@@ -210,12 +206,7 @@ fn the_service_notifies_systemd_stops_on_sigterm_and_finishes_the_work_after_a_r
     notifications.clear();
     let mut service = start_service(&config, &socket_path, &log);
     wait_for("READY=1 again", Duration::from_secs(30), || notifications.count("READY=1") == 1);
-    let truth: serde_json::Value = {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        mpwatch_crawl::fetch::install_tls_provider();
-        let base = sim.base.clone();
-        runtime.block_on(async { reqwest::get(format!("{base}/__sim/truth")).await.unwrap().json().await.unwrap() })
-    };
+    let truth = common::truth(&sim.base);
     let articles = truth["articles"].as_array().unwrap();
     let live = articles.iter().filter(|a| a["status"] == "ok").count() as i64;
     wait_for("every article stored with its counts", Duration::from_secs(120), || {

@@ -51,3 +51,20 @@ impl Drop for SimProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A number read from the database with a read-only connection that waits out the
+/// writer's lock (0 when the query fails, e.g. before the first crawl made a table).
+pub fn count(db: &Path, sql: &str) -> i64 {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return 0;
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    conn.query_row(sql, [], |row| row.get(0)).unwrap_or(0)
+}
+
+/// The simulator's truth now (`GET /__sim/truth`): `{"articles": [...]}`.
+pub fn truth(base: &str) -> serde_json::Value {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    mpwatch_crawl::fetch::install_tls_provider();
+    runtime.block_on(async { reqwest::get(format!("{base}/__sim/truth")).await.unwrap().json().await.unwrap() })
+}
