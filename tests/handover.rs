@@ -42,11 +42,15 @@ fn page_arrivals(base: &str) -> Vec<u64> {
     times
 }
 
-/// No window of `window_ms` holds more than `burst + window / interval` (+1 for the
-/// jitter of arrivals against admissions).
+/// No window of `window_ms` holds more than `burst + window / interval`, +2 for the
+/// jitter of arrivals (timed at the simulator) against admissions (timed in the
+/// crawler): on a loaded 2-core CI a send delayed after its slot can land next to the
+/// following one. Exact admission times are proved with a paused clock in
+/// crates/mpwatch-crawl/tests/limits.rs; this checks that two crawlers never double the
+/// rate (double would exceed the bound by far in the 10x and 50x windows).
 fn assert_rate_held(arrivals: &[u64], interval_ms: u64, burst: usize) {
     for window_ms in [interval_ms, 10 * interval_ms, 50 * interval_ms] {
-        let bound = burst + (window_ms / interval_ms) as usize + 1;
+        let bound = burst + (window_ms / interval_ms) as usize + 2;
         for (i, start) in arrivals.iter().enumerate() {
             let inside = arrivals[i..].iter().take_while(|t| **t < start + window_ms).count();
             assert!(inside <= bound, "{inside} page requests within {window_ms} ms (bound {bound})");
