@@ -203,6 +203,11 @@ impl Biz {
         &self.0
     }
 
+    /// The biz that encodes an account's numeric id.
+    pub fn from_numeric_id(id: u64) -> Self {
+        Biz(base64::engine::general_purpose::STANDARD.encode(id.to_string()))
+    }
+
     /// The account's numeric id (what the biz encodes).
     pub fn numeric_id(&self) -> u64 {
         let decoded = base64::engine::general_purpose::STANDARD.decode(&self.0).unwrap_or_default();
@@ -327,6 +332,7 @@ mod tests {
         assert_eq!(padded.as_str(), "MzA5MjkzMTA1Mw==");
         assert_eq!(padded.numeric_id(), 3092931053);
         assert_eq!(Biz::parse("ODUzMjkwMzYx").unwrap().numeric_id(), 853290361);
+        assert_eq!(Biz::from_numeric_id(853290361), Biz::parse("ODUzMjkwMzYx").unwrap());
     }
 
     #[test]

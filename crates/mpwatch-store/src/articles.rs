@@ -253,24 +253,25 @@ impl Tx<'_> {
         let conn = self.connection();
         let describe = || format!("storing article {key}");
         let existing = conn
-            .query_row(
-                &format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE biz = ?1 AND mid = ?2 AND idx = ?3"),
-                params![key.biz.as_str(), key.mid as i64, key.idx],
-                article_from_row,
-            )
+            .prepare_cached(&format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE biz = ?1 AND mid = ?2 AND idx = ?3"))
+            .and_then(|mut statement| {
+                statement.query_row(params![key.biz.as_str(), key.mid as i64, key.idx], article_from_row)
+            })
             .optional()
             .context(describe)?;
         let fetched_at = (record.status != ArticleStatus::Pending).then_some(now);
         let hash = record.content_text.as_deref().map(content_hash);
         let Some(old) = existing else {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO articles (account_id, biz, mid, idx, sn, url, short_url, title, digest, author,
                     published_at, kind, copyright, original_account, original_url, source_url, cover_url,
                     comment_id, content_text, word_count, image_count, status, status_reason,
                     status_changed_at, content_hash, first_seen_at, last_fetched_at)
                  VALUES ((SELECT id FROM accounts WHERE biz = ?1), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
                     ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
-                params![
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
                     key.biz.as_str(),
                     key.mid as i64,
                     key.idx,
@@ -297,8 +298,8 @@ impl Tx<'_> {
                     hash,
                     now,
                     fetched_at,
-                ],
-            )
+                ])
+            })
             .context(describe)?;
             return Ok((conn.last_insert_rowid(), UpsertOutcome::Inserted));
         };
@@ -306,8 +307,9 @@ impl Tx<'_> {
         let status_changed = record.status != ArticleStatus::Pending && record.status != old.status;
         let content_changed = hash.is_some() && record.status == ArticleStatus::Ok && hash != old.content_hash;
         let updated = match record.status {
-            ArticleStatus::Pending => conn.execute(
-                "UPDATE articles SET
+            ArticleStatus::Pending => conn
+                .prepare_cached(
+                    "UPDATE articles SET
                     sn = coalesce(sn, ?2), short_url = coalesce(short_url, ?3), title = coalesce(title, ?4),
                     digest = coalesce(digest, ?5), author = coalesce(author, ?6),
                     published_at = coalesce(published_at, ?7), cover_url = coalesce(cover_url, ?8),
@@ -322,22 +324,25 @@ impl Tx<'_> {
                     OR (cover_url IS NULL AND ?8 IS NOT NULL) OR (copyright IS NULL AND ?9 IS NOT NULL)
                     OR (source_url IS NULL AND ?10 IS NOT NULL)
                     OR (account_id IS NULL AND EXISTS (SELECT 1 FROM accounts WHERE biz = articles.biz)))",
-                params![
-                    old.id,
-                    record.sn,
-                    record.short_url,
-                    record.title,
-                    record.digest,
-                    record.author,
-                    record.published_at,
-                    record.cover_url,
-                    record.copyright.map(Copyright::as_str),
-                    record.source_url,
-                    record.kind.map(ArticleKind::as_str),
-                ],
-            ),
-            ArticleStatus::Ok => conn.execute(
-                "UPDATE articles SET
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        old.id,
+                        record.sn,
+                        record.short_url,
+                        record.title,
+                        record.digest,
+                        record.author,
+                        record.published_at,
+                        record.cover_url,
+                        record.copyright.map(Copyright::as_str),
+                        record.source_url,
+                        record.kind.map(ArticleKind::as_str),
+                    ])
+                }),
+            ArticleStatus::Ok => conn
+                .prepare_cached(
+                    "UPDATE articles SET
                     sn = coalesce(?2, sn), url = ?3, short_url = coalesce(?4, short_url),
                     title = coalesce(?5, title), digest = coalesce(?6, digest), author = coalesce(?7, author),
                     published_at = coalesce(?8, published_at),
@@ -352,41 +357,47 @@ impl Tx<'_> {
                     last_fetched_at = ?20,
                     account_id = coalesce(account_id, (SELECT id FROM accounts WHERE biz = articles.biz))
                  WHERE id = ?1",
-                params![
-                    old.id,
-                    record.sn,
-                    record.url,
-                    record.short_url,
-                    record.title,
-                    record.digest,
-                    record.author,
-                    record.published_at,
-                    record.kind.map(ArticleKind::as_str),
-                    record.copyright.map(Copyright::as_str),
-                    record.original_account,
-                    record.original_url,
-                    record.source_url,
-                    record.cover_url,
-                    record.comment_id,
-                    record.content_text,
-                    record.word_count,
-                    record.image_count,
-                    hash,
-                    now,
-                ],
-            ),
-            gone => conn.execute(
-                "UPDATE articles SET
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        old.id,
+                        record.sn,
+                        record.url,
+                        record.short_url,
+                        record.title,
+                        record.digest,
+                        record.author,
+                        record.published_at,
+                        record.kind.map(ArticleKind::as_str),
+                        record.copyright.map(Copyright::as_str),
+                        record.original_account,
+                        record.original_url,
+                        record.source_url,
+                        record.cover_url,
+                        record.comment_id,
+                        record.content_text,
+                        record.word_count,
+                        record.image_count,
+                        hash,
+                        now,
+                    ])
+                }),
+            gone => conn
+                .prepare_cached(
+                    "UPDATE articles SET
                     short_url = coalesce(short_url, ?2),
                     status_changed_at = CASE WHEN status = ?3 THEN status_changed_at ELSE ?5 END,
                     status = ?3, status_reason = coalesce(?4, status_reason), last_fetched_at = ?5
                  WHERE id = ?1",
-                params![old.id, record.short_url, gone.as_str(), record.status_reason, now],
-            ),
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![old.id, record.short_url, gone.as_str(), record.status_reason, now])
+                }),
         }
         .context(describe)?;
         let new = conn
-            .query_row(&format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"), [old.id], article_from_row)
+            .prepare_cached(&format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"))
+            .and_then(|mut statement| statement.query_row([old.id], article_from_row))
             .context(describe)?;
         let changed_fields = StoredArticle { last_fetched_at: old.last_fetched_at, ..new } != old;
         let outcome = if updated == 0 || !changed_fields {
@@ -402,11 +413,13 @@ impl Tx<'_> {
     pub fn insert_snapshot(&self, article_id: i64, snapshot: &Snapshot) -> Result<Option<i64>> {
         let conn = self.connection();
         let inserted = conn
-            .execute(
+            .prepare_cached(
                 "INSERT OR IGNORE INTO metric_snapshots (article_id, observed_at, age_seconds, rung_seconds, reads,
                     reads_capped, likes, wows, shares, comments, source)
                  VALUES (?1, ?2, ?2 - (SELECT published_at FROM articles WHERE id = ?1), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
                     article_id,
                     snapshot.observed_at,
                     snapshot.rung_seconds,
@@ -417,8 +430,8 @@ impl Tx<'_> {
                     snapshot.shares,
                     snapshot.comments,
                     snapshot.source,
-                ],
-            )
+                ])
+            })
             .context(|| format!("storing snapshot of article #{article_id}"))?;
         Ok((inserted > 0).then(|| conn.last_insert_rowid()))
     }
