@@ -36,7 +36,10 @@ pub fn run(global: &GlobalArgs, args: &IndexArgs) -> Result<()> {
     };
     let mut store = context.open_store_with(false, false)?;
     let summary = mpwatch_index::update(&mut store, &rules, scope, context.now())?;
-    println!("recomputed {} periods ({} account rows)", summary.periods, summary.rows);
+    println!(
+        "recomputed {} periods: {} changed ({} account rows written)",
+        summary.periods, summary.changed, summary.rows
+    );
     Ok(())
 }
 

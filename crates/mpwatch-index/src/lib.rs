@@ -6,21 +6,26 @@
 //! - [`compute`]: calendars (day, Sunday-Saturday week, month, custom) in a time zone,
 //!   which snapshot counts (first at or after +24 h for days and weeks, +7 d for months;
 //!   `late` and `provisional` flags), aggregates, rankings.
+//! - [`bulk`]: every period of a window in one pass over its articles and snapshots.
 //! - [`update`]: writes `index_periods` / `index_values` (documented in
-//!   `docs/schema.md`), incrementally or in full; recomputing is idempotent.
+//!   `docs/schema.md`), incrementally or in full; recomputing is idempotent. An
+//!   incremental update reads only the windows of time its new data touches.
 //!
 //! This crate never touches the network: it reads the database the crawler filled.
 #![deny(missing_docs)]
 
+pub mod bulk;
 pub mod compute;
 pub mod formulas;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use compute::{AccountPeriod, ArticleData, Observation, Period, PeriodKind, Rules, aggregate, competition_ranks};
+use bulk::{Outside, compute_periods};
+use compute::{AccountPeriod, ArticleData, Observation, Period, PeriodKind, Rules, competition_ranks};
 use formulas::Formula;
 use mpwatch_store::{Store, StoreError};
-use rusqlite::params;
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension as _, params};
 
 /// Errors of the index crate.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +59,8 @@ pub enum Scope {
 pub struct UpdateSummary {
     /// Periods (of any kind) recomputed.
     pub periods: usize,
+    /// Of those, periods whose stored rows changed (and were written).
+    pub changed: usize,
     /// Account-period rows written.
     pub rows: usize,
 }
@@ -61,104 +68,138 @@ pub struct UpdateSummary {
 /// The period kinds `mpwatch index` maintains.
 pub const KINDS: [PeriodKind; 3] = [PeriodKind::Day, PeriodKind::Week, PeriodKind::Month];
 
-/// Loads tracked articles (of enabled accounts) published in `[from, to)`, with their
-/// snapshots.
-pub fn load_articles(store: &Store, from: i64, to: i64) -> Result<Vec<ArticleData>> {
+/// The columns of an observation, after `s.article_id`.
+const OBSERVATION_COLUMNS: &str = "s.age_seconds, s.observed_at, coalesce(s.reads, 0), coalesce(s.likes, 0),
+    coalesce(s.wows, 0), coalesce(s.shares, 0), coalesce(s.comments, 0)";
+
+fn observation(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Observation> {
+    Ok(Observation {
+        age: row.get(first)?,
+        observed_at: row.get(first + 1)?,
+        reads: row.get(first + 2)?,
+        likes: row.get(first + 3)?,
+        wows: row.get(first + 4)?,
+        shares: row.get(first + 5)?,
+        comments: row.get(first + 6)?,
+    })
+}
+
+fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<ArticleData> {
+    Ok(ArticleData {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        mid: row.get::<_, i64>(2)? as u64,
+        idx: row.get::<_, i64>(3)? as u32,
+        published_at: row.get(4)?,
+        snapshots: Vec::new(),
+    })
+}
+
+/// Everything the periods inside `[from, to)` need (see [`compute_periods`]): the
+/// tracked articles (of enabled accounts) published in it with all their snapshots;
+/// older articles with the snapshots observed in it and their last one before it;
+/// and which accounts were observed before it. Reads by index ranges of the window,
+/// never the whole history.
+pub fn load_window(store: &Store, from: i64, to: i64) -> Result<(Vec<ArticleData>, Outside)> {
     let conn = store.connection();
-    let mut statement = conn.prepare(
-        "SELECT a.id, a.account_id, a.mid, a.idx, a.published_at
-         FROM articles a JOIN accounts acc ON acc.id = a.account_id
-         WHERE acc.enabled = 1 AND a.published_at >= ?1 AND a.published_at < ?2 AND a.status != 'pending'
-         ORDER BY a.id",
-    )?;
-    let mut articles: Vec<ArticleData> = statement
-        .query_map(params![from, to], |row| {
-            Ok(ArticleData {
-                id: row.get(0)?,
-                account_id: row.get(1)?,
-                mid: row.get::<_, i64>(2)? as u64,
-                idx: row.get::<_, i64>(3)? as u32,
-                published_at: row.get(4)?,
-                snapshots: Vec::new(),
-            })
-        })?
+    let mut articles: Vec<ArticleData> = conn
+        .prepare_cached(
+            "SELECT a.id, a.account_id, a.mid, a.idx, a.published_at
+             FROM articles a JOIN accounts acc ON acc.id = a.account_id
+             WHERE acc.enabled = 1 AND a.published_at >= ?1 AND a.published_at < ?2 AND a.status != 'pending'
+             ORDER BY a.id",
+        )?
+        .query_map(params![from, to], article)?
         .collect::<rusqlite::Result<_>>()?;
-    let index: HashMap<i64, usize> = articles.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
-    let mut snapshots = conn.prepare(
-        "SELECT s.article_id, s.age_seconds, s.observed_at, coalesce(s.reads, 0), coalesce(s.likes, 0), coalesce(s.wows, 0),
-                coalesce(s.shares, 0), coalesce(s.comments, 0)
+    let mut position: HashMap<i64, usize> = articles.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
+    let mut snapshots = conn.prepare_cached(&format!(
+        "SELECT s.article_id, {OBSERVATION_COLUMNS}
          FROM metric_snapshots s JOIN articles a ON a.id = s.article_id
          WHERE a.published_at >= ?1 AND a.published_at < ?2 AND s.age_seconds IS NOT NULL
-         ORDER BY s.observed_at, s.id",
-    )?;
-    let rows = snapshots.query_map(params![from, to], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            Observation {
-                age: row.get(1)?,
-                observed_at: row.get(2)?,
-                reads: row.get(3)?,
-                likes: row.get(4)?,
-                wows: row.get(5)?,
-                shares: row.get(6)?,
-                comments: row.get(7)?,
-            },
-        ))
-    })?;
-    for row in rows {
+         ORDER BY s.observed_at, s.id"
+    ))?;
+    for row in snapshots.query_map(params![from, to], |row| Ok((row.get::<_, i64>(0)?, observation(row, 1)?)))? {
         let (article_id, observation) = row?;
-        if let Some(i) = index.get(&article_id) {
+        if let Some(i) = position.get(&article_id) {
             articles[*i].snapshots.push(observation);
         }
     }
-    Ok(articles)
+    // Older articles observed inside the window, each preceded by its last snapshot
+    // before it (their reads at the window's start).
+    let mut observed_inside = conn.prepare_cached(&format!(
+        "SELECT a.id, a.account_id, a.mid, a.idx, a.published_at, {OBSERVATION_COLUMNS}
+         FROM metric_snapshots s JOIN articles a ON a.id = s.article_id JOIN accounts acc ON acc.id = a.account_id
+         WHERE s.observed_at >= ?1 AND s.observed_at < ?2 AND a.published_at < ?1 AND acc.enabled = 1
+           AND a.status != 'pending' AND s.age_seconds IS NOT NULL
+         ORDER BY s.observed_at, s.id"
+    ))?;
+    let mut last_before = conn.prepare_cached(&format!(
+        "SELECT s.article_id, {OBSERVATION_COLUMNS} FROM metric_snapshots s
+         WHERE s.article_id = ?1 AND s.observed_at < ?2 AND s.age_seconds IS NOT NULL
+         ORDER BY s.observed_at DESC, s.id DESC LIMIT 1"
+    ))?;
+    let rows: Vec<(ArticleData, Observation)> = observed_inside
+        .query_map(params![from, to], |row| Ok((article(row)?, observation(row, 5)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (older, inside) in rows {
+        let i = match position.get(&older.id) {
+            Some(i) => *i,
+            None => {
+                let mut older = older;
+                if let Some(start) =
+                    last_before.query_map(params![older.id, from], |row| observation(row, 1))?.next().transpose()?
+                {
+                    older.snapshots.push(start);
+                }
+                position.insert(older.id, articles.len());
+                articles.push(older);
+                articles.len() - 1
+            }
+        };
+        articles[i].snapshots.push(inside);
+    }
+    let observed_before = conn
+        .prepare_cached(
+            "SELECT acc.id FROM accounts acc WHERE acc.enabled = 1 AND EXISTS (
+                SELECT 1 FROM articles a JOIN metric_snapshots s ON s.article_id = a.id
+                WHERE a.account_id = acc.id AND a.published_at < ?1 AND a.status != 'pending'
+                  AND s.observed_at < ?1 AND s.age_seconds IS NOT NULL)",
+        )?
+        .query_map([from], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((articles, Outside { observed_before }))
 }
 
 fn tracked_accounts(store: &Store) -> Result<Vec<i64>> {
-    let mut statement = store.connection().prepare("SELECT id FROM accounts WHERE enabled = 1 ORDER BY id")?;
+    let mut statement = store.connection().prepare_cached("SELECT id FROM accounts WHERE enabled = 1 ORDER BY id")?;
     let ids = statement.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
     Ok(ids)
 }
 
 /// Computes one period for every tracked account (no writes).
 pub fn compute_period(store: &Store, period: &Period, rules: &Rules) -> Result<Vec<AccountPeriod>> {
-    // Reads gained need every article published before the period's end.
-    let articles = load_articles(store, i64::MIN / 2, period.end)?;
-    Ok(compute_from(&tracked_accounts(store)?, &articles, period, rules))
-}
-
-/// Computes one period from articles already loaded (those published before its end
-/// at least).
-fn compute_from(accounts: &[i64], articles: &[ArticleData], period: &Period, rules: &Rules) -> Vec<AccountPeriod> {
-    let mut by_account: BTreeMap<i64, Vec<&ArticleData>> = BTreeMap::new();
-    for article in articles.iter().filter(|a| a.published_at < period.end) {
-        by_account.entry(article.account_id).or_default().push(article);
-    }
-    accounts
-        .iter()
-        .map(|account| {
-            let all = by_account.get(account).map(Vec::as_slice).unwrap_or_default();
-            let in_period: Vec<&ArticleData> = all.iter().copied().filter(|a| a.published_at >= period.start).collect();
-            aggregate(*account, period, &in_period, all, rules)
-        })
-        .collect()
+    let (articles, outside) = load_window(store, period.start, period.end)?;
+    let periods = std::slice::from_ref(period);
+    Ok(compute_periods(&tracked_accounts(store)?, &articles, periods, &outside, rules).pop().unwrap_or_default())
 }
 
 /// Recomputes and stores one period: its aggregates, every index, ranks and rank changes
 /// (against the previous period, and the next period's changes against this one).
+/// Returns the rows written: none when the stored period was already current.
 pub fn store_period(store: &mut Store, period: &Period, rules: &Rules, now: i64) -> Result<usize> {
     let rows = compute_period(store, period, rules)?;
-    write_period(store, period, rows, rules, now)
+    Ok(write_period(store, period, rows, rules, now)?.unwrap_or(0))
 }
 
-/// Writes a computed period with its indices and ranks.
+/// Writes a computed period with its indices and ranks, unless the stored rows are the
+/// same (`None`).
 fn write_period(
     store: &mut Store,
     period: &Period,
     rows: Vec<AccountPeriod>,
     rules: &Rules,
     now: i64,
-) -> Result<usize> {
+) -> Result<Option<usize>> {
     let kind = period.kind.as_str();
     let previous = period.previous(&rules.tz);
     let previous_ranks = ranks_of(store, kind, previous.start)?;
@@ -178,94 +219,173 @@ fn write_period(
         }
     }
     let count = rows.len();
+    let columns: Vec<Vec<Value>> = rows.iter().map(|row| period_columns(row, period)).collect();
+    if stored_columns(store, kind, period.start)? == columns {
+        // Nothing changed: its index values, ranks and the next period's rank changes
+        // derive from these columns and stay as they are.
+        return Ok(None);
+    }
+    let value_of: BTreeMap<(Formula, i64), f64> =
+        values.iter().flat_map(|(formula, list)| list.iter().map(move |(a, v)| ((*formula, *a), *v))).collect();
     store.write(|tx| {
         let conn = tx.connection();
         let sqlite = |source| StoreError::Sqlite { context: "writing indices".into(), source };
-        conn.execute("DELETE FROM index_periods WHERE period_kind = ?1 AND period_start = ?2", params![kind, period.start]).map_err(sqlite)?;
-        for row in &rows {
-            let i = &row.inputs;
-            conn.execute(
+        conn.prepare_cached("DELETE FROM index_periods WHERE period_kind = ?1 AND period_start = ?2")
+            .and_then(|mut statement| statement.execute(params![kind, period.start]))
+            .map_err(sqlite)?;
+        let mut insert_period = conn
+            .prepare_cached(
                 "INSERT INTO index_periods (account_id, period_kind, period_start, period_end, first_day, d, n, pushes,
                     headlines, reads, reads_headline, reads_max, wows, wows_headline, wows_max, likes, likes_headline,
                     likes_max, shares, shares_headline, shares_max, comments, comments_headline, comments_max,
                     engagement_rate, read_rate, reads_gained_per_day, late_articles, provisional, computed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
                     ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
-                params![
-                    row.account_id,
-                    kind,
-                    period.start,
-                    period.end,
-                    period.first_day.to_string(),
-                    period.d,
-                    i.n as i64,
-                    row.pushes,
-                    row.headlines,
-                    i.R,
-                    i.Rt,
-                    i.Rmax,
-                    i.Z,
-                    i.Zt,
-                    i.Zmax,
-                    i.L,
-                    i.Lt,
-                    i.Lmax,
-                    i.RE,
-                    i.REt,
-                    i.REmax,
-                    row.comments.0,
-                    row.comments.1,
-                    row.comments.2,
-                    row.engagement_rate,
-                    row.read_rate,
-                    row.reads_gained_per_day,
-                    row.late,
-                    row.provisional,
-                    now
-                ],
             )
             .map_err(sqlite)?;
+        for columns in &columns {
+            insert_period
+                .execute(rusqlite::params_from_iter(columns.iter().chain(std::iter::once(&Value::Integer(now)))))
+                .map_err(sqlite)?;
         }
+        let mut insert_value = conn
+            .prepare_cached(
+                "INSERT INTO index_values (account_id, period_kind, period_start, index_name, value, rank, rank_change)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(sqlite)?;
         for (formula, list) in &values {
             for (account, rank) in competition_ranks(list) {
-                let value = list.iter().find(|(a, _)| *a == account).map_or(0.0, |(_, v)| *v);
-                let change = previous_ranks.get(&(account, formula.as_str().to_string())).map(|before| before - rank);
-                conn.execute(
-                    "INSERT INTO index_values (account_id, period_kind, period_start, index_name, value, rank, rank_change)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![account, kind, period.start, formula.as_str(), value, rank, change],
-                )
-                .map_err(sqlite)?;
+                let value = value_of.get(&(*formula, account)).copied().unwrap_or(0.0);
+                let change = previous_ranks.get(&(account, formula.as_str())).map(|before| before - rank);
+                insert_value
+                    .execute(params![account, kind, period.start, formula.as_str(), value, rank, change])
+                    .map_err(sqlite)?;
             }
         }
-        // The following period's changes are measured against this one.
-        conn.execute(
+        // The following period (it starts where this one ends) measures its changes
+        // against this one.
+        conn.prepare_cached(
             "UPDATE index_values SET rank_change = (
                 SELECT p.rank - index_values.rank FROM index_values p
                 WHERE p.account_id = index_values.account_id AND p.period_kind = index_values.period_kind
                   AND p.index_name = index_values.index_name AND p.period_start = ?2)
-             WHERE period_kind = ?1 AND period_start = (
-                SELECT min(period_start) FROM index_periods WHERE period_kind = ?1 AND period_start > ?2)",
-            params![kind, period.start],
+             WHERE period_kind = ?1 AND period_start = ?3",
         )
+        .and_then(|mut statement| statement.execute(params![kind, period.start, period.end]))
         .map_err(sqlite)?;
         Ok(())
     })?;
-    Ok(count)
+    Ok(Some(count))
 }
 
-fn ranks_of(store: &Store, kind: &str, start: i64) -> Result<HashMap<(i64, String), i64>> {
-    let mut statement = store.connection().prepare(
+/// The stored columns of an account's row of a period, in `INSERT` order, without
+/// `computed_at`: what a recompute compares to decide whether anything changed.
+fn period_columns(row: &AccountPeriod, period: &Period) -> Vec<Value> {
+    let i = &row.inputs;
+    let real = Value::Real;
+    vec![
+        Value::Integer(row.account_id),
+        Value::Text(period.kind.as_str().to_string()),
+        Value::Integer(period.start),
+        Value::Integer(period.end),
+        Value::Text(period.first_day.to_string()),
+        real(period.d),
+        Value::Integer(i.n as i64),
+        Value::Integer(row.pushes),
+        Value::Integer(row.headlines),
+        real(i.R),
+        real(i.Rt),
+        real(i.Rmax),
+        real(i.Z),
+        real(i.Zt),
+        real(i.Zmax),
+        real(i.L),
+        real(i.Lt),
+        real(i.Lmax),
+        real(i.RE),
+        real(i.REt),
+        real(i.REmax),
+        Value::Integer(row.comments.0),
+        Value::Integer(row.comments.1),
+        Value::Integer(row.comments.2),
+        real(row.engagement_rate),
+        real(row.read_rate),
+        row.reads_gained_per_day.map_or(Value::Null, real),
+        Value::Integer(row.late),
+        Value::Integer(i64::from(row.provisional)),
+    ]
+}
+
+/// The stored rows of a period as [`period_columns`] gives them, by account.
+fn stored_columns(store: &Store, kind: &str, start: i64) -> Result<Vec<Vec<Value>>> {
+    let mut statement = store.connection().prepare_cached(
+        "SELECT account_id, period_kind, period_start, period_end, first_day, d, n, pushes, headlines, reads,
+            reads_headline, reads_max, wows, wows_headline, wows_max, likes, likes_headline, likes_max, shares,
+            shares_headline, shares_max, comments, comments_headline, comments_max, engagement_rate, read_rate,
+            reads_gained_per_day, late_articles, provisional
+         FROM index_periods WHERE period_kind = ?1 AND period_start = ?2 ORDER BY account_id",
+    )?;
+    let rows = statement
+        .query_map(params![kind, start], |row| (0..29).map(|i| row.get::<_, Value>(i)).collect())?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+fn ranks_of(store: &Store, kind: &str, start: i64) -> Result<HashMap<(i64, &'static str), i64>> {
+    let mut statement = store.connection().prepare_cached(
         "SELECT account_id, index_name, rank FROM index_values WHERE period_kind = ?1 AND period_start = ?2",
     )?;
-    let ranks = statement
-        .query_map(params![kind, start], |row| Ok(((row.get(0)?, row.get(1)?), row.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut ranks = HashMap::new();
+    for row in statement.query_map(params![kind, start], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
+    })? {
+        let (account, name, rank) = row?;
+        if let Ok(formula) = name.parse::<Formula>() {
+            ranks.insert((account, formula.as_str()), rank);
+        }
+    }
     Ok(ranks)
 }
 
-/// Publication instants whose periods must be recomputed.
-fn touched(store: &Store, scope: Scope, now: i64) -> Result<BTreeSet<i64>> {
+/// What the stored index tables were computed from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Seen {
+    last_article: i64,
+    last_snapshot: i64,
+    /// Which accounts are enabled: their count, and sums of their ids and squared ids.
+    accounts: String,
+}
+
+impl Seen {
+    fn now(store: &Store) -> Result<Seen> {
+        let seen = store.connection().query_row(
+            "SELECT coalesce((SELECT max(id) FROM articles), 0), coalesce((SELECT max(id) FROM metric_snapshots), 0),
+                    (SELECT count(*) || ':' || coalesce(sum(id), 0) || ':' || coalesce(sum(id * id), 0)
+                     FROM accounts WHERE enabled = 1)",
+            [],
+            |row| Ok(Seen { last_article: row.get(0)?, last_snapshot: row.get(1)?, accounts: row.get(2)? }),
+        )?;
+        Ok(seen)
+    }
+
+    fn stored(store: &Store) -> Result<Option<Seen>> {
+        let seen = store
+            .connection()
+            .query_row(
+                "SELECT last_article_id, last_snapshot_id, accounts_fingerprint FROM index_state WHERE id = 1",
+                [],
+                |row| Ok(Seen { last_article: row.get(0)?, last_snapshot: row.get(1)?, accounts: row.get(2)? }),
+            )
+            .optional()?;
+        Ok(seen)
+    }
+}
+
+/// Instants whose periods must be recomputed: publications of new articles and of
+/// articles with new snapshots (their values), and the new observations (reads gained).
+/// Reads only what is new, by row id.
+fn touched(store: &Store, scope: Scope, since: &Seen, now: i64) -> Result<BTreeSet<i64>> {
     let conn = store.connection();
     let times: Vec<i64> = match scope {
         Scope::Full => conn
@@ -278,37 +398,34 @@ fn touched(store: &Store, scope: Scope, now: i64) -> Result<BTreeSet<i64>> {
             .prepare("SELECT DISTINCT published_at FROM articles WHERE published_at >= ?1 AND published_at < ?2")?
             .query_map(params![from, to], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?,
-        Scope::Incremental => {
-            let (last_article, last_snapshot): (i64, i64) = conn
-                .query_row("SELECT last_article_id, last_snapshot_id FROM index_state WHERE id = 1", [], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .unwrap_or((0, 0));
-            let mut times: Vec<i64> = conn
-                .prepare(
-                    "SELECT DISTINCT a.published_at FROM articles a
-                     WHERE a.published_at IS NOT NULL AND (a.id > ?1
-                        OR EXISTS (SELECT 1 FROM metric_snapshots s WHERE s.article_id = a.id AND s.id > ?2))",
-                )?
-                .query_map(params![last_article, last_snapshot], |row| row.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            // Provisional periods wait for data: look again.
-            times.extend(
-                conn.prepare("SELECT DISTINCT period_start FROM index_periods WHERE provisional = 1")?
-                    .query_map([], |row| row.get::<_, i64>(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-            );
-            times
-        }
+        Scope::Incremental => conn
+            .prepare(
+                "SELECT published_at FROM articles WHERE id > ?1 AND published_at IS NOT NULL
+                 UNION SELECT a.published_at FROM metric_snapshots s JOIN articles a ON a.id = s.article_id
+                       WHERE s.id > ?2 AND a.published_at IS NOT NULL
+                 UNION SELECT observed_at FROM metric_snapshots WHERE id > ?2",
+            )?
+            .query_map(params![since.last_article, since.last_snapshot], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
     };
     Ok(times.into_iter().collect())
 }
 
-/// Recomputes the periods `scope` names and records what was seen.
+/// Recomputes the periods `scope` names and records what was seen. An incremental
+/// update with nothing new since the last one returns without reading any history; a
+/// change in which accounts are enabled recomputes everything (every period has a row
+/// per enabled account).
 pub fn update(store: &mut Store, rules: &Rules, scope: Scope, now: i64) -> Result<UpdateSummary> {
-    let times = touched(store, scope, now)?;
+    let seen = Seen::now(store)?;
+    let stored = Seen::stored(store)?;
+    let scope = match (scope, &stored) {
+        (Scope::Incremental, Some(stored)) if *stored == seen => return Ok(UpdateSummary::default()),
+        (Scope::Incremental, Some(stored)) if stored.accounts != seen.accounts => Scope::Full,
+        (scope, _) => scope,
+    };
+    let since = stored.unwrap_or_default();
     let mut periods: BTreeMap<(PeriodKind, i64), Period> = BTreeMap::new();
-    for t in times {
+    for t in touched(store, scope, &since, now)? {
         for kind in KINDS {
             let period = Period::at(kind, t, &rules.tz);
             periods.entry((kind, period.start)).or_insert(period);
@@ -317,33 +434,57 @@ pub fn update(store: &mut Store, rules: &Rules, scope: Scope, now: i64) -> Resul
     if let Scope::Range(from, to) = scope {
         periods.retain(|_, p| p.end > from && p.start < to);
     }
-    let mut summary = UpdateSummary::default();
-    // One load for all periods (each period reads the articles before its end).
-    let latest_end = periods.values().map(|p| p.end).max().unwrap_or(0);
-    let articles = if periods.is_empty() { Vec::new() } else { load_articles(store, i64::MIN / 2, latest_end)? };
     let accounts = tracked_accounts(store)?;
-    // Chronological order, so each period's rank changes see the previous period.
-    for period in periods.values() {
-        let rows = compute_from(&accounts, &articles, period, rules);
-        summary.rows += write_period(store, period, rows, rules, now)?;
-        summary.periods += 1;
+    let mut summary = UpdateSummary::default();
+    for window in windows(periods.into_values().collect()) {
+        let from = window.iter().map(|p| p.start).min().unwrap_or(0);
+        let to = window.iter().map(|p| p.end).max().unwrap_or(0);
+        let (articles, outside) = load_window(store, from, to)?;
+        let computed = compute_periods(&accounts, &articles, &window, &outside, rules);
+        // Chronological order within each kind, so each period's rank changes see the
+        // previous period.
+        for (period, rows) in window.iter().zip(computed) {
+            if let Some(written) = write_period(store, period, rows, rules, now)? {
+                summary.rows += written;
+                summary.changed += 1;
+            }
+            summary.periods += 1;
+        }
     }
-    let (last_article, last_snapshot): (i64, i64) = store.connection().query_row(
-        "SELECT coalesce((SELECT max(id) FROM articles), 0), coalesce((SELECT max(id) FROM metric_snapshots), 0)",
-        [],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
     store.write(|tx| {
         tx.connection()
             .execute(
-                "INSERT INTO index_state (id, last_article_id, last_snapshot_id, computed_at) VALUES (1, ?1, ?2, ?3)
-                 ON CONFLICT (id) DO UPDATE SET last_article_id = ?1, last_snapshot_id = ?2, computed_at = ?3",
-                params![last_article, last_snapshot, now],
+                "INSERT INTO index_state (id, last_article_id, last_snapshot_id, accounts_fingerprint, computed_at)
+                 VALUES (1, ?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET last_article_id = ?1, last_snapshot_id = ?2,
+                    accounts_fingerprint = ?3, computed_at = ?4",
+                params![seen.last_article, seen.last_snapshot, seen.accounts, now],
             )
             .map_err(|source| StoreError::Sqlite { context: "recording index state".into(), source })?;
         Ok(())
     })?;
     Ok(summary)
+}
+
+/// Splits periods (sorted by kind, then start) into windows of time that overlap no
+/// other: each window is loaded once, and a backfill of an old month does not load
+/// everything between it and today. Within a window the periods keep their order.
+fn windows(periods: Vec<Period>) -> Vec<Vec<Period>> {
+    let mut spans: Vec<(i64, i64)> = periods.iter().map(|p| (p.start, p.end)).collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    let mut out: Vec<Vec<Period>> = vec![Vec::new(); merged.len()];
+    for period in periods {
+        let window = merged.partition_point(|(_, end)| *end <= period.start);
+        out[window].push(period);
+    }
+    out
 }
 
 /// One line of a ranking, as `mpwatch report` prints it.

@@ -6,7 +6,7 @@
 use mpwatch_core::{ArticleKey, ArticleKind, ArticleStatus, Biz, Copyright};
 use mpwatch_index::compute::{ArticleData, Observation, Period, PeriodKind, Rules, aggregate};
 use mpwatch_index::formulas::Formula;
-use mpwatch_index::{Scope, update};
+use mpwatch_index::{Scope, compute_period, update};
 use mpwatch_store::accounts::NewAccount;
 use mpwatch_store::articles::{ArticleRecord, Snapshot};
 use mpwatch_store::{Store, StoreOptions};
@@ -31,6 +31,12 @@ fn biz(account: u64) -> Biz {
 
 /// Builds accounts and 60 days of articles; returns the store.
 fn build(path: &std::path::Path, accounts: u64, days: i64) -> Store {
+    build_until(path, accounts, days, NOW)
+}
+
+/// Builds accounts and `days` days of articles with the snapshots observed before
+/// `now` (adding to what is there: building again later adds the later snapshots).
+fn build_until(path: &std::path::Path, accounts: u64, days: i64, now: i64) -> Store {
     let mut store = Store::open(path, &StoreOptions::default()).unwrap();
     store
         .write(|tx| {
@@ -40,7 +46,9 @@ fn build(path: &std::path::Path, accounts: u64, days: i64) -> Store {
                 tx.add_account(&new, START)?;
                 for day in 0..days {
                     let h = mix(account * 1000 + day as u64);
-                    if h.is_multiple_of(5) {
+                    // Account 2 publishes every tenth day only: periods where it is
+                    // neither published nor observed.
+                    if h.is_multiple_of(5) || (account == 2 && day % 10 != 0) {
                         continue;
                     }
                     let articles = 1 + h % 4;
@@ -69,7 +77,7 @@ fn build(path: &std::path::Path, accounts: u64, days: i64) -> Store {
                             (30 * DAY, 1.0),
                         ] {
                             let observed = published + age;
-                            if observed > NOW {
+                            if observed > now {
                                 continue;
                             }
                             let reads = (scale * fraction) as i64;
@@ -310,13 +318,14 @@ proptest! {
     /// Adding data in batches and updating incrementally after each gives the same
     /// tables as one full recompute.
     #[test]
-    fn incremental_equals_full(days in 3i64..12, accounts in 1u64..4, cut in 1i64..10) {
+    fn incremental_equals_full(days in 3i64..75, accounts in 1u64..4, cut in 1i64..74) {
         let dir = tempfile::tempdir().unwrap();
         let rules = Rules::shanghai();
         let path = dir.path().join("m.db");
-        // First part of the data, incremental update, then the rest, incremental again.
+        // The history as it stood at the end of day `cut`, incremental update, then the
+        // rest (new articles, and later snapshots of the earlier ones), incremental again.
         let cut = cut.min(days - 1);
-        let mut store = build(&path, accounts, cut);
+        let mut store = build_until(&path, accounts, cut, START + cut * DAY);
         update(&mut store, &rules, Scope::Incremental, NOW).unwrap();
         drop(store);
         let mut store = build(&path, accounts, days);
@@ -409,4 +418,76 @@ fn an_article_at_23_30_beijing_time_belongs_to_that_day() {
         Period::at(PeriodKind::Day, published + 3600, &Rules::shanghai().tz).first_day.to_string(),
         "2025-11-02"
     );
+}
+
+/// A period computed from its own window (everything older is outside it) equals the
+/// same period of a full recompute: the older articles' reads at the window's start and
+/// the accounts observed before it are read right.
+#[test]
+fn a_period_read_from_its_own_window_equals_the_full_computation() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = Rules::shanghai();
+    let mut store = build(&dir.path().join("m.db"), 3, 60);
+    update(&mut store, &rules, Scope::Full, NOW).unwrap();
+    let mut compared = 0;
+    for day in [3, 12, 31, 38, 47, 59, 66] {
+        for kind in [PeriodKind::Day, PeriodKind::Week, PeriodKind::Month] {
+            let period = Period::at(kind, START + day * DAY + 12 * 3600, &rules.tz);
+            for row in compute_period(&store, &period, &rules).unwrap() {
+                let stored: Option<(Option<f64>, f64, f64)> = store
+                    .connection()
+                    .query_row(
+                        "SELECT reads_gained_per_day, reads, n FROM index_periods
+                         WHERE account_id = ?1 AND period_kind = ?2 AND period_start = ?3",
+                        rusqlite::params![row.account_id, kind.as_str(), period.start],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .ok();
+                let Some(stored) = stored else { continue };
+                assert_eq!(
+                    stored,
+                    (row.reads_gained_per_day, row.inputs.R, row.inputs.n),
+                    "account {} {kind:?} {}",
+                    row.account_id,
+                    period.first_day
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 40, "only {compared} rows compared");
+}
+
+/// Rank changes compare a period with the calendar period before it: after a day
+/// without any article (no period stored), the next day has no rank change, whichever
+/// scope computed its neighbours last.
+#[test]
+fn rank_changes_never_jump_over_a_day_without_articles() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = Rules::shanghai();
+    let mut store = build(&dir.path().join("m.db"), 3, 20);
+    let gap = Period::at(PeriodKind::Day, START + 5 * DAY + 12 * 3600, &rules.tz);
+    store
+        .connection()
+        .execute("DELETE FROM articles WHERE published_at >= ?1 AND published_at < ?2", [gap.start, gap.end])
+        .unwrap();
+    update(&mut store, &rules, Scope::Full, NOW).unwrap();
+    let full = dump(&store);
+    let before_gap = Period::at(PeriodKind::Day, gap.start - 1, &rules.tz);
+    // Lose the day before the gap, so that recomputing it writes it again.
+    store
+        .connection()
+        .execute("DELETE FROM index_periods WHERE period_kind = 'day' AND period_start = ?1", [before_gap.start])
+        .unwrap();
+    update(&mut store, &rules, Scope::Range(before_gap.start, before_gap.end), NOW).unwrap();
+    assert!(dump(&store) == full, "recomputing the day before the gap changed the tables");
+    let after_gap: i64 = store
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM index_values WHERE period_kind = 'day' AND period_start = ?1 AND rank_change IS NOT NULL",
+            [gap.end],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(after_gap, 0, "the day after the gap compared itself with the day before it");
 }

@@ -116,7 +116,10 @@ pub(crate) fn index_job(db_path: &std::path::Path, config: &Config, now: UnixSec
         .map_err(|error| format!("time zone {}: {error}", config.timezone))?;
     let summary = mpwatch_index::update(&mut store, &rules, mpwatch_index::Scope::Incremental, now)
         .map_err(|error| error.to_string())?;
-    Ok(format!("indices: {} periods recomputed, {} rows", summary.periods, summary.rows))
+    Ok(format!(
+        "indices: {} periods recomputed, {} changed, {} rows written",
+        summary.periods, summary.changed, summary.rows
+    ))
 }
 
 pub(crate) fn maintenance_job(

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_service.sql")),
     (5, include_str!("../migrations/0005_list_paging.sql")),
     (6, include_str!("../migrations/0006_queue_due.sql")),
+    (7, include_str!("../migrations/0007_index_window.sql")),
 ];
 
 /// The schema version this build writes.
