@@ -527,13 +527,17 @@ pub fn ranking(
     group: Option<&str>,
 ) -> Result<Vec<RankingRow>> {
     let mut statement = store.connection().prepare(
-        "SELECT r.rank, r.rank_change, r.account_name, r.n, r.reads, r.reads_per_article, r.reads_max, r.reads_headline,
-                r.wows, r.likes, r.value, r.late_articles, r.provisional
-         FROM v_rankings r JOIN index_periods p ON p.account_id = r.account_id AND p.period_kind = r.period_kind
-              AND p.first_day = r.first_day
-         WHERE r.period_kind = ?1 AND p.period_start = ?2 AND r.index_name = ?3
-           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM account_groups g WHERE g.account_id = r.account_id AND g.name = ?4))
-         ORDER BY r.rank, r.account_name",
+        // The columns of v_rankings, from its tables: the view cannot be filtered by
+        // period start, and by kind alone it reads every period of that kind.
+        "SELECT v.rank, v.rank_change, coalesce(a.nickname, a.alias, a.biz) AS account_name, p.n, p.reads,
+                p.reads / nullif(p.n, 0), p.reads_max, p.reads_headline, p.wows, p.likes, v.value, p.late_articles,
+                p.provisional
+         FROM index_values v
+         JOIN index_periods p USING (account_id, period_kind, period_start)
+         JOIN accounts a ON a.id = v.account_id
+         WHERE v.period_kind = ?1 AND v.period_start = ?2 AND v.index_name = ?3
+           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM account_groups g WHERE g.account_id = v.account_id AND g.name = ?4))
+         ORDER BY v.rank, account_name",
     )?;
     let rows = statement
         .query_map(params![kind.as_str(), start, index.as_str(), group], |row| {
