@@ -358,22 +358,20 @@ impl Http {
         let count = rows.len();
         let result = self
             .db
-            .call(move |store| {
-                store.write(|tx| {
-                    for row in &rows {
-                        tx.log_fetch(&FetchRecord {
-                            crawl_run_id: Some(row.run),
-                            at: row.at,
-                            url_class: &row.class,
-                            target: Some(&row.target),
-                            http_status: row.status,
-                            outcome: &row.outcome,
-                            bytes: row.bytes,
-                            duration_ms: row.elapsed.map(|e| e.as_millis() as u64),
-                        })?;
-                    }
-                    Ok(())
-                })
+            .write(move |tx| {
+                for row in &rows {
+                    tx.log_fetch(&FetchRecord {
+                        crawl_run_id: Some(row.run),
+                        at: row.at,
+                        url_class: &row.class,
+                        target: Some(&row.target),
+                        http_status: row.status,
+                        outcome: &row.outcome,
+                        bytes: row.bytes,
+                        duration_ms: row.elapsed.map(|e| e.as_millis() as u64),
+                    })?;
+                }
+                Ok(())
             })
             .await;
         if let Err(error) = result {

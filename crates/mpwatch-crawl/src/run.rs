@@ -69,9 +69,7 @@ impl Engine {
         let now = self.now();
         let (reclaimed, closed) = self
             .db
-            .call(move |store| {
-                store.write(|tx| Ok((tx.reclaim_leases(holder_alive, now)?, tx.close_dead_runs(holder_alive, now)?)))
-            })
+            .write(move |tx| Ok((tx.reclaim_leases(holder_alive, now)?, tx.close_dead_runs(holder_alive, now)?)))
             .await?;
         if reclaimed > 0 {
             info!(reclaimed, "took back work leased by a crawler that stopped");
@@ -83,14 +81,12 @@ impl Engine {
             (options.trigger, options.job.clone(), self.holder.clone(), options.request_id);
         let run_id = self
             .db
-            .call(move |store| {
-                store.write(|tx| {
-                    let run_id = tx.start_run(trigger, &job, Some(&holder), now)?;
-                    if let Some(request) = request {
-                        tx.crawl_request_run(request, run_id)?;
-                    }
-                    Ok(run_id)
-                })
+            .write(move |tx| {
+                let run_id = tx.start_run(trigger, &job, Some(&holder), now)?;
+                if let Some(request) = request {
+                    tx.crawl_request_run(request, run_id)?;
+                }
+                Ok(run_id)
             })
             .await?;
         let scope = Arc::new(RunScope { id: run_id, progress: progress.clone() });
@@ -124,11 +120,7 @@ impl Engine {
         {
             warn!("{message}");
         }
-        self.db
-            .call(move |store| {
-                store.write(|tx| tx.finish_run(run_id, &counts, run_result, db_message.as_deref(), finished))
-            })
-            .await?;
+        self.db.write(move |tx| tx.finish_run(run_id, &counts, run_result, db_message.as_deref(), finished)).await?;
         result?;
         // Only for the summary: a failure to count is no reason to fail the run.
         let queued = self.db.call(|store| store.open_work()).await.unwrap_or(0);
@@ -192,7 +184,7 @@ impl Engine {
                 self.http.flush_fetch_log().await;
                 // So that a run killed without a trace still shows what it did.
                 let (id, counts) = (scope.id, scope.progress.counts());
-                match self.db.call(move |store| store.write(|tx| tx.update_run_counts(id, &counts))).await {
+                match self.db.write(move |tx| tx.update_run_counts(id, &counts)).await {
                     Err(error) if error.is_busy() => warn!("cannot write the run's counts so far: {error}"),
                     other => other?,
                 }
@@ -214,7 +206,11 @@ impl Engine {
             if options.metrics && self.pool.any_available(now) {
                 kinds.push(METRICS);
             }
+            // Leasing is a write of its own: lease for half the workers at once rather
+            // than one item each time one finishes (a commit per item doubled the disk
+            // writes of a crawl).
             let free = workers.saturating_sub(tasks.len());
+            let free = if tasks.is_empty() || free * 2 >= workers { free } else { 0 };
             // An idle run (a metrics run serving the ladder) checks with a read whether
             // anything is due before it takes a write lock to lease.
             let nothing_due = idle && tasks.is_empty() && {
@@ -229,6 +225,7 @@ impl Engine {
                 let kinds_owned = kinds.clone();
                 let leased = self
                     .db
+                    // Not a group member: dispatching waits on it, so it commits at once.
                     .call(move |store| {
                         store.write(|tx| tx.lease_work_as(&kinds_owned, free, lease_until, now, Some(&holder)))
                     })
@@ -325,7 +322,7 @@ impl Engine {
             in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
         if !left.is_empty() {
             let now = self.now();
-            let released = self.db.call(move |store| store.write(|tx| tx.release_work(&left, now))).await?;
+            let released = self.db.write(move |tx| tx.release_work(&left, now)).await?;
             info!(released, "gave unfinished work back to the queue");
         }
         Ok(())
@@ -418,16 +415,14 @@ impl Engine {
                 Progress::bump(&scope.progress.failures);
                 let at = spread_retry(now, at, item.attempts, &mut rand::rng());
                 debug!(item = id, retry_at = at, "will retry: {error}");
-                self.db.call(move |store| store.write(|tx| tx.retry_work(id, at, &error, now))).await
+                self.db.write(move |tx| tx.retry_work(id, at, &error, now)).await
             }
             Outcome::Retry(_, error) | Outcome::Fail(error) => {
                 Progress::bump(&scope.progress.failures);
                 warn!(item = id, kind = %item.kind, "gave up: {error}");
-                self.db.call(move |store| store.write(|tx| tx.fail_work(id, &error, now))).await
+                self.db.write(move |tx| tx.fail_work(id, &error, now)).await
             }
-            Outcome::Postpone(at, reason) => {
-                self.db.call(move |store| store.write(|tx| tx.postpone_work(id, at, &reason, now))).await
-            }
+            Outcome::Postpone(at, reason) => self.db.write(move |tx| tx.postpone_work(id, at, &reason, now)).await,
         }
     }
 }

@@ -101,6 +101,15 @@ pub enum StoreError {
     /// A lookup matched several rows where one was needed.
     #[error("{0}")]
     Ambiguous(String),
+    /// A group commit failed (see [`Store::write_group`]): each write of the group gets
+    /// this copy of the group's error.
+    #[error("{message}")]
+    Group {
+        /// The group's error, as it reads.
+        message: String,
+        /// The database was busy (see [`StoreError::is_busy`]).
+        busy: bool,
+    },
     /// A value read from the database is not one mpwatch writes.
     #[error("unexpected value in the database: {0}")]
     Corrupt(String),
@@ -132,11 +141,18 @@ impl StoreError {
     /// Another connection held the lock longer than the busy timeout: the work can be
     /// tried again later.
     pub fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlite { source: rusqlite::Error::SqliteFailure(error, _), .. }
-                if matches!(error.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
+        match self {
+            StoreError::Group { busy, .. } => *busy,
+            StoreError::Sqlite { source: rusqlite::Error::SqliteFailure(error, _), .. } => {
+                matches!(error.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            }
+            _ => false,
+        }
+    }
+
+    /// A copy for each write of a failed group: the same message and busy-ness.
+    pub fn for_group_member(&self) -> StoreError {
+        StoreError::Group { message: self.to_string(), busy: self.is_busy() }
     }
 }
 
@@ -253,6 +269,26 @@ impl Store {
         Ok(value)
     }
 
+    /// Runs several writes in one transaction (a group commit: one commit, and one copy
+    /// of each changed page in the WAL, for all of them). Each runs in a savepoint of
+    /// its own, so one that fails leaves nothing of itself and the others stand. Each
+    /// is then told the group's outcome.
+    pub fn write_group(&mut self, mut writes: Vec<Box<dyn GroupWrite>>) {
+        let outcome = self.write(|tx| {
+            let conn = tx.connection();
+            for write in &mut writes {
+                conn.execute_batch("SAVEPOINT group_member").context(|| "starting a savepoint".into())?;
+                let kept = write.run(tx);
+                let end = if kept { "RELEASE group_member" } else { "ROLLBACK TO group_member; RELEASE group_member" };
+                conn.execute_batch(end).context(|| "ending a savepoint".into())?;
+            }
+            Ok(())
+        });
+        for write in writes {
+            write.finish(outcome.as_ref().map(|_| ()));
+        }
+    }
+
     /// Runs `f` in one read transaction, so every query in it sees the same snapshot
     /// of the database even while other connections commit.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -266,6 +302,15 @@ impl Store {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// One write of a group commit ([`Store::write_group`]).
+pub trait GroupWrite: Send {
+    /// Does its writes inside the group's transaction; `false` (it failed) rolls back
+    /// its own writes only.
+    fn run(&mut self, tx: &Tx<'_>) -> bool;
+    /// The group's outcome: committed (`Ok`), or rolled back with this error.
+    fn finish(self: Box<Self>, committed: std::result::Result<(), &StoreError>);
 }
 
 /// A write transaction; every write operation of the store is a method of `Tx`.

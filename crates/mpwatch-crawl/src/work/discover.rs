@@ -62,18 +62,16 @@ impl Engine {
         };
         let acknowledge = matches!(failure, Some(SourceFailure::Broken(..))) || (failure.is_none() && !more);
         self.db
-            .call(move |store| {
-                store.write(|tx| {
-                    store_found(tx, &found, now)?;
-                    if let Some(position) = &position {
-                        tx.save_list_position(source_id, position)?;
-                    }
-                    if let Some((outcome, at)) = &health {
-                        let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
-                        tx.record_source_outcome(source_id, outcome, Some(*at), now)?;
-                    }
-                    if acknowledge { tx.complete_work(id, now) } else { Ok(()) }
-                })
+            .write(move |tx| {
+                store_found(tx, &found, now)?;
+                if let Some(position) = &position {
+                    tx.save_list_position(source_id, position)?;
+                }
+                if let Some((outcome, at)) = &health {
+                    let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
+                    tx.record_source_outcome(source_id, outcome, Some(*at), now)?;
+                }
+                if acknowledge { tx.complete_work(id, now) } else { Ok(()) }
             })
             .await?;
         match failure {

@@ -34,7 +34,7 @@ impl Engine {
         let next_rung = self.rungs.iter().copied().filter(|r| *r > rung).min();
         if article.status != ArticleStatus::Ok || next_rung.is_some_and(|next| now - published >= next) {
             // Gone, or a later rung is already due and will take the counts.
-            self.db.call(move |store| store.write(|tx| tx.complete_work(id, now))).await?;
+            self.db.write(move |tx| tx.complete_work(id, now)).await?;
             return Ok(Outcome::Done);
         }
         let host = self.http.wechat_host();
@@ -119,12 +119,10 @@ impl Engine {
                     };
                     let inserted = self
                         .db
-                        .call(move |store| {
-                            store.write(|tx| {
-                                let inserted = tx.insert_snapshot(article_id, &snapshot)?;
-                                tx.complete_work(id, observed_at)?;
-                                Ok(inserted)
-                            })
+                        .write(move |tx| {
+                            let inserted = tx.insert_snapshot(article_id, &snapshot)?;
+                            tx.complete_work(id, observed_at)?;
+                            Ok(inserted)
                         })
                         .await?;
                     if inserted.is_some() {

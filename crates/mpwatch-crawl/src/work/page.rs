@@ -37,7 +37,7 @@ impl Engine {
                     // Fetched by its canonical URL since this short link was queued (a
                     // feed and the list API name the same article): nothing to add.
                     let (id, now) = (item.id, self.now());
-                    self.db.call(move |store| store.write(|tx| tx.complete_work(id, now))).await?;
+                    self.db.write(move |tx| tx.complete_work(id, now)).await?;
                     return Ok(Outcome::Done);
                 }
                 article.map(|a| a.key())
@@ -80,7 +80,7 @@ impl Engine {
                 PageKind::Deleted | PageKind::Blocked | PageKind::Unavailable => {
                     info!(url = %target, kind = page.kind.as_str(), "article gone before it was stored");
                     let (id, now) = (item.id, self.now());
-                    self.db.call(move |store| store.write(|tx| tx.complete_work(id, now))).await?;
+                    self.db.write(move |tx| tx.complete_work(id, now)).await?;
                     Outcome::Done
                 }
                 _ => Outcome::Retry(self.now() + 3600, format!("not an article page ({})", page.kind.as_str())),
@@ -99,8 +99,7 @@ impl Engine {
         let locator = target.clone();
         let (article_id, outcome) = self
             .db
-            .call(move |store| {
-                store.write(|tx| {
+            .write(move |tx| {
                     if let Some((biz, nickname, username, alias)) = &learned {
                         tx.learn_account(biz, nickname.as_deref(), username.as_deref(), alias.as_deref(), Some(&locator), now)?;
                     }
@@ -129,7 +128,6 @@ impl Engine {
                     tx.complete_work(id, now)?;
                     Ok((article_id, outcome))
                 })
-            })
             .await?;
         match outcome {
             UpsertOutcome::Inserted => {
