@@ -16,7 +16,10 @@ pub fn rung_for_age(rungs: &[i64], age: i64) -> i64 {
 /// The ladder rungs of an article to queue at `now`: the current rung (the largest
 /// whose age has passed) if nothing at or after it was taken yet (missed rungs before it
 /// are skipped, never invented), or the first-sight rung when no rung has passed yet,
-/// and every future rung at its due time.
+/// and the next future rung at its due time. Only the next one: taking a rung queues
+/// the one after it ([`next_rung`]), so the queue holds one future item per article
+/// instead of every rung of every article (each a row and three index entries
+/// scattered by due time: most of a crawl's disk writes).
 pub fn ladder(rungs: &[i64], published_at: UnixSeconds, now: UnixSeconds, taken: &[i64]) -> Vec<(i64, UnixSeconds)> {
     let age = now - published_at;
     let latest_taken = taken.iter().copied().max();
@@ -26,12 +29,15 @@ pub fn ladder(rungs: &[i64], published_at: UnixSeconds, now: UnixSeconds, taken:
         None if taken.is_empty() => out.push((FIRST_SIGHT, now)),
         _ => {}
     }
-    for rung in rungs.iter().copied().filter(|r| *r > age) {
-        if !taken.contains(&rung) {
-            out.push((rung, published_at + rung));
-        }
+    if let Some(rung) = rungs.iter().copied().filter(|r| *r > age).find(|r| !taken.contains(r)) {
+        out.push((rung, published_at + rung));
     }
     out
+}
+
+/// The rung to queue after a snapshot filled `rung`, at its due time.
+pub fn next_rung(rungs: &[i64], published_at: UnixSeconds, rung: i64) -> Option<(i64, UnixSeconds)> {
+    rungs.iter().copied().filter(|r| *r > rung).min().map(|next| (next, published_at + next))
 }
 
 #[cfg(test)]
@@ -41,25 +47,25 @@ mod tests {
     const RUNGS: [i64; 4] = [3600, 6 * 3600, 86_400, 2 * 86_400];
 
     #[test]
-    fn ladder_takes_the_current_rung_and_schedules_the_rest() {
-        // Published 2 h ago, nothing taken: the 1 h rung now, the others at their time.
-        assert_eq!(
-            ladder(&RUNGS, 0, 7200, &[]),
-            vec![(3600, 7200), (6 * 3600, 6 * 3600), (86_400, 86_400), (2 * 86_400, 2 * 86_400)]
-        );
+    fn ladder_takes_the_current_rung_and_schedules_the_next() {
+        // Published 2 h ago, nothing taken: the 1 h rung now, the 6 h one at its time.
+        assert_eq!(ladder(&RUNGS, 0, 7200, &[]), vec![(3600, 7200), (6 * 3600, 6 * 3600)]);
         // Down for a day: the 6 h and 1 h rungs are skipped, not invented.
         assert_eq!(ladder(&RUNGS, 0, 30 * 3600, &[]), vec![(86_400, 30 * 3600), (2 * 86_400, 2 * 86_400)]);
         // Already taken: nothing for the current rung.
-        assert_eq!(
-            ladder(&RUNGS, 0, 7200, &[3600]),
-            vec![(6 * 3600, 6 * 3600), (86_400, 86_400), (2 * 86_400, 2 * 86_400)]
-        );
+        assert_eq!(ladder(&RUNGS, 0, 7200, &[3600]), vec![(6 * 3600, 6 * 3600)]);
         // Too young for any rung: a first-sight snapshot now, once.
-        assert_eq!(
-            ladder(&RUNGS, 0, 60, &[]),
-            vec![(0, 60), (3600, 3600), (6 * 3600, 6 * 3600), (86_400, 86_400), (2 * 86_400, 2 * 86_400)]
-        );
-        assert_eq!(ladder(&RUNGS, 0, 120, &[0]).len(), 4);
+        assert_eq!(ladder(&RUNGS, 0, 60, &[]), vec![(0, 60), (3600, 3600)]);
+        assert_eq!(ladder(&RUNGS, 0, 120, &[0]), vec![(3600, 3600)]);
+        // Past the last rung: nothing to wait for.
+        assert_eq!(ladder(&RUNGS, 0, 90 * 86_400, &[2 * 86_400]), vec![]);
+    }
+
+    #[test]
+    fn each_snapshot_queues_the_rung_after_it() {
+        assert_eq!(next_rung(&RUNGS, 1000, FIRST_SIGHT), Some((3600, 4600)));
+        assert_eq!(next_rung(&RUNGS, 1000, 6 * 3600), Some((86_400, 87_400)));
+        assert_eq!(next_rung(&RUNGS, 1000, 2 * 86_400), None);
     }
 
     #[test]

@@ -408,6 +408,16 @@ impl Tx<'_> {
         Ok((old.id, outcome))
     }
 
+    /// The ladder rungs already filled for an article.
+    pub fn rungs_taken(&self, article_id: i64) -> Result<Vec<i64>> {
+        self.connection()
+            .prepare_cached(
+                "SELECT rung_seconds FROM metric_snapshots WHERE article_id = ?1 AND rung_seconds IS NOT NULL",
+            )
+            .and_then(|mut statement| statement.query_map([article_id], |row| row.get(0))?.collect())
+            .context(|| format!("reading the rungs taken of article #{article_id}"))
+    }
+
     /// Appends a snapshot. A second snapshot for the same ladder rung is ignored
     /// (returns `None`), so retrying a stored rung cannot duplicate it.
     pub fn insert_snapshot(&self, article_id: i64, snapshot: &Snapshot) -> Result<Option<i64>> {

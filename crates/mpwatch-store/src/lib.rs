@@ -347,6 +347,6 @@ fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> 
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(mode, "SQLite refused WAL mode; concurrent readers may block writes");
     }
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 16384;")?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = MEMORY;")?;
     Ok(())
 }

@@ -7,12 +7,12 @@ use mpwatch_store::queue::WorkItem;
 use mpwatch_wechat::api::{self, ApiOutcome};
 use mpwatch_wechat::page::PageKind;
 
-use super::Outcome;
+use super::{METRICS, Outcome};
 use crate::alerts::expire_credential;
 use crate::cooldown::Scope;
 use crate::engine::Engine;
 use crate::error::CrawlError;
-use crate::ladder::rung_for_age;
+use crate::ladder::{ladder, next_rung, rung_for_age};
 use crate::progress::Progress;
 use crate::rate_limit::RequestClass;
 use crate::run::RunScope;
@@ -31,10 +31,22 @@ impl Engine {
         let id = item.id;
         let now = self.now();
         let published = article.published_at.unwrap_or(now);
-        let next_rung = self.rungs.iter().copied().filter(|r| *r > rung).min();
-        if article.status != ArticleStatus::Ok || next_rung.is_some_and(|next| now - published >= next) {
-            // Gone, or a later rung is already due and will take the counts.
-            self.db.write(move |tx| tx.complete_work(id, now)).await?;
+        let item_rung = rung;
+        let following = self.rungs.iter().copied().filter(|r| *r > rung).min();
+        if article.status != ArticleStatus::Ok || following.is_some_and(|next| now - published >= next) {
+            // Gone, or a later rung is already due and takes the counts (queued here:
+            // each rung queues the next).
+            let (rungs, live) = (self.rungs.clone(), article.status == ArticleStatus::Ok);
+            self.db
+                .write(move |tx| {
+                    if live {
+                        for (rung, at) in ladder(&rungs, published, now, &tx.rungs_taken(article_id)?) {
+                            tx.enqueue(METRICS, &format!("{article_id}:{rung}"), 5, at, now)?;
+                        }
+                    }
+                    tx.complete_work(id, now)
+                })
+                .await?;
             return Ok(Outcome::Done);
         }
         let host = self.http.wechat_host();
@@ -117,10 +129,14 @@ impl Engine {
                         comments: counts.comments,
                         source: "getappmsgext".into(),
                     };
+                    let next = next_rung(&self.rungs, published, rung.max(item_rung));
                     let inserted = self
                         .db
                         .write(move |tx| {
                             let inserted = tx.insert_snapshot(article_id, &snapshot)?;
+                            if let Some((next, at)) = next {
+                                tx.enqueue(METRICS, &format!("{article_id}:{next}"), 5, at, observed_at)?;
+                            }
                             tx.complete_work(id, observed_at)?;
                             Ok(inserted)
                         })

@@ -2,7 +2,6 @@
 //! rungs, its raw page and the item's acknowledgement in one transaction).
 
 use mpwatch_core::{ArticleKey, ArticleStatus};
-use mpwatch_store::StoreError;
 use mpwatch_store::articles::{ArticleRecord, UpsertOutcome};
 use mpwatch_store::queue::WorkItem;
 use mpwatch_wechat::page::{ArticlePage, PageKind};
@@ -100,34 +99,37 @@ impl Engine {
         let (article_id, outcome) = self
             .db
             .write(move |tx| {
-                    if let Some((biz, nickname, username, alias)) = &learned {
-                        tx.learn_account(biz, nickname.as_deref(), username.as_deref(), alias.as_deref(), Some(&locator), now)?;
+                if let Some((biz, nickname, username, alias)) = &learned {
+                    tx.learn_account(
+                        biz,
+                        nickname.as_deref(),
+                        username.as_deref(),
+                        alias.as_deref(),
+                        Some(&locator),
+                        now,
+                    )?;
+                }
+                // An article only listed so far counts as new when its page arrives.
+                let was_listed = match &record.key {
+                    Some(key) => tx.article_status(key)? == Some(ArticleStatus::Pending),
+                    None => false,
+                };
+                let (article_id, outcome) = tx.upsert_article(&record, now)?;
+                let outcome = if was_listed { UpsertOutcome::Inserted } else { outcome };
+                if record.status == ArticleStatus::Ok
+                    && let Some(published) = record.published_at
+                {
+                    let taken = tx.rungs_taken(article_id)?;
+                    for (rung, at) in ladder(&rungs, published, now, &taken) {
+                        tx.enqueue(METRICS, &format!("{article_id}:{rung}"), 5, at, now)?;
                     }
-                    // An article only listed so far counts as new when its page arrives.
-                    let was_listed = match &record.key {
-                        Some(key) => tx.article_status(key)? == Some(ArticleStatus::Pending),
-                        None => false,
-                    };
-                    let (article_id, outcome) = tx.upsert_article(&record, now)?;
-                    let outcome = if was_listed { UpsertOutcome::Inserted } else { outcome };
-                    if record.status == ArticleStatus::Ok
-                        && let Some(published) = record.published_at
-                    {
-                        let taken: Vec<i64> = tx
-                            .connection()
-                            .prepare_cached("SELECT rung_seconds FROM metric_snapshots WHERE article_id = ?1 AND rung_seconds IS NOT NULL")
-                            .and_then(|mut s| s.query_map([article_id], |row| row.get(0)).and_then(|rows| rows.collect()))
-                            .map_err(|source| StoreError::Sqlite { context: "reading ladder".into(), source })?;
-                        for (rung, at) in ladder(&rungs, published, now, &taken) {
-                            tx.enqueue(METRICS, &format!("{article_id}:{rung}"), 5, at, now)?;
-                        }
-                    }
-                    if let Some((compressed, size)) = &archive {
-                        tx.insert_raw_page(article_id, &record.url, now, *size, compressed)?;
-                    }
-                    tx.complete_work(id, now)?;
-                    Ok((article_id, outcome))
-                })
+                }
+                if let Some((compressed, size)) = &archive {
+                    tx.insert_raw_page(article_id, &record.url, now, *size, compressed)?;
+                }
+                tx.complete_work(id, now)?;
+                Ok((article_id, outcome))
+            })
             .await?;
         match outcome {
             UpsertOutcome::Inserted => {
