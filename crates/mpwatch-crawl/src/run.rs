@@ -344,7 +344,9 @@ impl Engine {
     async fn schedule(&self, options: &CrawlOptions) -> Result<(), CrawlError> {
         let now = self.now();
         let accounts = options.accounts.clone();
-        let sources = self.db.call(move |store| store.active_sources(&accounts)).await?;
+        // A metrics-only run asks no source.
+        let sources =
+            if options.pages { self.db.call(move |store| store.active_sources(&accounts)).await? } else { Vec::new() };
         let urls = options.urls.clone();
         let pages = options.pages;
         let recheck_before = now - 86_400;

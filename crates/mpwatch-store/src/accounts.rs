@@ -455,20 +455,33 @@ fn sources_of(conn: &Connection, account_id: i64) -> Result<Vec<Source>> {
 }
 
 impl Store {
-    /// Enabled sources of enabled accounts (of `account_ids` when not empty).
+    /// Enabled sources of enabled accounts (of `account_ids` when not empty). Reads only
+    /// those accounts' ids and sources: a run for a group of 28 accounts among 100,000
+    /// used to read every account with its groups and article count.
     pub fn active_sources(&self, account_ids: &[i64]) -> Result<Vec<(Source, Option<Biz>)>> {
-        let accounts = self.list_accounts(None)?;
-        Ok(accounts
-            .into_iter()
-            .filter(|a| a.enabled && (account_ids.is_empty() || account_ids.contains(&a.id)))
-            .flat_map(|a| {
-                let biz = a.biz.clone();
-                a.sources
-                    .into_iter()
-                    .filter(|s| s.enabled && s.health != SourceHealth::Disabled)
-                    .map(move |s| (s, biz.clone()))
-            })
-            .collect())
+        let wanted = serde_json::to_string(account_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.read(|conn| {
+            let accounts: Vec<(i64, Option<String>)> = conn
+                .prepare_cached(
+                    "SELECT id, biz FROM accounts
+                     WHERE enabled = 1 AND (?1 = '[]' OR id IN (SELECT value FROM json_each(?1)))
+                     ORDER BY id",
+                )
+                .and_then(|mut statement| {
+                    statement.query_map([&wanted], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
+                })
+                .context(|| "listing the accounts to crawl".into())?;
+            let mut active = Vec::new();
+            for (id, biz) in accounts {
+                let biz = biz.and_then(|b| Biz::parse(&b).ok());
+                for source in sources_of(conn, id)? {
+                    if source.enabled && source.health != SourceHealth::Disabled {
+                        active.push((source, biz.clone()));
+                    }
+                }
+            }
+            Ok(active)
+        })
     }
 
     /// One source by id.

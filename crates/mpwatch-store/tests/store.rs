@@ -346,3 +346,37 @@ fn a_reader_sees_consistent_data_while_a_writer_commits() {
     writer.join().unwrap();
     assert!(observations > 1);
 }
+
+/// The sources a crawl asks: enabled sources of enabled accounts, of the accounts asked
+/// for (all when none are named).
+#[test]
+fn active_sources_are_those_of_the_enabled_accounts_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir.path().join("m.db"));
+    let ids: Vec<i64> = (1..=3u64)
+        .map(|n| {
+            let biz = Biz::from_numeric_id(3_000_000_000 + n);
+            let new = NewAccount {
+                sources: vec![
+                    NewSource { kind: SourceKind::ProfileExt, locator: biz.to_string() },
+                    NewSource { kind: SourceKind::Feed, locator: format!("https://feeds.example.invalid/{n}.xml") },
+                ],
+                ..NewAccount::with_biz(biz)
+            };
+            store.write(|tx| tx.add_account(&new, NOW)).unwrap().id
+        })
+        .collect();
+    store.write(|tx| tx.disable_account(ids[2], NOW)).unwrap();
+    let accounts_of = |sources: Vec<(mpwatch_store::accounts::Source, Option<Biz>)>| -> Vec<i64> {
+        sources
+            .iter()
+            .map(|(source, biz)| {
+                assert!(biz.is_some());
+                source.account_id
+            })
+            .collect()
+    };
+    assert_eq!(accounts_of(store.active_sources(&[]).unwrap()), vec![ids[0], ids[0], ids[1], ids[1]]);
+    assert_eq!(accounts_of(store.active_sources(&[ids[1], ids[2]]).unwrap()), vec![ids[1], ids[1]]);
+    assert!(store.active_sources(&[ids[2]]).unwrap().is_empty(), "a disabled account is not crawled");
+}
