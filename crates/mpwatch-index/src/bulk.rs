@@ -8,8 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::compute::{AccountPeriod, ArticleData, Period, PeriodKind, READS_CAP, Rules, take};
-use crate::formulas::Inputs;
+use crate::compute::{AccountPeriod, ArticleData, Period, PeriodKind, PeriodSums, Rules};
 
 /// What [`compute_periods`] needs to know about data it was not given.
 #[derive(Debug, Clone, Default)]
@@ -23,12 +22,7 @@ pub struct Outside {
 /// Running sums of one account in one period.
 #[derive(Debug, Clone, Default)]
 struct Sums {
-    inputs: Inputs,
-    pushes: Vec<u64>,
-    headlines: i64,
-    comments: (i64, i64, i64),
-    late: i64,
-    provisional: bool,
+    articles: PeriodSums,
     gained: i64,
     gained_defined: bool,
 }
@@ -85,7 +79,7 @@ pub fn compute_periods(
         }
         for (kind, calendar) in &calendars {
             if let Some(p) = calendar.find(article.published_at) {
-                add_article(&mut sums[p][col], article, rules.target(*kind), rules.late_factor);
+                sums[p][col].articles.add(article, rules.target(*kind), rules.late_factor);
             }
             add_gains(&mut sums, col, article, calendar, periods);
         }
@@ -102,36 +96,6 @@ pub fn compute_periods(
                 .collect()
         })
         .collect()
-}
-
-/// Adds an article published in the period (the sums of [`aggregate`](crate::compute::aggregate)).
-fn add_article(sums: &mut Sums, article: &ArticleData, target: i64, late_factor: f64) {
-    let taken = take(article, target, late_factor);
-    let v = taken.values;
-    let reads = v.reads.min(READS_CAP) as f64;
-    let inputs = &mut sums.inputs;
-    inputs.n += 1.0;
-    inputs.R += reads;
-    inputs.Rmax = inputs.Rmax.max(reads);
-    inputs.Z += v.wows as f64;
-    inputs.Zmax = inputs.Zmax.max(v.wows as f64);
-    inputs.L += v.likes as f64;
-    inputs.Lmax = inputs.Lmax.max(v.likes as f64);
-    inputs.RE += v.shares as f64;
-    inputs.REmax = inputs.REmax.max(v.shares as f64);
-    sums.comments.0 += v.comments;
-    sums.comments.2 = sums.comments.2.max(v.comments);
-    if article.idx == 1 {
-        sums.headlines += 1;
-        inputs.Rt += reads;
-        inputs.Zt += v.wows as f64;
-        inputs.Lt += v.likes as f64;
-        inputs.REt += v.shares as f64;
-        sums.comments.1 += v.comments;
-    }
-    sums.pushes.push(article.mid);
-    sums.late += i64::from(taken.late);
-    sums.provisional |= taken.provisional;
 }
 
 /// Adds an article's reads gained to each period its snapshots fall in: the last
@@ -167,24 +131,9 @@ fn add_gains(sums: &mut [Vec<Sums>], col: usize, article: &ArticleData, calendar
     close(open, sums);
 }
 
-fn finish(account_id: i64, period: &Period, mut sums: Sums, first_observed: i64) -> AccountPeriod {
-    sums.pushes.sort_unstable();
-    sums.pushes.dedup();
-    let inputs = Inputs { d: period.d, ..sums.inputs };
+fn finish(account_id: i64, period: &Period, sums: Sums, first_observed: i64) -> AccountPeriod {
     let gained_defined = sums.gained_defined || first_observed < period.start;
-    AccountPeriod {
-        account_id,
-        period: period.clone(),
-        pushes: sums.pushes.len() as i64,
-        headlines: sums.headlines,
-        comments: sums.comments,
-        engagement_rate: if inputs.R > 0.0 { (inputs.Z + inputs.L) / inputs.R } else { 0.0 },
-        read_rate: inputs.R / period.d,
-        reads_gained_per_day: gained_defined.then(|| sums.gained as f64 / period.d),
-        late: sums.late,
-        provisional: sums.provisional,
-        inputs,
-    }
+    sums.articles.finish(account_id, period, gained_defined.then(|| sums.gained as f64 / period.d))
 }
 
 #[cfg(test)]

@@ -253,24 +253,25 @@ pub struct AccountPeriod {
     pub provisional: bool,
 }
 
-/// Aggregates the articles of one account published in `period`. `all_articles` (the
-/// account's articles of any date) feed the reads-gained measure.
-pub fn aggregate(
-    account_id: i64,
-    period: &Period,
-    articles: &[&ArticleData],
-    all_articles: &[&ArticleData],
-    rules: &Rules,
-) -> AccountPeriod {
-    let target = rules.target(period.kind);
-    let mut inputs = Inputs { d: period.d, ..Inputs::default() };
-    let mut pushes = std::collections::BTreeSet::new();
-    let (mut headlines, mut late, mut provisional) = (0, 0, false);
-    let mut comments = (0i64, 0i64, 0i64);
-    for article in articles.iter().filter(|a| a.published_at >= period.start && a.published_at < period.end) {
-        let taken = take(article, target, rules.late_factor);
+/// Running sums of one account's articles in one period: the definition of every
+/// column but reads gained, shared by [`aggregate`] and the one-pass computation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PeriodSums {
+    inputs: Inputs,
+    pushes: Vec<u64>,
+    headlines: i64,
+    comments: (i64, i64, i64),
+    late: i64,
+    provisional: bool,
+}
+
+impl PeriodSums {
+    /// Adds an article published in the period, with its value at `target` age.
+    pub(crate) fn add(&mut self, article: &ArticleData, target: i64, late_factor: f64) {
+        let taken = take(article, target, late_factor);
         let v = taken.values;
         let reads = v.reads.min(READS_CAP) as f64;
+        let inputs = &mut self.inputs;
         inputs.n += 1.0;
         inputs.R += reads;
         inputs.Rmax = inputs.Rmax.max(reads);
@@ -280,34 +281,61 @@ pub fn aggregate(
         inputs.Lmax = inputs.Lmax.max(v.likes as f64);
         inputs.RE += v.shares as f64;
         inputs.REmax = inputs.REmax.max(v.shares as f64);
-        comments.0 += v.comments;
-        comments.2 = comments.2.max(v.comments);
+        self.comments.0 += v.comments;
+        self.comments.2 = self.comments.2.max(v.comments);
         if article.idx == 1 {
-            headlines += 1;
+            self.headlines += 1;
             inputs.Rt += reads;
             inputs.Zt += v.wows as f64;
             inputs.Lt += v.likes as f64;
             inputs.REt += v.shares as f64;
-            comments.1 += v.comments;
+            self.comments.1 += v.comments;
         }
-        pushes.insert(article.mid);
-        late += i64::from(taken.late);
-        provisional |= taken.provisional;
+        self.pushes.push(article.mid);
+        self.late += i64::from(taken.late);
+        self.provisional |= taken.provisional;
     }
-    let engagement_rate = if inputs.R > 0.0 { (inputs.Z + inputs.L) / inputs.R } else { 0.0 };
-    AccountPeriod {
-        account_id,
-        period: period.clone(),
-        pushes: pushes.len() as i64,
-        headlines,
-        comments,
-        engagement_rate,
-        read_rate: inputs.R / period.d,
-        reads_gained_per_day: reads_gained(all_articles, period),
-        late,
-        provisional,
-        inputs,
+
+    /// The account's row for the period.
+    pub(crate) fn finish(
+        mut self,
+        account_id: i64,
+        period: &Period,
+        reads_gained_per_day: Option<f64>,
+    ) -> AccountPeriod {
+        self.pushes.sort_unstable();
+        self.pushes.dedup();
+        let inputs = Inputs { d: period.d, ..self.inputs };
+        AccountPeriod {
+            account_id,
+            period: period.clone(),
+            pushes: self.pushes.len() as i64,
+            headlines: self.headlines,
+            comments: self.comments,
+            engagement_rate: if inputs.R > 0.0 { (inputs.Z + inputs.L) / inputs.R } else { 0.0 },
+            read_rate: inputs.R / period.d,
+            reads_gained_per_day,
+            late: self.late,
+            provisional: self.provisional,
+            inputs,
+        }
     }
+}
+
+/// Aggregates the articles of one account published in `period`. `all_articles` (the
+/// account's articles of any date) feed the reads-gained measure.
+pub fn aggregate(
+    account_id: i64,
+    period: &Period,
+    articles: &[&ArticleData],
+    all_articles: &[&ArticleData],
+    rules: &Rules,
+) -> AccountPeriod {
+    let mut sums = PeriodSums::default();
+    for article in articles.iter().filter(|a| a.published_at >= period.start && a.published_at < period.end) {
+        sums.add(article, rules.target(period.kind), rules.late_factor);
+    }
+    sums.finish(account_id, period, reads_gained(all_articles, period))
 }
 
 /// Reads gained per day across all the account's articles: for each article, its reads
