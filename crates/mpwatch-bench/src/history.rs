@@ -9,7 +9,7 @@
 //! rungs are missed and a few observed late, as a real crawler's are.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use mpwatch_core::config::CrawlConfig;
@@ -187,7 +187,7 @@ pub fn write(args: &HistoryArgs) -> Result<HistorySummary> {
         batch: args.batch,
         article_seconds,
         snapshot_seconds,
-        snapshot_rows_per_second: rows.len() as f64 / snapshot_seconds.max(Duration::from_micros(1).as_secs_f64()),
+        snapshot_rows_per_second: rows.len() as f64 / snapshot_seconds.max(1e-6),
     })
 }
 
