@@ -117,8 +117,11 @@ pub fn write(args: &HistoryArgs) -> Result<HistorySummary> {
             (first..=last).flat_map(move |day| articles_of(args.seed, account, first_day + day * DAY))
         })
         .collect();
-    let new_articles: Vec<&Article> =
+    // In publication order, as a crawler finds them: ids then follow time, and the
+    // snapshots due at any moment belong to a few runs of neighbouring ids.
+    let mut new_articles: Vec<&Article> =
         articles.iter().filter(|a| a.published_at >= stored_until && a.published_at < args.until).collect();
+    new_articles.sort_by_key(|a| (a.published_at, a.key.mid, a.key.idx));
     for chunk in new_articles.chunks(500) {
         store
             .write(|tx| {

@@ -112,17 +112,25 @@ pub fn load_window(store: &Store, from: i64, to: i64) -> Result<(Vec<ArticleData
         .query_map(params![from, to], article)?
         .collect::<rusqlite::Result<_>>()?;
     let mut position: HashMap<i64, usize> = articles.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
+    // Read in index order (by article) and put in time order here: SQLite would sort
+    // every row of the window in a temporary B-tree.
     let mut snapshots = conn.prepare_cached(&format!(
-        "SELECT s.article_id, {OBSERVATION_COLUMNS}
+        "SELECT s.article_id, s.id, {OBSERVATION_COLUMNS}
          FROM metric_snapshots s JOIN articles a ON a.id = s.article_id
-         WHERE a.published_at >= ?1 AND a.published_at < ?2 AND s.age_seconds IS NOT NULL
-         ORDER BY s.observed_at, s.id"
+         WHERE a.published_at >= ?1 AND a.published_at < ?2 AND s.age_seconds IS NOT NULL"
     ))?;
-    for row in snapshots.query_map(params![from, to], |row| Ok((row.get::<_, i64>(0)?, observation(row, 1)?)))? {
-        let (article_id, observation) = row?;
+    let mut loaded: Vec<(usize, i64, Observation)> = Vec::new();
+    for row in snapshots
+        .query_map(params![from, to], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, observation(row, 2)?)))?
+    {
+        let (article_id, snapshot_id, observation) = row?;
         if let Some(i) = position.get(&article_id) {
-            articles[*i].snapshots.push(observation);
+            loaded.push((*i, snapshot_id, observation));
         }
+    }
+    loaded.sort_unstable_by_key(|(i, snapshot_id, observation)| (*i, observation.observed_at, *snapshot_id));
+    for (i, _, observation) in loaded {
+        articles[i].snapshots.push(observation);
     }
     // Older articles observed inside the window, each preceded by its last snapshot
     // before it (their reads at the window's start).

@@ -337,6 +337,9 @@ fn schema_of(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     Ok((version, tables))
 }
 
+/// The page cache of a connection.
+const CACHE_KIB: i64 = 8 * 1024;
+
 fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
     // The hot writes (articles, snapshots, the queue, the index tables) reuse prepared
@@ -347,6 +350,13 @@ fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> 
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(mode, "SQLite refused WAL mode; concurrent readers may block writes");
     }
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = MEMORY;")?;
+    // An 8 MiB page cache: every commit of a growing database walks the cache's hash
+    // table, so a larger one slows small write transactions (snapshot ingest: 179k rows/s
+    // at 8 MiB, 160k at 32 MiB), and `index --full` on the synthetic year took the same
+    // time with either (13.7-15.0 s against 14.3-16.8 s).
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{CACHE_KIB};
+         PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = MEMORY;"
+    ))?;
     Ok(())
 }
