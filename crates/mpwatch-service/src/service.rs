@@ -304,13 +304,21 @@ impl Service {
                 })
             })
             .await?;
-        self.record_next_fires().await
+        self.record_next_fires(None).await
     }
 
-    async fn record_next_fires(&self) -> Result<(), ServiceError> {
-        let next: Vec<(String, String, Option<UnixSeconds>)> = self
-            .slots
-            .iter()
+    /// Records the next fire of the slots at `only` (all slots when `None`): a tick
+    /// writes the few that fired, not every job of a config with thousands.
+    async fn record_next_fires(&self, only: Option<&[usize]>) -> Result<(), ServiceError> {
+        let chosen: Vec<&Slot> = match only {
+            Some(indexes) => indexes.iter().filter_map(|&i| self.slots.get(i)).collect(),
+            None => self.slots.iter().collect(),
+        };
+        if chosen.is_empty() {
+            return Ok(());
+        }
+        let next: Vec<(String, String, Option<UnixSeconds>)> = chosen
+            .into_iter()
             .map(|slot| (slot.job.entry.name.clone(), slot.job.entry.job.as_str().to_string(), slot.next))
             .collect();
         self.db
@@ -370,9 +378,7 @@ impl Service {
         self.collect_finished().await?;
         let fired = self.fire_due_jobs().await?;
         self.start_requests().await?;
-        if fired {
-            self.record_next_fires().await?;
-        }
+        self.record_next_fires(Some(&fired)).await?;
         if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
             let status = self.status_line();
             notifier.status(&status);
@@ -495,10 +501,10 @@ impl Service {
         Ok(())
     }
 
-    /// Starts the jobs whose fire came. Returns whether any fired.
-    async fn fire_due_jobs(&mut self) -> Result<bool, ServiceError> {
+    /// Starts the jobs whose fire came. Returns the slots that fired.
+    async fn fire_due_jobs(&mut self) -> Result<Vec<usize>, ServiceError> {
         let now = self.clock.now();
-        let mut fired = false;
+        let mut fired = Vec::new();
         for index in 0..self.slots.len() {
             let slot = &mut self.slots[index];
             if let Some(next) = slot.next
@@ -517,7 +523,7 @@ impl Service {
                         .await?;
                 }
                 slot.next = slot.job.next_after(now.max(next));
-                fired = true;
+                fired.push(index);
             }
             let Some(fire) = slot.waiting_fire else { continue };
             match decide(slot.running.is_some(), fire, now, OVERLAP_GRACE) {

@@ -572,15 +572,14 @@ impl Tx<'_> {
         status.map(|s| s.parse().map_err(|_| StoreError::Corrupt(format!("status `{s}`")))).transpose()
     }
 
-    /// Whether an article found by this canonical or short URL has had its page fetched.
-    pub fn url_fetched(&self, url: &str) -> Result<bool> {
+    /// Whether the article behind this short link (`/s/<token>`) has had its page
+    /// fetched. (An article named by its key is looked up by the key: there is no
+    /// index on `url`, and a scan of every article per link grew with the history.)
+    pub fn short_url_fetched(&self, short_url: &str) -> Result<bool> {
         self.connection()
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM articles WHERE (url = ?1 OR short_url = ?1) AND status != 'pending')",
-                [url],
-                |row| row.get(0),
-            )
-            .context(|| format!("looking up {url}"))
+            .prepare_cached(SHORT_URL_FETCHED)
+            .and_then(|mut statement| statement.query_row([short_url], |row| row.get(0)))
+            .context(|| format!("looking up {short_url}"))
     }
 
     /// Keeps a fetched page, zstd-compressed by the caller, for `mpwatch reparse`.
@@ -754,5 +753,31 @@ impl Store {
             .query_map(params![after_article, limit as i64], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
             .and_then(|rows| rows.collect())
             .context(|| "reading archived pages".into())
+    }
+}
+
+/// `Tx::short_url_fetched`: runs for every link a feed lists.
+const SHORT_URL_FETCHED: &str = "SELECT EXISTS (SELECT 1 FROM articles WHERE short_url = ?1 AND status != 'pending')";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreOptions;
+
+    /// A feed's links are looked up through an index, not by reading every article.
+    #[test]
+    fn a_short_link_is_looked_up_through_its_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("a.db"), &StoreOptions::default()).expect("store");
+        let plan: Vec<String> = store
+            .connection()
+            .prepare(&format!("EXPLAIN QUERY PLAN {SHORT_URL_FETCHED}"))
+            .and_then(|mut statement| {
+                statement.query_map(["https://mp.weixin.qq.com/s/x"], |row| row.get::<_, String>(3))?.collect()
+            })
+            .expect("plan");
+        let plan = plan.join("; ");
+        assert!(plan.contains("SEARCH articles USING INDEX articles_by_short_url"), "{plan}");
+        assert!(!plan.contains("SCAN articles"), "{plan}");
     }
 }

@@ -7,6 +7,7 @@ use mpwatch_store::articles::ArticleRecord;
 use mpwatch_store::queue::WorkItem;
 use mpwatch_store::{StoreError, Tx};
 use mpwatch_wechat::api::ListedArticle;
+use mpwatch_wechat::url::ArticleUrl;
 use tracing::{Instrument as _, info_span, warn};
 
 use super::{Outcome, PAGE};
@@ -119,7 +120,15 @@ fn store_found(tx: &Tx<'_>, found: &[Found], now: UnixSeconds) -> Result<(), Sto
                 // Below listed pages: a feed's short link often names an article the
                 // list API gives by key, and once that page is stored the link is not
                 // fetched at all.
-                if !tx.url_fetched(url)? {
+                let fetched = match ArticleUrl::parse(url) {
+                    Ok(ArticleUrl::Permanent { key, .. }) => {
+                        tx.article_status(&key)?.is_some_and(|status| status != ArticleStatus::Pending)
+                    }
+                    Ok(ArticleUrl::Short { .. }) => tx.short_url_fetched(url)?,
+                    // A temporary link expires; it is never stored as an article's.
+                    Ok(ArticleUrl::Temporary { .. }) | Err(_) => false,
+                };
+                if !fetched {
                     tx.enqueue(PAGE, url.as_str(), 9, now, now)?;
                 }
             }
