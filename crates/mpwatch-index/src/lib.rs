@@ -133,23 +133,39 @@ pub fn load_window(store: &Store, from: i64, to: i64) -> Result<(Vec<ArticleData
         articles[i].snapshots.push(observation);
     }
     // Older articles observed inside the window, each preceded by its last snapshot
-    // before it (their reads at the window's start).
-    let mut observed_inside = conn.prepare_cached(&format!(
+    // before it (their reads at the window's start). The window's snapshots are read
+    // from the (observed_at, article_id) index alone; only those of articles not
+    // loaded above are looked up row by row (a join read every row of the window's
+    // snapshots and their articles: 0.6 s of a day's 0.9 s incremental update).
+    let mut in_window = conn.prepare_cached(
+        "SELECT observed_at, article_id, id FROM metric_snapshots WHERE observed_at >= ?1 AND observed_at < ?2",
+    )?;
+    let mut outside_articles: Vec<(i64, i64)> = Vec::new();
+    for row in in_window.query_map(params![from, to], |row| Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get(2)?)))? {
+        let (observed_at, article_id, snapshot_id): (i64, i64, i64) = row?;
+        if !position.contains_key(&article_id) {
+            outside_articles.push((observed_at, snapshot_id));
+        }
+    }
+    outside_articles.sort_unstable();
+    let mut older_snapshot = conn.prepare_cached(&format!(
         "SELECT a.id, a.account_id, a.mid, a.idx, a.published_at, {OBSERVATION_COLUMNS}
          FROM metric_snapshots s JOIN articles a ON a.id = s.article_id JOIN accounts acc ON acc.id = a.account_id
-         WHERE s.observed_at >= ?1 AND s.observed_at < ?2 AND a.published_at < ?1 AND acc.enabled = 1
-           AND a.status != 'pending' AND s.age_seconds IS NOT NULL
-         ORDER BY s.observed_at, s.id"
+         WHERE s.id = ?1 AND a.published_at < ?2 AND acc.enabled = 1 AND a.status != 'pending'
+           AND s.age_seconds IS NOT NULL"
     ))?;
     let mut last_before = conn.prepare_cached(&format!(
         "SELECT s.article_id, {OBSERVATION_COLUMNS} FROM metric_snapshots s
          WHERE s.article_id = ?1 AND s.observed_at < ?2 AND s.age_seconds IS NOT NULL
          ORDER BY s.observed_at DESC, s.id DESC LIMIT 1"
     ))?;
-    let rows: Vec<(ArticleData, Observation)> = observed_inside
-        .query_map(params![from, to], |row| Ok((article(row)?, observation(row, 5)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (older, inside) in rows {
+    for (_, snapshot_id) in outside_articles {
+        let Some((older, inside)) = older_snapshot
+            .query_row(params![snapshot_id, from], |row| Ok((article(row)?, observation(row, 5)?)))
+            .optional()?
+        else {
+            continue;
+        };
         let i = match position.get(&older.id) {
             Some(i) => *i,
             None => {
@@ -393,6 +409,14 @@ impl Seen {
 /// Instants whose periods must be recomputed: publications of new articles and of
 /// articles with new snapshots (their values), and the new observations (reads gained).
 /// Reads only what is new, by row id.
+/// The instants an incremental update touches: publications of articles added since
+/// (`?1`: the last article id seen), and publications and observations of snapshots
+/// added since (`?2`: the last snapshot id seen).
+const TOUCHED_SINCE: &str = "SELECT published_at FROM articles WHERE id > ?1 AND published_at IS NOT NULL
+     UNION ALL SELECT published_at FROM articles
+         WHERE id IN (SELECT article_id FROM metric_snapshots WHERE id > ?2) AND published_at IS NOT NULL
+     UNION ALL SELECT observed_at FROM metric_snapshots WHERE id > ?2";
+
 fn touched(store: &Store, scope: Scope, since: &Seen, now: i64) -> Result<BTreeSet<i64>> {
     let conn = store.connection();
     let times: Vec<i64> = match scope {
@@ -406,13 +430,10 @@ fn touched(store: &Store, scope: Scope, since: &Seen, now: i64) -> Result<BTreeS
             .prepare("SELECT DISTINCT published_at FROM articles WHERE published_at >= ?1 AND published_at < ?2")?
             .query_map(params![from, to], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?,
+        // Rowid ranges only (a plan test holds it): as a UNION with a join, SQLite read
+        // every article and every snapshot's index entry for a day's few thousand rows.
         Scope::Incremental => conn
-            .prepare(
-                "SELECT published_at FROM articles WHERE id > ?1 AND published_at IS NOT NULL
-                 UNION SELECT a.published_at FROM metric_snapshots s JOIN articles a ON a.id = s.article_id
-                       WHERE s.id > ?2 AND a.published_at IS NOT NULL
-                 UNION SELECT observed_at FROM metric_snapshots WHERE id > ?2",
-            )?
+            .prepare_cached(TOUCHED_SINCE)?
             .query_map(params![since.last_article, since.last_snapshot], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?,
     };
@@ -598,4 +619,27 @@ pub fn series(
             .collect::<rusqlite::Result<_>>()?
     };
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use mpwatch_store::StoreOptions;
+
+    use super::*;
+
+    /// An incremental update finds what is new by rowid ranges, whatever the history.
+    #[test]
+    fn what_an_incremental_update_touches_is_read_by_rowid_ranges() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("i.db"), &StoreOptions::default()).expect("store");
+        let plan: Vec<String> = store
+            .connection()
+            .prepare(&format!("EXPLAIN QUERY PLAN {TOUCHED_SINCE}"))
+            .and_then(|mut statement| statement.query_map([0, 0], |row| row.get::<_, String>(3))?.collect())
+            .expect("plan");
+        for step in plan.iter().filter(|step| step.starts_with("SCAN") || step.starts_with("SEARCH")) {
+            assert!(step.contains("INTEGER PRIMARY KEY"), "{plan:#?}");
+        }
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:#?}");
+    }
 }

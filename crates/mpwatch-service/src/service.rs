@@ -565,7 +565,7 @@ impl Service {
                     ids.push(store.resolve_account(account)?.id);
                 }
                 if let Some(group) = &group {
-                    ids.extend(store.list_accounts(Some(group))?.iter().map(|a| a.id));
+                    ids.extend(store.group_account_ids(group)?);
                 }
                 Ok(ids)
             })

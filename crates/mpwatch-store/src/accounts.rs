@@ -461,14 +461,20 @@ impl Store {
     pub fn active_sources(&self, account_ids: &[i64]) -> Result<Vec<(Source, Option<Biz>)>> {
         let wanted = serde_json::to_string(account_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.read(|conn| {
+            // Two statements: with `?1 = '[]' OR id IN (...)` SQLite read every account.
+            let sql = if account_ids.is_empty() {
+                "SELECT id, biz FROM accounts WHERE enabled = 1 ORDER BY id"
+            } else {
+                "SELECT id, biz FROM accounts WHERE enabled = 1 AND id IN (SELECT value FROM json_each(?1)) ORDER BY id"
+            };
             let accounts: Vec<(i64, Option<String>)> = conn
-                .prepare_cached(
-                    "SELECT id, biz FROM accounts
-                     WHERE enabled = 1 AND (?1 = '[]' OR id IN (SELECT value FROM json_each(?1)))
-                     ORDER BY id",
-                )
+                .prepare_cached(sql)
                 .and_then(|mut statement| {
-                    statement.query_map([&wanted], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
+                    if account_ids.is_empty() {
+                        statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
+                    } else {
+                        statement.query_map([&wanted], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
+                    }
                 })
                 .context(|| "listing the accounts to crawl".into())?;
             let mut active = Vec::new();
@@ -497,14 +503,23 @@ impl Store {
         Ok(account.sources.into_iter().find(|s| s.id == id).map(|s| (s, biz)))
     }
 
+    /// The ids of the accounts in `group`, ascending: what a scheduled group job
+    /// crawls, read through the group index alone.
+    pub fn group_account_ids(&self, group: &str) -> Result<Vec<i64>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT account_id FROM account_groups WHERE name = ?1 ORDER BY account_id")
+                .and_then(|mut statement| statement.query_map([group], |row| row.get(0))?.collect())
+                .context(|| format!("reading the accounts of group {group}"))
+        })
+    }
+
     /// Every account (or those in `group`), ordered by id, with groups and sources.
     pub fn list_accounts(&self, group: Option<&str>) -> Result<Vec<Account>> {
         self.read(|conn| {
             let sql = match group {
                 Some(_) => format!(
-                    "SELECT {ACCOUNT_COLUMNS} FROM accounts a
-                     WHERE EXISTS (SELECT 1 FROM account_groups g WHERE g.account_id = a.id AND g.name = ?1)
-                     ORDER BY a.id"
+                    "SELECT {ACCOUNT_COLUMNS} FROM account_groups g JOIN accounts a ON a.id = g.account_id
+                     WHERE g.name = ?1 ORDER BY a.id"
                 ),
                 None => format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a ORDER BY a.id"),
             };

@@ -612,8 +612,10 @@ impl Store {
         let mut statement = self
             .connection()
             .prepare(
+                // `+status`: read the window by publication time; through the status
+                // index SQLite read every stored article and sorted the window.
                 "SELECT id, url FROM articles
-                 WHERE status = 'ok' AND last_fetched_at < ?1 AND published_at > ?2 ORDER BY published_at",
+                 WHERE +status = 'ok' AND last_fetched_at < ?1 AND published_at > ?2 ORDER BY published_at",
             )
             .context(|| "finding pages to check again".into())?;
         statement
@@ -652,7 +654,7 @@ impl Store {
                             (SELECT group_concat(rung_seconds) FROM metric_snapshots s
                              WHERE s.article_id = a.id AND s.rung_seconds IS NOT NULL)
                      FROM articles a LEFT JOIN accounts acc ON acc.id = a.account_id
-                     WHERE a.status = 'ok' AND a.published_at IS NOT NULL AND a.published_at >= ?1
+                     WHERE +a.status = 'ok' AND a.published_at IS NOT NULL AND a.published_at >= ?1
                        AND coalesce(acc.enabled, 1) = 1
                      ORDER BY a.published_at",
                 )

@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_list_paging.sql")),
     (6, include_str!("../migrations/0006_queue_due.sql")),
     (7, include_str!("../migrations/0007_index_window.sql")),
+    (8, include_str!("../migrations/0008_snapshots_by_time_article.sql")),
 ];
 
 /// The schema version this build writes.

@@ -317,7 +317,12 @@ impl Tx<'_> {
         let request = self
             .connection()
             .query_row(
-                &format!("SELECT {REQUEST_COLUMNS} FROM crawl_requests WHERE state = 'pending' ORDER BY id LIMIT 1"),
+                // `state IN (...)` lets SQLite use the partial index crawl_requests_open
+                // (it cannot tell that `state = 'pending'` implies its condition).
+                &format!(
+                    "SELECT {REQUEST_COLUMNS} FROM crawl_requests
+                     WHERE state IN ('pending', 'running') AND state = 'pending' ORDER BY id LIMIT 1"
+                ),
                 [],
                 request_from_row,
             )
@@ -357,7 +362,11 @@ impl Tx<'_> {
     /// Requests a previous service left `running` (it was killed) go back to pending.
     pub fn requeue_running_requests(&self) -> Result<usize> {
         self.connection()
-            .execute("UPDATE crawl_requests SET state = 'pending', started_at = NULL WHERE state = 'running'", [])
+            .execute(
+                "UPDATE crawl_requests SET state = 'pending', started_at = NULL
+                 WHERE state IN ('pending', 'running') AND state = 'running'",
+                [],
+            )
             .context(|| "requeueing crawl requests".into())
     }
 }
@@ -398,7 +407,7 @@ impl Store {
     /// Whether a request waits (a read, so that an idle service takes no write lock).
     pub fn crawl_request_pending(&self) -> Result<bool> {
         self.connection()
-            .query_row("SELECT EXISTS (SELECT 1 FROM crawl_requests WHERE state = 'pending')", [], |row| row.get(0))
+            .query_row(CRAWL_REQUEST_PENDING, [], |row| row.get(0))
             .context(|| "reading crawl requests".into())
     }
 
@@ -596,5 +605,30 @@ impl Store {
         self.connection()
             .query_row("SELECT coalesce(max(id), 0) FROM metric_snapshots", [], |row| row.get(0))
             .context(|| "reading snapshots".into())
+    }
+}
+
+/// Runs every service tick (the table keeps every request ever made): through the
+/// partial index of open requests.
+const CRAWL_REQUEST_PENDING: &str =
+    "SELECT EXISTS (SELECT 1 FROM crawl_requests WHERE state IN ('pending', 'running') AND state = 'pending')";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreOptions;
+
+    /// The service's tick asks for handed-over crawls through the index of open ones.
+    #[test]
+    fn a_tick_looks_for_pending_requests_through_the_open_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("s.db"), &StoreOptions::default()).expect("store");
+        let plan: Vec<String> = store
+            .connection()
+            .prepare(&format!("EXPLAIN QUERY PLAN {CRAWL_REQUEST_PENDING}"))
+            .and_then(|mut statement| statement.query_map([], |row| row.get::<_, String>(3))?.collect())
+            .expect("plan");
+        assert!(plan.iter().any(|step| step.contains("crawl_requests_open")), "{plan:#?}");
+        assert!(!plan.iter().any(|step| step.starts_with("SCAN crawl_requests")), "{plan:#?}");
     }
 }
