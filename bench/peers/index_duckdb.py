@@ -112,27 +112,53 @@ SELECT kind, period_start, account_id,
        count(*) FILTER (WHERE late) AS late_articles, bool_or(provisional) AS provisional
 FROM taken GROUP BY ALL;
 
--- Reads gained: as-of joins on the last snapshot strictly before each period boundary
--- (one row per observation instant: the last by id).
+-- Reads gained. An article published before a period gains nothing in it unless it has
+-- a snapshot inside (its last snapshots before the start and before the end are then
+-- the same one), so the gains are summed over the pairs of an article and a computed
+-- period holding its publication or one of its snapshots, with as-of joins on the last
+-- snapshot strictly before each boundary (one row per observation instant: the last by
+-- id). Whether a period has a value at all (some article qualifies) is a threshold: an
+-- article qualifies in every period starting at or after `from` (the start of the
+-- period of its publication when its first snapshot precedes that period's end, else
+-- one second after its first snapshot).
 CREATE TEMP TABLE last_snap AS
 SELECT article_id, observed_at, arg_max(reads, id) AS reads FROM snaps GROUP BY ALL;
 
-CREATE TEMP TABLE at_bound AS
-WITH bounds AS (SELECT kind, period_start AS b FROM periods UNION SELECT kind, period_end FROM periods),
-     pairs AS (SELECT bo.kind, bo.b, a.article_id FROM arts a JOIN bounds bo ON a.published_at < bo.b)
-SELECT pairs.kind, pairs.b, pairs.article_id, s.reads
-FROM pairs ASOF JOIN last_snap s ON s.article_id = pairs.article_id AND pairs.b > s.observed_at;
+CREATE TEMP TABLE own AS
+WITH f AS (SELECT article_id, min(observed_at) AS t0 FROM last_snap GROUP BY ALL),
+     c AS (SELECT DISTINCT a.day, k.kind, local_midnight(period_first(k.kind, a.day)) AS c_start,
+                  local_midnight(period_next(k.kind, period_first(k.kind, a.day))) AS c_end
+           FROM arts a CROSS JOIN kinds k)
+SELECT a.article_id, a.account_id, a.published_at, c.kind, c.c_start,
+       CASE WHEN f.t0 < c.c_end THEN c.c_start ELSE f.t0 + 1 END AS "from"
+FROM arts a JOIN f USING (article_id) JOIN c USING (day);
+
+CREATE TEMP TABLE pairs AS
+WITH seen_days AS (SELECT DISTINCT article_id, local_day(observed_at) AS day FROM last_snap),
+     seen AS (SELECT DISTINCT s.article_id, k.kind, period_first(k.kind, s.day) AS first
+              FROM seen_days s CROSS JOIN kinds k),
+     cand AS (SELECT s.article_id, p.kind, p.period_start FROM seen s JOIN periods p USING (kind, first)
+              UNION
+              SELECT article_id, kind, c_start FROM own)
+SELECT c.article_id, o.account_id, o.published_at, p.kind, p.period_start, p.period_end
+FROM cand c
+JOIN periods p ON p.kind = c.kind AND p.period_start = c.period_start
+JOIN own o ON o.article_id = c.article_id AND o.kind = c.kind
+WHERE p.period_start >= o."from";
 
 CREATE TEMP TABLE gained AS
-SELECT p.kind, p.period_start, a.account_id,
-       sum(greatest(e.reads - CASE WHEN a.published_at >= p.period_start THEN 0 ELSE s.reads END, 0))
-           / any_value(p.d) AS reads_gained_per_day
-FROM arts a
-JOIN periods p ON a.published_at < p.period_end
-JOIN at_bound e ON e.kind = p.kind AND e.b = p.period_end AND e.article_id = a.article_id
-LEFT JOIN at_bound s ON s.kind = p.kind AND s.b = p.period_start AND s.article_id = a.article_id
-WHERE a.published_at >= p.period_start OR s.reads IS NOT NULL
-GROUP BY ALL;
+WITH gains AS (
+    SELECT pr.kind, pr.period_start, pr.account_id,
+           greatest(e.reads - CASE WHEN pr.published_at >= pr.period_start THEN 0 ELSE s.reads END, 0) AS gain
+    FROM pairs pr
+    ASOF JOIN last_snap e ON e.article_id = pr.article_id AND pr.period_end > e.observed_at
+    ASOF LEFT JOIN last_snap s ON s.article_id = pr.article_id AND pr.period_start > s.observed_at),
+     total AS (SELECT kind, period_start, account_id, sum(gain) AS gain FROM gains GROUP BY ALL),
+     first_from AS (SELECT account_id, kind, min("from") AS "from" FROM own GROUP BY ALL)
+SELECT p.kind, p.period_start, f.account_id, coalesce(t.gain, 0) / p.d AS reads_gained_per_day
+FROM periods p
+JOIN first_from f ON f.kind = p.kind AND p.period_start >= f."from"
+LEFT JOIN total t ON t.kind = p.kind AND t.period_start = p.period_start AND t.account_id = f.account_id;
 
 CREATE TEMP TABLE grid AS
 SELECT x.account_id, p.kind AS period_kind, p.period_start, p.period_end, strftime(p.first, '%Y-%m-%d') AS first_day,

@@ -148,36 +148,63 @@ def aggregates(taken: pd.DataFrame) -> pd.DataFrame:
     return g.reset_index()
 
 
-def reads_gained(articles: pd.DataFrame, snaps: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
-    """reads_gained_per_day per (period, account) where some article qualifies."""
-    # The last snapshot (by observed_at, then id) strictly before a period boundary: an
-    # as-of join, after keeping one row per observation instant.
+def reads_gained(articles: pd.DataFrame, snaps: pd.DataFrame, periods: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """reads_gained_per_day per (period, account) where some article qualifies.
+
+    Not every (article, period) pair is visited: an article published before a period
+    gains nothing in it unless it has a snapshot inside (its last snapshots before the
+    start and before the end are then the same one), so the gains are summed over the
+    pairs of an article and a computed period holding its publication or one of its
+    snapshots. Whether a period has a value at all (some article qualifies) is a
+    threshold: an article qualifies in every period starting at or after `from` (the
+    start of the period of its publication when its first snapshot precedes that
+    period's end, else one second after its first snapshot), so a period has a value
+    for the accounts whose least `from` is at or before its start."""
+    # One row per observation instant (the last by id), in time order per article.
     last = snaps.sort_values(["observed_at", "id"]).drop_duplicates(["article_id", "observed_at"], keep="last")
     last = last[["article_id", "observed_at", "reads"]].sort_values("observed_at")
+    first_obs = last.groupby("article_id", as_index=False)["observed_at"].min().rename(columns={"observed_at": "t0"})
+
+    # The periods (of each kind, computed or not) holding each publication and each snapshot.
+    pub = articles[["article_id", "account_id", "published_at", "day"]]
+    own = pub.merge(period_table(pub["day"], tz)[["day", "period_kind", "period_start", "period_end"]], on="day")
+    own = own.drop(columns="day").merge(first_obs, on="article_id")  # never observed: never qualifies
+    own["from"] = own["period_start"].where(own["t0"] < own["period_end"], own["t0"] + 1)
+    obs = last[["article_id", "observed_at"]].assign(day=local_days(last["observed_at"], tz))
+    obs_days = period_table(obs["day"], tz)[["day", "period_kind", "period_start"]]
+    seen = obs[["article_id", "day"]].drop_duplicates().merge(obs_days, on="day")
+    seen = seen.drop(columns="day").drop_duplicates()
+
+    # Candidate pairs: computed periods holding the publication or a snapshot, where the
+    # article qualifies.
+    pairs = pd.concat([own[["article_id", "period_kind", "period_start"]], seen]).drop_duplicates()
+    pairs = pairs.merge(periods[["period_kind", "period_start", "period_end", "d"]], on=["period_kind", "period_start"])
+    pairs = pairs.merge(own[["article_id", "account_id", "published_at", "period_kind", "from"]],
+                        on=["article_id", "period_kind"])
+    pairs = pairs[pairs["period_start"] >= pairs["from"]]
 
     def before(frame: pd.DataFrame, bound: str, name: str) -> pd.DataFrame:
+        # The last snapshot strictly before `bound`: an as-of join.
         frame = pd.merge_asof(
             frame.sort_values(bound), last.rename(columns={"reads": name}), left_on=bound,
             right_on="observed_at", by="article_id", allow_exact_matches=False, direction="backward",
         )
         return frame.drop(columns="observed_at")
 
-    # Every (article, period) pair with the article published before the period's end.
-    pa = articles[["article_id", "account_id", "published_at"]].merge(
-        periods[["period_kind", "period_start", "period_end", "d"]], how="cross"
-    )
-    pa = pa[pa["published_at"] < pa["period_end"]]
-    pa = before(pa, "period_end", "at_end")
-    pa = pa[pa["at_end"].notna()]
-    inside = pa["published_at"] >= pa["period_start"]
-    older = before(pa[~inside], "period_start", "at_start")
-    pa = pd.concat([pa[inside].assign(at_start=0.0), older[older["at_start"].notna()]])
-    pa = pa.assign(gain=(pa["at_end"] - pa["at_start"]).clip(lower=0).astype("int64"))
-    g = pa.groupby(["period_kind", "period_start", "account_id"], sort=False).agg(
-        total=("gain", "sum"), d=("d", "first")
-    )
-    g["reads_gained_per_day"] = g["total"] / g["d"]
-    return g["reads_gained_per_day"].reset_index()
+    pairs = before(pairs, "period_end", "at_end")
+    inside = pairs["published_at"] >= pairs["period_start"]
+    older = before(pairs[~inside], "period_start", "at_start")
+    pairs = pd.concat([pairs[inside].assign(at_start=0), older])
+    pairs = pairs.assign(gain=(pairs["at_end"] - pairs["at_start"]).clip(lower=0).astype("int64"))
+    total = pairs.groupby(["period_kind", "period_start", "account_id"], as_index=False)["gain"].sum()
+
+    # The (period, account) rows with a value: periods starting at or after the account's
+    # least `from` of that kind.
+    start = own.groupby(["account_id", "period_kind"], as_index=False)["from"].min()
+    g = periods[["period_kind", "period_start", "d"]].merge(start, on="period_kind")
+    g = g[g["period_start"] >= g["from"]].merge(total, on=["period_kind", "period_start", "account_id"], how="left")
+    g["reads_gained_per_day"] = g["gain"].fillna(0).astype("int64") / g["d"]
+    return g[["period_kind", "period_start", "account_id", "reads_gained_per_day"]]
 
 
 def ln1(x):
@@ -311,7 +338,7 @@ def main() -> int:
     grid["engagement_rate"] = per(grid["wows"] + grid["likes"], grid["reads"])
     grid["read_rate"] = grid["reads"] / grid["d"]
     grid = grid.merge(
-        reads_gained(articles, snaps, periods), on=["period_kind", "period_start", "account_id"], how="left"
+        reads_gained(articles, snaps, periods, args.tz), on=["period_kind", "period_start", "account_id"], how="left"
     )
 
     values = pd.concat([grid[["account_id", "period_kind", "period_start", "prev_start"]], indices(grid)], axis=1)

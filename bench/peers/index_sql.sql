@@ -110,26 +110,67 @@ SELECT kind, period_start, account_id,
        sum(late) AS late_articles, max(provisional) AS provisional
 FROM taken GROUP BY kind, period_start, account_id;
 
--- Reads gained: the reads of each article's last snapshot (by observed_at, then id)
--- strictly before each period boundary.
-CREATE TEMP TABLE at_bound AS
-SELECT b.kind, b.b, a.article_id,
-       (SELECT s.reads FROM snaps s WHERE s.article_id = a.article_id AND s.observed_at < b.b
-        ORDER BY s.observed_at DESC, s.id DESC LIMIT 1) AS reads
-FROM (SELECT kind, period_start AS b FROM periods UNION SELECT kind, period_end FROM periods) b
-JOIN arts a ON a.published_at < b.b;
-CREATE INDEX temp.at_bound_key ON at_bound (kind, b, article_id);
+-- Reads gained. An article published before a period gains nothing in it unless it has
+-- a snapshot inside (its last snapshots before the start and before the end are then
+-- the same one), so the gains are summed over the pairs of an article and a computed
+-- period holding its publication or one of its snapshots, each boundary's value being
+-- the reads of the article's last snapshot (by observed_at, then id) strictly before
+-- it. Whether a period has a value at all (some article qualifies) is a threshold: an
+-- article qualifies in every period starting at or after `from` (the start of the
+-- period of its publication when its first snapshot precedes that period's end, else
+-- one second after its first snapshot).
+CREATE TEMP TABLE own AS
+SELECT a.article_id, a.account_id, a.published_at, dp.kind, unixepoch(dp.first) - c.off AS c_start,
+       CASE WHEN f.t0 < unixepoch(dp.next) - c.off THEN unixepoch(dp.first) - c.off ELSE f.t0 + 1 END AS from_
+FROM arts a
+JOIN (SELECT article_id, min(observed_at) AS t0 FROM snaps GROUP BY article_id) f USING (article_id)
+JOIN day_periods dp ON dp.day = a.day
+CROSS JOIN config c;
+CREATE INDEX temp.own_key ON own (article_id, kind);
+
+-- The local days holding each article's snapshots, and their periods.
+CREATE TEMP TABLE seen AS
+SELECT DISTINCT article_id, date(observed_at + (SELECT off FROM config), 'unixepoch') AS day FROM snaps;
+CREATE TEMP TABLE seen_periods AS
+WITH days AS (SELECT DISTINCT day FROM seen)
+SELECT day, 'day' AS kind, day AS first FROM days
+UNION ALL SELECT day, 'week', date(day, '-' || strftime('%w', day) || ' days') FROM days
+UNION ALL SELECT day, 'month', date(day, 'start of month') FROM days;
+CREATE INDEX temp.seen_periods_day ON seen_periods (day, kind);
+CREATE INDEX temp.periods_first ON periods (kind, first);
+CREATE INDEX temp.periods_start ON periods (kind, period_start);
+
+-- (CROSS JOIN: SQLite keeps the left table outer, here the large one, so that the
+-- small periods table is searched through its index rather than scanned per row.)
+CREATE TEMP TABLE pairs AS
+WITH cand AS (
+    SELECT s.article_id, p.kind, p.period_start, p.period_end
+    FROM seen s CROSS JOIN seen_periods sp ON sp.day = s.day CROSS JOIN periods p ON p.kind = sp.kind AND p.first = sp.first
+    UNION
+    SELECT o.article_id, p.kind, p.period_start, p.period_end
+    FROM own o CROSS JOIN periods p ON p.kind = o.kind AND p.period_start = o.c_start)
+SELECT c.article_id, o.account_id, o.published_at, c.kind, c.period_start, c.period_end
+FROM cand c CROSS JOIN own o ON o.article_id = c.article_id AND o.kind = c.kind
+WHERE c.period_start >= o.from_;
+
+CREATE TEMP TABLE total AS
+SELECT kind, period_start, account_id, sum(gain) AS gain FROM (
+    SELECT pr.kind, pr.period_start, pr.account_id,
+           max((SELECT s.reads FROM snaps s WHERE s.article_id = pr.article_id AND s.observed_at < pr.period_end
+                ORDER BY s.observed_at DESC, s.id DESC LIMIT 1)
+               - CASE WHEN pr.published_at >= pr.period_start THEN 0 ELSE
+                 (SELECT s.reads FROM snaps s WHERE s.article_id = pr.article_id AND s.observed_at < pr.period_start
+                  ORDER BY s.observed_at DESC, s.id DESC LIMIT 1) END, 0) AS gain
+    FROM pairs pr)
+GROUP BY kind, period_start, account_id;
+CREATE INDEX temp.total_key ON total (kind, period_start, account_id);
 
 CREATE TEMP TABLE gained AS
-SELECT p.kind, p.period_start, a.account_id,
-       sum(max(e.reads - CASE WHEN a.published_at >= p.period_start THEN 0 ELSE s.reads END, 0)) / p.d
-           AS reads_gained_per_day
+SELECT p.kind, p.period_start, f.account_id, coalesce(t.gain, 0) / p.d AS reads_gained_per_day
 FROM periods p
-JOIN arts a ON a.published_at < p.period_end
-JOIN at_bound e ON e.kind = p.kind AND e.b = p.period_end AND e.article_id = a.article_id
-LEFT JOIN at_bound s ON s.kind = p.kind AND s.b = p.period_start AND s.article_id = a.article_id
-WHERE e.reads IS NOT NULL AND (a.published_at >= p.period_start OR s.reads IS NOT NULL)
-GROUP BY p.kind, p.period_start, a.account_id;
+JOIN (SELECT account_id, kind, min(from_) AS from_ FROM own GROUP BY account_id, kind) f
+    ON f.kind = p.kind AND p.period_start >= f.from_
+LEFT JOIN total t ON t.kind = p.kind AND t.period_start = p.period_start AND t.account_id = f.account_id;
 
 CREATE TEMP TABLE grid AS
 SELECT x.id AS account_id, p.kind AS period_kind, p.period_start, p.period_end, p.first AS first_day, p.d,
