@@ -155,6 +155,13 @@ where
         kept
     }
 
+    fn failure(&self) -> Option<StoreError> {
+        match &self.result {
+            Some(Err(error)) => Some(error.for_group_member()),
+            _ => None,
+        }
+    }
+
     fn finish(mut self: Box<Self>, committed: Result<(), &StoreError>) {
         let answer = match (committed, self.result.take()) {
             (Ok(()), Some(result)) => result,
@@ -174,6 +181,33 @@ mod tests {
     use mpwatch_store::StoreOptions;
 
     use super::*;
+
+    /// A write that fills the disk ends SQLite's whole transaction: every write of its
+    /// group is told the disk is full (not that a savepoint went missing).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_fails_the_whole_group_with_its_own_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("f.db"), &StoreOptions::default()).expect("store");
+        let pages: i64 = store.connection().query_row("PRAGMA page_count", [], |row| row.get(0)).expect("pages");
+        store.connection().pragma_update(None, "max_page_count", pages + 8).expect("limit");
+        let db = Db::new(store);
+        let writes = (0..40).map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |tx| {
+                    tx.enqueue("page", &format!("https://example.invalid/{i}/{}", "x".repeat(3000)), 0, 0, 0)
+                })
+                .await
+            })
+        });
+        let errors: Vec<String> = futures_util::future::join_all(writes)
+            .await
+            .into_iter()
+            .filter_map(|joined| joined.expect("task").err().map(|error| error.to_string()))
+            .collect();
+        assert!(!errors.is_empty(), "the disk never filled");
+        assert!(errors.iter().all(|error| error.contains("full")), "{errors:#?}");
+    }
 
     /// Writes queued together commit together; one that fails leaves nothing of itself
     /// and gets its own error, and the others stand.

@@ -279,6 +279,14 @@ impl Store {
             for write in &mut writes {
                 conn.execute_batch("SAVEPOINT group_member").context(|| "starting a savepoint".into())?;
                 let kept = write.run(tx);
+                if !kept && conn.is_autocommit() {
+                    // SQLite ended the whole transaction itself (it does after a full disk
+                    // or an I/O error): the group fails, with this write's error.
+                    return Err(write.failure().unwrap_or_else(|| StoreError::Group {
+                        message: "a write failed and SQLite rolled back its group's transaction".into(),
+                        busy: false,
+                    }));
+                }
                 let end = if kept { "RELEASE group_member" } else { "ROLLBACK TO group_member; RELEASE group_member" };
                 conn.execute_batch(end).context(|| "ending a savepoint".into())?;
             }
@@ -311,6 +319,10 @@ pub trait GroupWrite: Send {
     fn run(&mut self, tx: &Tx<'_>) -> bool;
     /// The group's outcome: committed (`Ok`), or rolled back with this error.
     fn finish(self: Box<Self>, committed: std::result::Result<(), &StoreError>);
+    /// A copy of its error, after a `run` that failed.
+    fn failure(&self) -> Option<StoreError> {
+        None
+    }
 }
 
 /// A write transaction; every write operation of the store is a method of `Tx`.
