@@ -17,6 +17,7 @@ use crate::error::CrawlError;
 use crate::holder::holder_alive;
 use crate::ladder::ladder;
 use crate::progress::Progress;
+use crate::work::metrics::queue_rung;
 use crate::work::{DISCOVER, METRICS, Outcome, PAGE};
 
 /// How often the rate limiters forget idle keys (real time).
@@ -385,7 +386,7 @@ impl Engine {
                     }
                     for candidate in &candidates {
                         for (rung, at) in ladder(&rungs, candidate.published_at, now, &candidate.rungs_taken) {
-                            tx.enqueue(METRICS, &format!("{}:{rung}", candidate.id), 5, at, now)?;
+                            queue_rung(tx, candidate.id, rung, at, now)?;
                         }
                     }
                     Ok(())

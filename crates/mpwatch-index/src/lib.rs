@@ -140,14 +140,14 @@ pub fn load_window(store: &Store, from: i64, to: i64) -> Result<(Vec<ArticleData
     let mut in_window = conn.prepare_cached(
         "SELECT observed_at, article_id, id FROM metric_snapshots WHERE observed_at >= ?1 AND observed_at < ?2",
     )?;
-    let mut outside_articles: Vec<(i64, i64)> = Vec::new();
+    let mut outside_snapshots: Vec<(i64, i64)> = Vec::new();
     for row in in_window.query_map(params![from, to], |row| Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get(2)?)))? {
         let (observed_at, article_id, snapshot_id): (i64, i64, i64) = row?;
         if !position.contains_key(&article_id) {
-            outside_articles.push((observed_at, snapshot_id));
+            outside_snapshots.push((observed_at, snapshot_id));
         }
     }
-    outside_articles.sort_unstable();
+    outside_snapshots.sort_unstable();
     let mut older_snapshot = conn.prepare_cached(&format!(
         "SELECT a.id, a.account_id, a.mid, a.idx, a.published_at, {OBSERVATION_COLUMNS}
          FROM metric_snapshots s JOIN articles a ON a.id = s.article_id JOIN accounts acc ON acc.id = a.account_id
@@ -159,7 +159,7 @@ pub fn load_window(store: &Store, from: i64, to: i64) -> Result<(Vec<ArticleData
          WHERE s.article_id = ?1 AND s.observed_at < ?2 AND s.age_seconds IS NOT NULL
          ORDER BY s.observed_at DESC, s.id DESC LIMIT 1"
     ))?;
-    for (_, snapshot_id) in outside_articles {
+    for (_, snapshot_id) in outside_snapshots {
         let Some((older, inside)) = older_snapshot
             .query_row(params![snapshot_id, from], |row| Ok((article(row)?, observation(row, 5)?)))
             .optional()?
@@ -632,11 +632,7 @@ mod tests {
     fn what_an_incremental_update_touches_is_read_by_rowid_ranges() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("i.db"), &StoreOptions::default()).expect("store");
-        let plan: Vec<String> = store
-            .connection()
-            .prepare(&format!("EXPLAIN QUERY PLAN {TOUCHED_SINCE}"))
-            .and_then(|mut statement| statement.query_map([0, 0], |row| row.get::<_, String>(3))?.collect())
-            .expect("plan");
+        let plan = store.query_plan(TOUCHED_SINCE).expect("plan");
         for step in plan.iter().filter(|step| step.starts_with("SCAN") || step.starts_with("SEARCH")) {
             assert!(step.contains("INTEGER PRIMARY KEY"), "{plan:#?}");
         }

@@ -771,14 +771,7 @@ mod tests {
     fn a_short_link_is_looked_up_through_its_index() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("a.db"), &StoreOptions::default()).expect("store");
-        let plan: Vec<String> = store
-            .connection()
-            .prepare(&format!("EXPLAIN QUERY PLAN {SHORT_URL_FETCHED}"))
-            .and_then(|mut statement| {
-                statement.query_map(["https://mp.weixin.qq.com/s/x"], |row| row.get::<_, String>(3))?.collect()
-            })
-            .expect("plan");
-        let plan = plan.join("; ");
+        let plan = store.query_plan(SHORT_URL_FETCHED).expect("plan").join("; ");
         assert!(plan.contains("SEARCH articles USING INDEX articles_by_short_url"), "{plan}");
         assert!(!plan.contains("SCAN articles"), "{plan}");
     }

@@ -310,6 +310,19 @@ impl Store {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+
+    /// SQLite's plan for `sql` (the text of each `EXPLAIN QUERY PLAN` step), its
+    /// parameters bound to NULL: what the tests that hold a statement to index reads
+    /// assert on.
+    pub fn query_plan(&self, sql: &str) -> Result<Vec<String>> {
+        let context = || format!("planning {sql}");
+        let mut statement = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).context(context)?;
+        let nulls = vec![rusqlite::types::Null; statement.parameter_count()];
+        statement
+            .query_map(rusqlite::params_from_iter(nulls), |row| row.get::<_, String>(3))
+            .and_then(|rows| rows.collect())
+            .context(context)
+    }
 }
 
 /// One write of a group commit ([`Store::write_group`]).

@@ -364,14 +364,7 @@ mod tests {
             (DUE_AT_PRIORITY, "work_queue_due"),
             (EXPIRED_LEASES, "work_queue_lease_expiry"),
         ] {
-            let mut statement = store.connection().prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let nulls = vec![rusqlite::types::Null; statement.parameter_count()];
-            let plan: Vec<String> = statement
-                .query_map(rusqlite::params_from_iter(nulls), |row| row.get::<_, String>(3))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            let plan = plan.join("; ");
+            let plan = store.query_plan(sql).unwrap().join("; ");
             assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
             assert!(plan.starts_with("SEARCH work_queue") && plan.contains(index), "{sql}: {plan}");
         }

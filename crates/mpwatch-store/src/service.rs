@@ -623,11 +623,7 @@ mod tests {
     fn a_tick_looks_for_pending_requests_through_the_open_index() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("s.db"), &StoreOptions::default()).expect("store");
-        let plan: Vec<String> = store
-            .connection()
-            .prepare(&format!("EXPLAIN QUERY PLAN {CRAWL_REQUEST_PENDING}"))
-            .and_then(|mut statement| statement.query_map([], |row| row.get::<_, String>(3))?.collect())
-            .expect("plan");
+        let plan = store.query_plan(CRAWL_REQUEST_PENDING).expect("plan");
         assert!(plan.iter().any(|step| step.contains("crawl_requests_open")), "{plan:#?}");
         assert!(!plan.iter().any(|step| step.starts_with("SCAN crawl_requests")), "{plan:#?}");
     }

@@ -2,8 +2,10 @@
 //! snapshot of the rung the article's age has reached.
 
 use mpwatch_core::ArticleStatus;
+use mpwatch_core::time::UnixSeconds;
 use mpwatch_store::articles::Snapshot;
 use mpwatch_store::queue::WorkItem;
+use mpwatch_store::{StoreError, Tx};
 use mpwatch_wechat::api::{self, ApiOutcome};
 use mpwatch_wechat::page::PageKind;
 
@@ -16,6 +18,19 @@ use crate::ladder::{ladder, next_rung, rung_for_age};
 use crate::progress::Progress;
 use crate::rate_limit::RequestClass;
 use crate::run::RunScope;
+
+/// Queues the metrics item that takes an article's `rung` at `at`: the one place
+/// that writes a metrics item's target (`<article id>:<rung>`, which [`Engine::metrics`]
+/// reads back).
+pub(crate) fn queue_rung(
+    tx: &Tx<'_>,
+    article_id: i64,
+    rung: i64,
+    at: UnixSeconds,
+    now: UnixSeconds,
+) -> Result<(), StoreError> {
+    tx.enqueue(METRICS, &format!("{article_id}:{rung}"), 5, at, now)
+}
 
 impl Engine {
     /// Handles a metrics item: one `getappmsgext` call with a pooled credential.
@@ -32,8 +47,8 @@ impl Engine {
         let now = self.now();
         let published = article.published_at.unwrap_or(now);
         let item_rung = rung;
-        let following = self.rungs.iter().copied().filter(|r| *r > rung).min();
-        if article.status != ArticleStatus::Ok || following.is_some_and(|next| now - published >= next) {
+        let following = next_rung(&self.rungs, published, rung);
+        if article.status != ArticleStatus::Ok || following.is_some_and(|(_, due)| now >= due) {
             // Gone, or a later rung is already due and takes the counts (queued here:
             // each rung queues the next).
             let (rungs, live) = (self.rungs.clone(), article.status == ArticleStatus::Ok);
@@ -41,7 +56,7 @@ impl Engine {
                 .write(move |tx| {
                     if live {
                         for (rung, at) in ladder(&rungs, published, now, &tx.rungs_taken(article_id)?) {
-                            tx.enqueue(METRICS, &format!("{article_id}:{rung}"), 5, at, now)?;
+                            queue_rung(tx, article_id, rung, at, now)?;
                         }
                     }
                     tx.complete_work(id, now)
@@ -135,7 +150,7 @@ impl Engine {
                         .write(move |tx| {
                             let inserted = tx.insert_snapshot(article_id, &snapshot)?;
                             if let Some((next, at)) = next {
-                                tx.enqueue(METRICS, &format!("{article_id}:{next}"), 5, at, observed_at)?;
+                                queue_rung(tx, article_id, next, at, observed_at)?;
                             }
                             tx.complete_work(id, observed_at)?;
                             Ok(inserted)

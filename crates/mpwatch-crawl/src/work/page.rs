@@ -8,7 +8,8 @@ use mpwatch_wechat::page::{ArticlePage, PageKind};
 use mpwatch_wechat::url::{ArticleUrl, canonical_url};
 use tracing::info;
 
-use super::{METRICS, Outcome};
+use super::Outcome;
+use super::metrics::queue_rung;
 use crate::cooldown::Scope;
 use crate::engine::Engine;
 use crate::error::CrawlError;
@@ -121,7 +122,7 @@ impl Engine {
                 {
                     let taken = tx.rungs_taken(article_id)?;
                     for (rung, at) in ladder(&rungs, published, now, &taken) {
-                        tx.enqueue(METRICS, &format!("{article_id}:{rung}"), 5, at, now)?;
+                        queue_rung(tx, article_id, rung, at, now)?;
                     }
                 }
                 if let Some((compressed, size)) = &archive {
