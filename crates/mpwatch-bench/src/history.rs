@@ -76,13 +76,13 @@ pub fn write(args: &HistoryArgs) -> Result<HistorySummary> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
+    if args.until <= args.start {
+        bail!("--until must be after --start");
+    }
     let mut store =
         Store::open(&args.db, &StoreOptions::default()).with_context(|| format!("opening {}", args.db.display()))?;
     let rungs: Vec<i64> = CrawlConfig::default().snapshot_ages.iter().map(|age| age.as_secs() as i64).collect();
     let first_day = args.start;
-    if args.until <= first_day {
-        bail!("--until must be after --start");
-    }
     // Everything before the latest stored publication or observation was written by an
     // earlier run (each run writes all of its window).
     let stored_until: i64 = store
