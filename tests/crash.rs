@@ -22,6 +22,11 @@ fn ten_kills_at_varied_points_lose_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let sim = common::SimProcess::start(dir.path(), 60, 40);
     let config = dir.path().join("mpwatch.toml");
+    // Commits every 20 ms rather than every second: a kill point is a count of stored
+    // rows, and a second's group would carry the crawl past several of them at once.
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("[crawl]\n"), "the simulator wrote no [crawl] section");
+    std::fs::write(&config, text.replacen("[crawl]\n", "[crawl]\ncommit_gather = \"20ms\"\n", 1)).unwrap();
     let db = dir.path().join("mpwatch.db");
     // Where each kill falls: this many new rows after the crawl started (varied, and
     // fixed so that a failure can be reproduced).

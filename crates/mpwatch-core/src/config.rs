@@ -426,6 +426,11 @@ pub struct CrawlConfig {
     pub lease: Duration,
     /// Keep every fetched page, zstd-compressed, for `mpwatch reparse`.
     pub archive_raw_pages: bool,
+    /// How long crawled items' writes gather into one commit while other items are
+    /// still working: longer writes less to disk, and a crash loses (until the leases
+    /// run out) at most this much work.
+    #[serde(with = "humantime_serde")]
+    pub commit_gather: Duration,
 }
 
 impl Default for CrawlConfig {
@@ -442,6 +447,7 @@ impl Default for CrawlConfig {
             max_attempts: 8,
             lease: Duration::from_secs(10 * 60),
             archive_raw_pages: false,
+            commit_gather: Duration::from_secs(1),
         }
     }
 }
@@ -572,6 +578,9 @@ impl Config {
             if value.is_zero() {
                 return invalid(key, "must be > 0");
             }
+        }
+        if self.crawl.commit_gather > Duration::from_secs(60) {
+            return invalid("crawl.commit_gather", "must be at most 1m");
         }
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes", "must be at least 1024");

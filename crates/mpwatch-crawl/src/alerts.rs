@@ -79,7 +79,7 @@ pub(crate) async fn expire_credential(
 ) -> Result<(), CrawlError> {
     let Some(left) = pool.mark_expired(name) else { return Ok(()) };
     let label = name.to_string();
-    db.write(move |tx| tx.set_credential_state(&label, "expired", now)).await?;
+    db.write_now(move |tx| tx.set_credential_state(&label, "expired", now)).await?;
     alerts.raise(
         AlertKind::CredentialExpired,
         name,

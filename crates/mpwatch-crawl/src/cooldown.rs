@@ -106,7 +106,7 @@ impl Cooldowns {
             started_at: now,
         };
         let until = cooldown.until;
-        self.db.write(move |tx| tx.set_cooldown(&cooldown)).await?;
+        self.db.write_now(move |tx| tx.set_cooldown(&cooldown)).await?;
         self.remember((scope.as_str(), target.to_string()), until);
         Progress::bump(&progress.cooldowns);
         let scope = scope.as_str();
@@ -124,7 +124,7 @@ impl Cooldowns {
         let key = (scope.as_str(), target.to_string());
         if self.cached(&key).is_some_and(|until| until > 0) {
             let (s, t) = (key.0, key.1.clone());
-            self.db.write(move |tx| tx.clear_cooldown(s, &t)).await?;
+            self.db.write_now(move |tx| tx.clear_cooldown(s, &t)).await?;
             self.remember(key, 0);
             info!(scope = scope.as_str(), target, "working again after a cooldown");
         }

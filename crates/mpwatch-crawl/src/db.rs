@@ -6,14 +6,19 @@
 //! behind them for seconds (fires started up to 24 s late with 100,000 accounts).
 //!
 //! Writes are group-committed: a write joins a queue, the first write of a group
-//! schedules a commit [`GATHER`] later, and that commit runs every write queued by
-//! then in one transaction. Items' effects then share a commit, and the WAL gets each
-//! changed page (queue, indexes) once per group instead of once per item: one crawl of
-//! a 20-account month wrote 38x its database size with one commit per write. A write
-//! waits at most [`GATHER`] longer; against WeChat's rate limits that is nothing.
+//! schedules a commit, and that commit runs every write queued by then in one
+//! transaction. Items' effects then share a commit, and the WAL gets each changed page
+//! (queue, indexes) once per group instead of once per item: one crawl of a 20-account
+//! month wrote 38x its database size with one commit per write.
+//!
+//! How long a group gathers: a run item's write waits up to [`GATHER`] for others while
+//! other items are still working (they may add theirs), and commits at once when none
+//! is (nothing more is coming). Any other write (a lease, the service's own records)
+//! commits its group within a few milliseconds: someone is waiting on it.
 
 use std::future::Future;
 use std::mem;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,17 +28,39 @@ use tracing::{info, warn};
 
 use crate::error::CrawlError;
 
-/// How long the first write of a group waits for others to join it. A group holds at
-/// most one write per worker (each waits for its commit), so longer gathers write
-/// little less (25 ms: 7x the database per crawl instead of 14x, and no better at
-/// 100 or 300 ms) and idle the workers (docs/benchmarks.md).
-pub const GATHER: Duration = Duration::from_millis(5);
+/// The longest a group of run items' writes gathers while other items are working,
+/// unless the configuration says otherwise (`crawl.commit_gather`). Items do not wait
+/// for their commit to take the next (see `worker_slot`), so a group holds what the
+/// run finished meanwhile: against the simulator with its limits lifted, about 100
+/// writes, and a crawl writes 3x its database to disk instead of 14x
+/// (docs/benchmarks.md). A crash loses at most this much work, and only until the
+/// leases of its items run out.
+pub const GATHER: Duration = Duration::from_secs(1);
+/// How often a gathering group looks whether it may commit early.
+const GATHER_TICK: Duration = Duration::from_millis(2);
+/// A group this large commits without gathering longer.
+const GROUP_FULL: usize = 4_096;
 
 /// The store shared by async tasks: every call runs on the blocking pool.
 #[derive(Clone)]
 pub struct Db {
     store: Arc<tokio::sync::Mutex<Store>>,
     queue: Arc<Mutex<Queue>>,
+    /// Run items working (holding a worker slot), which may add writes to a group.
+    working: Arc<AtomicUsize>,
+    /// Group commits so far: new work is due after one (or as time passes).
+    commits: Arc<AtomicU64>,
+    /// How long run items' writes gather.
+    gather: Duration,
+}
+
+/// One run item working, counted while this lives.
+pub(crate) struct Working(Arc<AtomicUsize>);
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Writes waiting for their group's commit.
@@ -42,6 +69,8 @@ struct Queue {
     writes: Vec<Box<dyn GroupWrite>>,
     /// A commit is scheduled and will take every write queued until it starts.
     commit_scheduled: bool,
+    /// A write of the group is not a run item's: commit it without gathering.
+    urgent: bool,
 }
 
 impl std::fmt::Debug for Db {
@@ -55,9 +84,38 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Db {
-    /// Shares `store`.
+    /// Shares `store`, gathering run items' writes for [`GATHER`].
     pub fn new(store: Store) -> Db {
-        Db { store: Arc::new(tokio::sync::Mutex::new(store)), queue: Arc::new(Mutex::new(Queue::default())) }
+        Db::with_gather(store, GATHER)
+    }
+
+    /// Shares `store`, gathering run items' writes for `gather`.
+    pub fn with_gather(store: Store, gather: Duration) -> Db {
+        Db {
+            gather,
+            store: Arc::new(tokio::sync::Mutex::new(store)),
+            queue: Arc::new(Mutex::new(Queue::default())),
+            working: Arc::default(),
+            commits: Arc::default(),
+        }
+    }
+
+    /// How many group commits there have been: a run that found nothing more due
+    /// leases again once this changed (or its clock moved on).
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
+    }
+
+    /// Counts one run item as working until the guard is dropped.
+    pub(crate) fn working(&self) -> Working {
+        self.working.fetch_add(1, Ordering::AcqRel);
+        Working(self.working.clone())
+    }
+
+    /// How many run items are working.
+    #[cfg(test)]
+    pub(crate) fn items_working(&self) -> usize {
+        self.working.load(Ordering::Acquire)
     }
 
     /// Runs `f` with the store on the blocking pool.
@@ -77,34 +135,70 @@ impl Db {
 
     /// Runs `f` in a write transaction shared with the other writes queued at the
     /// time (a group commit). `f`'s writes commit together, or not at all; an error of
-    /// `f` undoes its own writes only. Returns once the group has committed.
+    /// `f` undoes its own writes only. Returns once the group has committed: within
+    /// the gather time for a run item's write, at once for any other.
     pub async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, CrawlError> {
+        self.write_in_group(f, !crate::worker_slot::in_item()).await
+    }
+
+    /// [`Db::write`], committed at once even from a run item: for what other tasks
+    /// read back before they act (a cooldown, an expired credential).
+    pub async fn write_now<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, CrawlError> {
+        self.write_in_group(f, true).await
+    }
+
+    async fn write_in_group<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+        urgent: bool,
     ) -> Result<T, CrawlError> {
         let (reply, answer) = oneshot::channel();
         let schedule = {
             let mut queue = lock(&self.queue);
             queue.writes.push(Box::new(Member { f: Some(f), result: None, reply: Some(reply) }));
+            queue.urgent |= urgent;
             !mem::replace(&mut queue.commit_scheduled, true)
         };
         if schedule {
             let (store, queue) = (self.store.clone(), self.queue.clone());
+            let (working, commits, gather) = (self.working.clone(), self.commits.clone(), self.gather);
             // Waits in real time on a blocking thread: the engine's clock may be a
             // test's paused one, and the gathering is about the disk, not the crawl.
             tokio::task::spawn_blocking(move || {
-                std::thread::sleep(GATHER);
+                let started = Instant::now();
+                loop {
+                    std::thread::sleep(GATHER_TICK);
+                    let (urgent, full) = {
+                        let queue = lock(&queue);
+                        (queue.urgent, queue.writes.len() >= GROUP_FULL)
+                    };
+                    // The count is read after this write was queued: an item working
+                    // now may still add a write; none working means none is coming.
+                    if urgent || full || working.load(Ordering::Acquire) == 0 || started.elapsed() >= gather {
+                        break;
+                    }
+                }
                 // Takes its turn after the calls already waiting; writes queued
                 // meanwhile join this group.
                 let mut store = store.blocking_lock();
                 let group = {
                     let mut queue = lock(&queue);
                     queue.commit_scheduled = false;
+                    queue.urgent = false;
                     mem::take(&mut queue.writes)
                 };
                 store.write_group(group);
+                commits.fetch_add(1, Ordering::AcqRel);
             });
         }
+        // Waiting for the disk is not a run item's work: its worker slot goes to the next.
+        crate::worker_slot::give_up();
         said_when_slow(async move {
             let answer = answer.await.map_err(|_| CrawlError::Task("a group commit ended without an answer".into()))?;
             answer.map_err(CrawlError::from)

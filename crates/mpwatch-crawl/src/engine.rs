@@ -111,6 +111,10 @@ pub struct Engine {
     pub(crate) holder: String,
     /// The snapshot ladder's rungs (ages in seconds).
     pub(crate) rungs: Vec<i64>,
+    /// Short links of pages fetched whose article waits for its group commit: a feed's
+    /// link to one of them is not fetched again meanwhile (the database does not know
+    /// it yet).
+    pub(crate) short_links_in_writing: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
@@ -131,7 +135,7 @@ impl Engine {
         })?;
         let rungs = config.crawl.snapshot_ages.iter().map(|d| d.as_secs() as i64).collect();
         let config = Arc::new(config);
-        let db = Db::new(store);
+        let db = Db::with_gather(store, config.crawl.commit_gather);
         Ok(Engine {
             http: Http::new(config.clone(), clock.clone(), db.clone())?,
             cooldowns: Cooldowns::new(config.clone(), clock.clone(), db.clone(), Alerts::default()),
@@ -144,6 +148,7 @@ impl Engine {
             config,
             clock,
             rungs,
+            short_links_in_writing: Default::default(),
         })
     }
 

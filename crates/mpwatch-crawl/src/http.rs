@@ -99,8 +99,10 @@ pub(crate) struct Http {
 }
 
 /// Fetch-log rows are written this many at a time (and every few seconds, and at the
-/// end of each run): one commit per request was most of a crawl's disk writes.
-const FETCH_LOG_BATCH: usize = 100;
+/// end of each run): one commit per request was most of a crawl's disk writes, and
+/// batches of 100 still rewrote the log's last pages (and its two indexes') hundreds of
+/// times a crawl.
+const FETCH_LOG_BATCH: usize = 1000;
 
 /// A fetch-log row waiting to be written.
 #[derive(Debug)]

@@ -12,7 +12,8 @@
 //!
 //! Each module answers one question:
 //! - `engine`: what the engine is made of and its options; `error`: what stops a run.
-//! - `run`: the run loop (leasing, dispatch, retries, the run's record).
+//! - `run`: the run loop (leasing, dispatch, retries, the run's record);
+//!   `worker_slot`: how many items a run works on at once.
 //! - `work`: one handler per work kind (`discover`, `page`, `metrics`).
 //! - `sources`: the ways of finding articles (feed, profile_ext, mp_backend, manual);
 //!   they see only a `SourceContext` (fetching, cooldowns, credentials), not the engine.
@@ -49,6 +50,7 @@ pub mod reparse;
 mod run;
 mod sources;
 mod work;
+mod worker_slot;
 
 pub use engine::{CrawlError, CrawlOptions, CrawlSummary, Engine, Until};
 pub use http::RequestTotals;

@@ -2,13 +2,14 @@
 //! `--url`s, page re-checks, ladder rungs), lease due items and hand each to its
 //! handler concurrently, record what became of each, and close the run.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mpwatch_core::time::UnixSeconds;
 use mpwatch_store::queue::WorkItem;
 use mpwatch_store::runs::RunResult;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
@@ -19,11 +20,17 @@ use crate::ladder::ladder;
 use crate::progress::Progress;
 use crate::work::metrics::queue_rung;
 use crate::work::{DISCOVER, METRICS, Outcome, PAGE};
+use crate::worker_slot::{self, WAITING_PER_SLOT};
 
 /// How often the rate limiters forget idle keys (real time).
 const LIMITER_HOUSEKEEPING: Duration = Duration::from_secs(600);
 /// How often a running run writes its counts so far (real time).
 const COUNTS_EVERY: Duration = Duration::from_secs(5);
+/// How many items a lease takes beyond the free slots, in workers: they wait in the
+/// run for a slot, each lease serves more items, and the crawl's leases cost the disk
+/// a third as much (docs/benchmarks.md). 48 items with the default concurrency take
+/// minutes at WeChat's rates, well within a lease (`crawl.lease`, 10 min).
+const LEASE_AHEAD: usize = 3;
 
 /// When a failed item is tried again: no earlier than its handler asked, and a random
 /// part of an exponential backoff on its attempts later (30 s, doubling, up to 6 h),
@@ -172,6 +179,11 @@ impl Engine {
         self.schedule(options).await?;
         let mut last_discovery = self.now();
         let workers = (self.config.crawl.concurrency_per_host.max(1) as usize) * 2;
+        let slots = Arc::new(Semaphore::new(workers));
+        // Items leased ahead, waiting for a slot (already in `in_flight`).
+        let mut ready: VecDeque<WorkItem> = VecDeque::new();
+        // When a lease last found less due than it wanted: (group commits then, clock).
+        let mut drained_at: Option<(u64, UnixSeconds)> = None;
         let mut idle = false;
         let mut last_housekeeping = tokio::time::Instant::now();
         let mut last_counts = tokio::time::Instant::now();
@@ -207,20 +219,34 @@ impl Engine {
             if options.metrics && self.pool.any_available(now) {
                 kinds.push(METRICS);
             }
-            // Leasing is a write of its own: lease for half the workers at once rather
-            // than one item each time one finishes (a commit per item doubled the disk
-            // writes of a crawl).
-            let free = workers.saturating_sub(tasks.len());
-            let free = if tasks.is_empty() || free * 2 >= workers { free } else { 0 };
+            // Items leased ahead take the slots that came free.
+            while !ready.is_empty() {
+                let Ok(permit) = slots.clone().try_acquire_owned() else { break };
+                let Some(item) = ready.pop_front() else { break };
+                self.dispatch(scope, options, tasks, in_flight, item, permit);
+            }
+            // Leasing is a write of its own: lease when half the slots are free, for
+            // them and LEASE_AHEAD workers' worth ahead (a lease for every few items
+            // was a sixth of what a crawl wrote to the WAL).
+            let free = slots.available_permits();
+            let room = (workers * WAITING_PER_SLOT).saturating_sub(tasks.len());
+            // After a lease found less due than it wanted, more is due only once a
+            // commit queued it or the clock moved on: leasing before would find as
+            // little.
+            let drained = drained_at.is_some_and(|(commits, at)| self.db.commits() == commits && now <= at);
+            let lease_now =
+                ready.is_empty() && (tasks.is_empty() || (free * 2 >= workers && room * 2 >= workers && !drained));
             // An idle run (a metrics run serving the ladder) checks with a read whether
             // anything is due before it takes a write lock to lease.
             let nothing_due = idle && tasks.is_empty() && {
                 let kinds = kinds.clone();
                 self.db.call(move |store| store.next_due(&kinds)).await?.is_none_or(|due| due > now)
             };
-            let items = if free == 0 || kinds.is_empty() || nothing_due {
+            let items = if !lease_now || kinds.is_empty() || nothing_due {
                 Vec::new()
             } else {
+                let wanted = (free + LEASE_AHEAD * workers).min(room);
+                let commits = self.db.commits();
                 let lease_until = now + self.config.crawl.lease.as_secs() as i64;
                 let holder = self.holder.clone();
                 let kinds_owned = kinds.clone();
@@ -228,11 +254,14 @@ impl Engine {
                     .db
                     // Not a group member: dispatching waits on it, so it commits at once.
                     .call(move |store| {
-                        store.write(|tx| tx.lease_work_as(&kinds_owned, free, lease_until, now, Some(&holder)))
+                        store.write(|tx| tx.lease_work_as(&kinds_owned, wanted, lease_until, now, Some(&holder)))
                     })
                     .await;
                 match leased {
-                    Ok(items) => items,
+                    Ok(items) => {
+                        drained_at = (items.len() < wanted).then_some((commits, now));
+                        items
+                    }
                     // Another program held the write lock past the busy timeout: work
                     // in flight goes on, and leasing is tried again.
                     Err(error) if error.is_busy() => {
@@ -242,15 +271,24 @@ impl Engine {
                     Err(error) => return Err(error),
                 }
             };
-            idle = items.is_empty() && tasks.is_empty();
+            idle = items.is_empty() && tasks.is_empty() && ready.is_empty();
             if items.is_empty() {
-                if !tasks.is_empty() {
+                if !tasks.is_empty() || !ready.is_empty() {
+                    // Leased items wait for a slot; with none leased ahead and work due,
+                    // half the slots coming free is worth a lease; an item finishing may
+                    // queue more.
+                    let waiting_for_slot = !ready.is_empty();
+                    let short_of_slots = ready.is_empty() && !lease_now && room * 2 >= workers && !drained;
                     tokio::select! {
                         done = tasks.join_next() => {
                             if let Some(done) = done {
                                 done.map_err(|e| CrawlError::Task(e.to_string()))??;
                             }
                         }
+                        _ = slots.acquire(), if waiting_for_slot => {}
+                        _ = slots.acquire_many(workers.div_ceil(2) as u32), if short_of_slots => {}
+                        // Drained: the clock moving on may make more due.
+                        () = self.sleep_until(now + 1), if drained => {}
                         () = stop.cancelled() => {}
                     }
                     continue;
@@ -268,25 +306,9 @@ impl Engine {
                 continue;
             }
             scope.progress.leased.fetch_add(items.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            for item in items {
-                in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(item.id);
-                let (engine, scope, in_flight) = (Arc::clone(self), Arc::clone(scope), in_flight.clone());
-                let options = options.clone();
-                tasks.spawn(async move {
-                    let id = item.id;
-                    let result = engine.process(&scope, item, &options).await;
-                    in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
-                    match result {
-                        // Its effect was not written: the item stays leased and is taken
-                        // again when its lease runs out. Deferred, not failed.
-                        Err(error) if error.is_busy() => {
-                            warn!(item = id, "deferred: {error}");
-                            Ok(())
-                        }
-                        other => other,
-                    }
-                });
-            }
+            let mut leased = in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            leased.extend(items.iter().map(|item| item.id));
+            ready.extend(items);
         }
         if stop.is_cancelled() {
             return Ok(());
@@ -294,7 +316,41 @@ impl Engine {
         while let Some(done) = tasks.join_next().await {
             done.map_err(|e| CrawlError::Task(e.to_string()))??;
         }
+        if !ready.is_empty() {
+            // The run's time is up before every item leased ahead got a slot: what is
+            // left in flight now is those, untried.
+            self.release(in_flight).await?;
+        }
         Ok(())
+    }
+
+    /// Starts processing a leased item in `slot`.
+    fn dispatch(
+        self: &Arc<Self>,
+        scope: &Arc<RunScope>,
+        options: &CrawlOptions,
+        tasks: &mut Tasks,
+        in_flight: &InFlight,
+        item: WorkItem,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let slot = worker_slot::Slot::new(permit, self.db.working());
+        let (engine, scope, in_flight) = (Arc::clone(self), Arc::clone(scope), in_flight.clone());
+        let options = options.clone();
+        tasks.spawn(async move {
+            let id = item.id;
+            let result = worker_slot::holding(slot, engine.process(&scope, item, &options)).await;
+            in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            match result {
+                // Its effect was not written: the item stays leased and is taken
+                // again when its lease runs out. Deferred, not failed.
+                Err(error) if error.is_busy() => {
+                    warn!(item = id, "deferred: {error}");
+                    Ok(())
+                }
+                other => other,
+            }
+        });
     }
 
     /// After a stop: in-flight work gets the stop timeout to finish; then it is

@@ -340,48 +340,30 @@ impl Tx<'_> {
                         record.kind.map(ArticleKind::as_str),
                     ])
                 }),
-            ArticleStatus::Ok => conn
-                .prepare_cached(
-                    "UPDATE articles SET
-                    sn = coalesce(?2, sn), url = ?3, short_url = coalesce(?4, short_url),
-                    title = coalesce(?5, title), digest = coalesce(?6, digest), author = coalesce(?7, author),
-                    published_at = coalesce(?8, published_at),
-                    kind = CASE WHEN ?9 = 'article' AND kind != 'article' THEN kind ELSE coalesce(?9, kind) END,
-                    copyright = coalesce(?10, copyright), original_account = coalesce(?11, original_account),
-                    original_url = coalesce(?12, original_url), source_url = coalesce(?13, source_url),
-                    cover_url = coalesce(?14, cover_url), comment_id = coalesce(?15, comment_id),
-                    content_text = coalesce(?16, content_text), word_count = coalesce(?17, word_count),
-                    image_count = coalesce(?18, image_count), content_hash = coalesce(?19, content_hash),
-                    status = 'ok', status_reason = NULL,
-                    status_changed_at = CASE WHEN status = 'ok' THEN status_changed_at ELSE ?20 END,
-                    last_fetched_at = ?20,
-                    account_id = coalesce(account_id, (SELECT id FROM accounts WHERE biz = articles.biz))
-                 WHERE id = ?1",
-                )
-                .and_then(|mut statement| {
-                    statement.execute(params![
-                        old.id,
-                        record.sn,
-                        record.url,
-                        record.short_url,
-                        record.title,
-                        record.digest,
-                        record.author,
-                        record.published_at,
-                        record.kind.map(ArticleKind::as_str),
-                        record.copyright.map(Copyright::as_str),
-                        record.original_account,
-                        record.original_url,
-                        record.source_url,
-                        record.cover_url,
-                        record.comment_id,
-                        record.content_text,
-                        record.word_count,
-                        record.image_count,
-                        hash,
-                        now,
-                    ])
-                }),
+            ArticleStatus::Ok => conn.prepare_cached(&ok_update(record, &old)).and_then(|mut statement| {
+                statement.execute(params![
+                    old.id,
+                    record.sn,
+                    record.url,
+                    record.short_url,
+                    record.title,
+                    record.digest,
+                    record.author,
+                    record.published_at,
+                    record.kind.map(ArticleKind::as_str),
+                    record.copyright.map(Copyright::as_str),
+                    record.original_account,
+                    record.original_url,
+                    record.source_url,
+                    record.cover_url,
+                    record.comment_id,
+                    record.content_text,
+                    record.word_count,
+                    record.image_count,
+                    hash,
+                    now,
+                ])
+            }),
             gone => conn
                 .prepare_cached(
                     "UPDATE articles SET
@@ -760,6 +742,47 @@ impl Store {
 
 /// `Tx::short_url_fetched`: runs for every link a feed lists.
 const SHORT_URL_FETCHED: &str = "SELECT EXISTS (SELECT 1 FROM articles WHERE short_url = ?1 AND status != 'pending')";
+
+/// The update of a stored article by its fetched page. Indexed columns (`published_at`,
+/// `short_url`, `account_id`, `status`) are set only when their value changes: SQLite
+/// rewrites an index entry for every indexed column an UPDATE sets, changed or not, and
+/// those index pages were a tenth of what a crawl wrote to the WAL.
+fn ok_update(record: &ArticleRecord, old: &StoredArticle) -> String {
+    let mut sets = vec![
+        "sn = coalesce(?2, sn)",
+        "url = ?3",
+        "title = coalesce(?5, title)",
+        "digest = coalesce(?6, digest)",
+        "author = coalesce(?7, author)",
+        "kind = CASE WHEN ?9 = 'article' AND kind != 'article' THEN kind ELSE coalesce(?9, kind) END",
+        "copyright = coalesce(?10, copyright)",
+        "original_account = coalesce(?11, original_account)",
+        "original_url = coalesce(?12, original_url)",
+        "source_url = coalesce(?13, source_url)",
+        "cover_url = coalesce(?14, cover_url)",
+        "comment_id = coalesce(?15, comment_id)",
+        "content_text = coalesce(?16, content_text)",
+        "word_count = coalesce(?17, word_count)",
+        "image_count = coalesce(?18, image_count)",
+        "content_hash = coalesce(?19, content_hash)",
+        "status_reason = NULL",
+        "status_changed_at = CASE WHEN status = 'ok' THEN status_changed_at ELSE ?20 END",
+        "last_fetched_at = ?20",
+    ];
+    if record.short_url.is_some() && record.short_url != old.short_url {
+        sets.push("short_url = ?4");
+    }
+    if record.published_at.is_some() && record.published_at != old.published_at {
+        sets.push("published_at = ?8");
+    }
+    if old.status != ArticleStatus::Ok {
+        sets.push("status = 'ok'");
+    }
+    if old.account_id.is_none() {
+        sets.push("account_id = (SELECT id FROM accounts WHERE biz = articles.biz)");
+    }
+    format!("UPDATE articles SET {} WHERE id = ?1", sets.join(", "))
+}
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_queue_due.sql")),
     (7, include_str!("../migrations/0007_index_window.sql")),
     (8, include_str!("../migrations/0008_snapshots_by_time_article.sql")),
+    (9, include_str!("../migrations/0009_queue_pending.sql")),
 ];
 
 /// The schema version this build writes.

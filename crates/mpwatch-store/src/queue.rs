@@ -92,8 +92,8 @@ impl Tx<'_> {
     ///
     /// Items go by priority (higher first), then due time, then id. The cost grows with
     /// `limit` and the number of kinds and priority levels, never with the queue: each
-    /// read is a range of the `work_queue_due` index (kind, state, priority, not_before)
-    /// or of the expired leases (`work_queue_lease_expiry`), with no sort.
+    /// read is a range of the `work_queue_pending` index (kind, priority, not_before of
+    /// pending items) or of the expired leases (`work_queue_lease_expiry`), with no sort.
     pub fn lease_work_as(
         &self,
         kinds: &[&str],
@@ -105,8 +105,11 @@ impl Tx<'_> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let kinds =
-            if kinds.is_empty() { self.queue_kinds()? } else { kinds.iter().map(|kind| kind.to_string()).collect() };
+        let kinds = if kinds.is_empty() {
+            queue_kinds(self.connection())?
+        } else {
+            kinds.iter().map(|kind| kind.to_string()).collect()
+        };
         let mut candidates = self.due_pending(&kinds, limit, now)?;
         candidates.extend(self.expired_leases(&kinds, now)?);
         candidates.sort_unstable_by_key(|&(priority, not_before, id)| (-priority, not_before, id));
@@ -137,19 +140,6 @@ impl Tx<'_> {
                     .context(|| format!("leasing work item #{id}"))
             })
             .collect()
-    }
-
-    /// Every kind in the queue, one index seek each.
-    fn queue_kinds(&self) -> Result<Vec<String>> {
-        let mut next = self.connection().prepare_cached(NEXT_KIND).context(|| "reading the queue's kinds".into())?;
-        let mut kinds: Vec<String> = Vec::new();
-        while let Some(kind) = next
-            .query_row([kinds.last().map_or("", String::as_str)], |row| row.get::<_, Option<String>>(0))
-            .context(|| "reading the queue's kinds".into())?
-        {
-            kinds.push(kind);
-        }
-        Ok(kinds)
     }
 
     /// Up to `limit` due pending items of each kind, as (priority, not_before, id):
@@ -287,46 +277,80 @@ impl Tx<'_> {
     }
 }
 
-/// A JSON array of strings, for `json_each` (the kinds are our own identifiers).
 /// The next kind in the queue after `?1` (an index seek).
 const NEXT_KIND: &str = "SELECT min(kind) FROM work_queue WHERE kind > ?1";
 /// The highest priority below `?2` among pending items of kind `?1` (an index seek).
 /// (`INDEXED BY` here and below: the planner must not pick another index with a range on
 /// `not_before`, which would read every due item of the queue.)
-const HIGHEST_PRIORITY_BELOW: &str = "SELECT max(priority) FROM work_queue INDEXED BY work_queue_due
+const HIGHEST_PRIORITY_BELOW: &str = "SELECT max(priority) FROM work_queue INDEXED BY work_queue_pending
      WHERE kind = ?1 AND state = 'pending' AND priority < ?2";
 /// Due pending items of one kind and priority, oldest first (an index range, no sort).
-const DUE_AT_PRIORITY: &str = "SELECT id, not_before FROM work_queue INDEXED BY work_queue_due
+const DUE_AT_PRIORITY: &str = "SELECT id, not_before FROM work_queue INDEXED BY work_queue_pending
      WHERE kind = ?1 AND state = 'pending' AND priority = ?2 AND not_before <= ?3
      ORDER BY not_before, id LIMIT ?4";
+/// The earliest pending item of kind `?1` and priority `?2` (an index seek).
+const FIRST_AT_PRIORITY: &str = "SELECT min(not_before) FROM work_queue INDEXED BY work_queue_pending
+     WHERE kind = ?1 AND state = 'pending' AND priority = ?2";
+/// Pending and leased items, each counted from its partial index.
+const OPEN_WORK: &str = "SELECT (SELECT count(*) FROM work_queue INDEXED BY work_queue_pending WHERE state = 'pending')
+     + (SELECT count(*) FROM work_queue INDEXED BY work_queue_lease_expiry WHERE state = 'leased')";
 /// Leases that ran out (a range of a partial index). All of them: there are at most as
 /// many leases as crawlers have workers, whatever the queue holds.
 const EXPIRED_LEASES: &str = "SELECT id, kind, priority, not_before FROM work_queue INDEXED BY work_queue_lease_expiry
      WHERE state = 'leased' AND lease_until <= ?1";
 
+/// Every kind in the queue, one index seek each.
+fn queue_kinds(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+    let mut next = conn.prepare_cached(NEXT_KIND).context(|| "reading the queue's kinds".into())?;
+    let mut kinds: Vec<String> = Vec::new();
+    while let Some(kind) = next
+        .query_row([kinds.last().map_or("", String::as_str)], |row| row.get::<_, Option<String>>(0))
+        .context(|| "reading the queue's kinds".into())?
+    {
+        kinds.push(kind);
+    }
+    Ok(kinds)
+}
+
+/// A JSON array of strings, for `json_each` in the reference query.
+#[cfg(test)]
 fn serde_json_array(items: &[&str]) -> String {
     let quoted: Vec<String> = items.iter().map(|item| format!("\"{}\"", item.replace(['"', '\\'], ""))).collect();
     format!("[{}]", quoted.join(","))
 }
 
 impl Store {
-    /// The earliest `not_before` of pending work (of the given kinds, all when empty).
+    /// The earliest `not_before` of pending work (of the given kinds, all when empty):
+    /// one index seek per kind and priority level.
     pub fn next_due(&self, kinds: &[&str]) -> Result<Option<UnixSeconds>> {
-        self.connection()
-            .query_row(
-                "SELECT min(not_before) FROM work_queue
-                 WHERE state = 'pending' AND (?1 = '[]' OR kind IN (SELECT value FROM json_each(?1)))",
-                [serde_json_array(kinds)],
-                |row| row.get(0),
-            )
-            .context(|| "reading the queue".into())
+        let describe = || "reading the queue".to_string();
+        let kinds = if kinds.is_empty() {
+            queue_kinds(self.connection())?
+        } else {
+            kinds.iter().map(|kind| kind.to_string()).collect()
+        };
+        let conn = self.connection();
+        let mut highest_below = conn.prepare_cached(HIGHEST_PRIORITY_BELOW).context(describe)?;
+        let mut first = conn.prepare_cached(FIRST_AT_PRIORITY).context(describe)?;
+        let mut earliest: Option<UnixSeconds> = None;
+        for kind in &kinds {
+            let mut level: Option<i64> =
+                highest_below.query_row(params![kind, i64::MAX], |row| row.get(0)).context(describe)?;
+            while let Some(priority) = level {
+                let at: Option<UnixSeconds> =
+                    first.query_row(params![kind, priority], |row| row.get(0)).context(describe)?;
+                if let Some(at) = at {
+                    earliest = Some(earliest.map_or(at, |earliest| earliest.min(at)));
+                }
+                level = highest_below.query_row(params![kind, priority], |row| row.get(0)).context(describe)?;
+            }
+        }
+        Ok(earliest)
     }
 
     /// Work items not finished (pending or leased).
     pub fn open_work(&self) -> Result<i64> {
-        self.connection()
-            .query_row("SELECT count(*) FROM work_queue WHERE state IN ('pending', 'leased')", [], |row| row.get(0))
-            .context(|| "counting work".into())
+        self.connection().query_row(OPEN_WORK, [], |row| row.get(0)).context(|| "counting work".into())
     }
 
     /// Items per state, for status displays.
@@ -360,14 +384,22 @@ mod tests {
         let (_dir, store) = store();
         for (sql, index) in [
             (NEXT_KIND, "sqlite_autoindex_work_queue_1"),
-            (HIGHEST_PRIORITY_BELOW, "work_queue_due"),
-            (DUE_AT_PRIORITY, "work_queue_due"),
+            (HIGHEST_PRIORITY_BELOW, "work_queue_pending"),
+            (DUE_AT_PRIORITY, "work_queue_pending"),
+            (FIRST_AT_PRIORITY, "work_queue_pending"),
             (EXPIRED_LEASES, "work_queue_lease_expiry"),
         ] {
             let plan = store.query_plan(sql).unwrap().join("; ");
             assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
             assert!(plan.starts_with("SEARCH work_queue") && plan.contains(index), "{sql}: {plan}");
         }
+        // Counting open work reads the two partial indexes: pending and leased items
+        // only, however many finished ones the queue keeps.
+        let plan = store.query_plan(OPEN_WORK).unwrap().join("; ");
+        assert!(
+            plan.contains("COVERING INDEX work_queue_pending") && plan.contains("INDEX work_queue_lease_expiry"),
+            "{plan}"
+        );
     }
 
     /// The order the lease promises, as one query over the whole queue (what leasing

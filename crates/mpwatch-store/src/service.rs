@@ -558,12 +558,19 @@ pub struct QueueDepth {
 
 impl Store {
     /// Work not done, by kind and state (done items are not counted: their number grows
-    /// with the history, and the index skips them).
+    /// with the history). Each state is read from its partial index; failed items from
+    /// that of finished items, which the maintenance prunes.
     pub fn queue_depth(&self) -> Result<Vec<QueueDepth>> {
         self.connection()
             .prepare_cached(
-                "SELECT kind, state, count(*), min(not_before) FROM work_queue
-                 WHERE state IN ('pending', 'leased', 'failed') GROUP BY kind, state ORDER BY kind, state",
+                "SELECT kind, state, count(*), min(not_before) FROM (
+                     SELECT kind, 'pending' AS state, not_before FROM work_queue INDEXED BY work_queue_pending
+                      WHERE state = 'pending'
+                     UNION ALL SELECT kind, state, not_before FROM work_queue INDEXED BY work_queue_lease_expiry
+                      WHERE state = 'leased'
+                     UNION ALL SELECT kind, state, not_before FROM work_queue INDEXED BY work_queue_finished
+                      WHERE state IN ('done', 'failed') AND state = 'failed')
+                 GROUP BY kind, state ORDER BY kind, state",
             )
             .and_then(|mut s| {
                 s.query_map([], |row| {

@@ -31,6 +31,13 @@ impl Engine {
         let parsed_target = ArticleUrl::parse(&target).ok();
         let known = match &parsed_target {
             Some(ArticleUrl::Short { .. }) => {
+                if self.short_link_in_writing(&target) {
+                    // Its article's page was just fetched by another link and waits for
+                    // its commit.
+                    let (id, now) = (item.id, self.now());
+                    self.db.write(move |tx| tx.complete_work(id, now)).await?;
+                    return Ok(Outcome::Done);
+                }
                 let short = target.clone();
                 let article = self.db.call(move |store| store.article_by_short_url(&short)).await?;
                 if article.as_ref().is_some_and(|a| a.status != ArticleStatus::Pending) {
@@ -97,6 +104,13 @@ impl Engine {
             .key()
             .map(|key| (key.biz, page.account_name.clone(), page.account_username.clone(), page.account_alias.clone()));
         let locator = target.clone();
+        // The raw page and its parse are not kept while the write waits for its group
+        // commit: hundreds of items may wait at once, and pages run to megabytes.
+        let kind = page.kind;
+        drop(page);
+        drop(fetched);
+        let short_link = record.short_url.clone();
+        let _in_writing = short_link.map(|link| ShortLinkInWriting::new(self, link));
         let (article_id, outcome) = self
             .db
             .write(move |tx| {
@@ -139,7 +153,7 @@ impl Engine {
             UpsertOutcome::Updated { status_changed, .. } => {
                 Progress::bump(&run.progress.updated);
                 if status_changed {
-                    info!(article = article_id, status = page.kind.as_str(), "article status changed");
+                    info!(article = article_id, status = kind.as_str(), "article status changed");
                 }
             }
             UpsertOutcome::Unchanged => {}
@@ -189,4 +203,30 @@ pub fn record_from_page(page: &ArticlePage, fallback_key: Option<&ArticleKey>, t
         status,
         status_reason: page.reason.clone(),
     })
+}
+
+impl Engine {
+    fn short_link_in_writing(&self, link: &str) -> bool {
+        self.short_links_in_writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(link)
+    }
+}
+
+/// A fetched page's short link, known to the engine until its write has committed (or
+/// failed) and the database answers for it.
+struct ShortLinkInWriting<'a> {
+    engine: &'a Engine,
+    link: String,
+}
+
+impl<'a> ShortLinkInWriting<'a> {
+    fn new(engine: &'a Engine, link: String) -> Self {
+        engine.short_links_in_writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(link.clone());
+        ShortLinkInWriting { engine, link }
+    }
+}
+
+impl Drop for ShortLinkInWriting<'_> {
+    fn drop(&mut self) {
+        self.engine.short_links_in_writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.link);
+    }
 }
