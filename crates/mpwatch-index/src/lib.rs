@@ -525,29 +525,14 @@ pub fn update(store: &mut Store, rules: &Rules, scope: Scope, now: i64) -> Resul
     let accounts = tracked_accounts(store)?;
     let mut summary = UpdateSummary::default();
     for window in windows(periods.into_values().collect()) {
-        let from = window.iter().map(|p| p.start).min().unwrap_or(0);
-        let to = window.iter().map(|p| p.end).max().unwrap_or(0);
-        let (articles, outside) = load_window(store, from, to)?;
-        let computed = compute_periods(&accounts, &articles, &window, &outside, rules);
-        // Chronological order within each kind, so each period's rank changes see the
-        // previous period (written earlier in the same transaction, or committed).
-        let mut computed = window.iter().zip(computed).peekable();
-        while computed.peek().is_some() {
-            let batch: Vec<(&Period, Vec<AccountPeriod>)> = computed.by_ref().take(PERIODS_PER_COMMIT).collect();
-            let foreign_keys = ForeignKeysOff::new(store)?;
-            let written = store.write(|tx| {
-                accounts_still_tracked(tx, &accounts)?;
-                for (period, rows) in batch {
-                    if let Some(written) = write_period(tx, period, rows, rules, now)? {
-                        summary.rows += written;
-                        summary.changed += 1;
-                    }
-                    summary.periods += 1;
-                }
-                Ok(())
-            });
-            foreign_keys.restore(store)?;
-            written?;
+        let parts = parts_of(window);
+        if parts.len() < PARTS_WORTH_A_THREAD {
+            for part in parts {
+                let computed = compute_part(store, &accounts, &part, rules)?;
+                write_computed(store, &accounts, &part, computed, rules, now, &mut summary)?;
+            }
+        } else {
+            write_while_reading(store, &accounts, parts, rules, now, &mut summary)?;
         }
     }
     store.write(|tx| {
@@ -563,6 +548,106 @@ pub fn update(store: &mut Store, rules: &Rules, scope: Scope, now: i64) -> Resul
         Ok(())
     })?;
     Ok(summary)
+}
+
+/// Loads what `part`'s periods need and computes them.
+fn compute_part(store: &Store, accounts: &[i64], part: &[Period], rules: &Rules) -> Result<Vec<Vec<AccountPeriod>>> {
+    let from = part.iter().map(|p| p.start).min().unwrap_or(0);
+    let to = part.iter().map(|p| p.end).max().unwrap_or(0);
+    let (articles, outside) = load_window(store, from, to)?;
+    Ok(compute_periods(accounts, &articles, part, &outside, rules))
+}
+
+/// Writes computed periods, [`PERIODS_PER_COMMIT`] to a transaction, in their order:
+/// chronological within each kind, so each period's rank changes see the previous
+/// period (written earlier in the same transaction, or committed).
+fn write_computed(
+    store: &mut Store,
+    accounts: &[i64],
+    part: &[Period],
+    computed: Vec<Vec<AccountPeriod>>,
+    rules: &Rules,
+    now: i64,
+    summary: &mut UpdateSummary,
+) -> Result<()> {
+    let mut computed = part.iter().zip(computed).peekable();
+    while computed.peek().is_some() {
+        let batch: Vec<(&Period, Vec<AccountPeriod>)> = computed.by_ref().take(PERIODS_PER_COMMIT).collect();
+        let foreign_keys = ForeignKeysOff::new(store)?;
+        let written = store.write(|tx| {
+            accounts_still_tracked(tx, accounts)?;
+            for (period, rows) in batch {
+                if let Some(written) = write_period(tx, period, rows, rules, now)? {
+                    summary.rows += written;
+                    summary.changed += 1;
+                }
+                summary.periods += 1;
+            }
+            Ok(())
+        });
+        foreign_keys.restore(store)?;
+        written?;
+    }
+    Ok(())
+}
+
+/// A window of this many parts or more (a full recompute, a long backfill) is read
+/// on a second connection while the first writes; a shorter one (a day's update
+/// reads about two months) is read and written in turn.
+const PARTS_WORTH_A_THREAD: usize = 3;
+/// Periods are grouped into parts by their start, this many days each.
+const PART_DAYS: i64 = 61;
+
+/// Splits a window's periods into parts by their start ([`PART_DAYS`] each), in time
+/// order; each part keeps the window's order. A part's periods may end past the
+/// next part's start: each part is loaded for its own periods' span.
+fn parts_of(window: Vec<Period>) -> Vec<Vec<Period>> {
+    let Some(first) = window.iter().map(|p| p.start).min() else { return Vec::new() };
+    let mut parts: BTreeMap<i64, Vec<Period>> = BTreeMap::new();
+    for period in window {
+        parts.entry((period.start - first) / (PART_DAYS * 86_400)).or_default().push(period);
+    }
+    parts.into_values().collect()
+}
+
+/// Writes each part's periods while the next parts are loaded and computed on a
+/// read-only connection of their own (a full recompute of a year: the writing, most
+/// of its time, no longer waits for the reading).
+fn write_while_reading(
+    store: &mut Store,
+    accounts: &[i64],
+    parts: Vec<Vec<Period>>,
+    rules: &Rules,
+    now: i64,
+    summary: &mut UpdateSummary,
+) -> Result<()> {
+    let path = store.path().to_path_buf();
+    let busy_ms: i64 = store.connection().query_row("PRAGMA busy_timeout", [], |row| row.get(0))?;
+    let busy_timeout = std::time::Duration::from_millis(busy_ms.max(0) as u64);
+    std::thread::scope(|scope| {
+        // One part computed ahead: memory stays at two parts' articles.
+        let (send, receive) = std::sync::mpsc::sync_channel::<Result<(Vec<Period>, Vec<Vec<AccountPeriod>>)>>(1);
+        scope.spawn(move || {
+            let reading = (|| -> Result<()> {
+                let reader = Store::open_read_only(&path, busy_timeout)?;
+                for part in parts {
+                    let computed = compute_part(&reader, accounts, &part, rules)?;
+                    if send.send(Ok((part, computed))).is_err() {
+                        break; // the writer stopped (on an error of its own)
+                    }
+                }
+                Ok(())
+            })();
+            if let Err(error) = reading {
+                let _ = send.send(Err(error));
+            }
+        });
+        for message in receive {
+            let (part, computed) = message?;
+            write_computed(store, accounts, &part, computed, rules, now, summary)?;
+        }
+        Ok(())
+    })
 }
 
 /// Splits periods (sorted by kind, then start) into windows of time that overlap no

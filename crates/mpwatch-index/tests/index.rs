@@ -333,6 +333,30 @@ fn dump(store: &Store) -> Vec<String> {
     rows
 }
 
+/// A full recompute of more than half a year is read in parts on a second connection
+/// while the first writes; it gives the same tables as updates of month-long ranges,
+/// each read and written in turn.
+#[test]
+fn a_full_recompute_read_in_parts_equals_short_ranges_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = Rules::shanghai();
+    let days = 220;
+    let end = START + (days + 40) * DAY;
+    let mut store = build_until(&dir.path().join("p.db"), 3, days, end);
+    let mut from = START - 7 * DAY;
+    while from < end {
+        update(&mut store, &rules, Scope::Range(from, from + 30 * DAY), end).unwrap();
+        from += 30 * DAY;
+    }
+    let in_turn = dump(&store);
+    store.connection().execute_batch("DELETE FROM index_values; DELETE FROM index_periods;").unwrap();
+    // 260 days: five parts of 61 days, so the full recompute reads on a second thread.
+    let summary = update(&mut store, &rules, Scope::Full, end).unwrap();
+    assert!(summary.periods > 200, "{summary:?}");
+    assert_eq!(in_turn.len(), dump(&store).len());
+    assert_eq!(in_turn, dump(&store));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
