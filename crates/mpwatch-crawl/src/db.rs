@@ -13,8 +13,8 @@
 //!
 //! How long a group gathers: a run item's write waits up to [`GATHER`] for others while
 //! other items are still working (they may add theirs), and commits at once when none
-//! is (nothing more is coming). Any other write (a lease, the service's own records)
-//! commits its group within a few milliseconds: someone is waiting on it.
+//! is (nothing more is coming). Any other write (the service's own records, a
+//! cooldown) commits its group within a few milliseconds: someone is waiting on it.
 
 use std::future::Future;
 use std::mem;
@@ -124,7 +124,7 @@ impl Db {
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CrawlError> {
         let store = self.store.clone();
-        said_when_slow(async move {
+        said_when_slow(Duration::ZERO, async move {
             // Fair (first come, first served), and waited for without a thread.
             let mut store = store.lock_owned().await;
             let task = tokio::task::spawn_blocking(move || f(&mut store));
@@ -136,27 +136,38 @@ impl Db {
     /// Runs `f` in a write transaction shared with the other writes queued at the
     /// time (a group commit). `f`'s writes commit together, or not at all; an error of
     /// `f` undoes its own writes only. Returns once the group has committed: within
-    /// the gather time for a run item's write, at once for any other.
+    /// the gather time for a run item's write, at once for any other. A run item's
+    /// write through here is its last (its effect and acknowledgement): the item gives
+    /// up its worker slot while it waits.
     pub async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CrawlError> {
-        self.write_in_group(f, !crate::worker_slot::in_item()).await
+        self.write_in_group(f, Wait { urgent: !crate::worker_slot::in_item(), slot_free: true }).await
     }
 
-    /// [`Db::write`], committed at once even from a run item: for what other tasks
-    /// read back before they act (a cooldown, an expired credential).
+    /// A write committed at once, even from a run item, which keeps its slot: for
+    /// what other tasks read back before they act (a cooldown, an expired credential).
     pub async fn write_now<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CrawlError> {
-        self.write_in_group(f, true).await
+        self.write_in_group(f, Wait { urgent: true, slot_free: false }).await
+    }
+
+    /// A write a run item makes on the side (the fetch log): it joins the gathering
+    /// group, and the item keeps its slot (it goes on working after it).
+    pub(crate) async fn write_along<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, CrawlError> {
+        self.write_in_group(f, Wait { urgent: !crate::worker_slot::in_item(), slot_free: false }).await
     }
 
     async fn write_in_group<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
-        urgent: bool,
+        Wait { urgent, slot_free }: Wait,
     ) -> Result<T, CrawlError> {
         let (reply, answer) = oneshot::channel();
         let schedule = {
@@ -197,9 +208,13 @@ impl Db {
                 commits.fetch_add(1, Ordering::AcqRel);
             });
         }
-        // Waiting for the disk is not a run item's work: its worker slot goes to the next.
-        crate::worker_slot::give_up();
-        said_when_slow(async move {
+        if slot_free {
+            // Waiting for the disk is not a run item's work: its slot goes to the next.
+            crate::worker_slot::give_up();
+        }
+        // A gathered write waits up to the gather time by design; only longer is slow.
+        let expected = if urgent { Duration::ZERO } else { self.gather };
+        said_when_slow(expected, async move {
             let answer = answer.await.map_err(|_| CrawlError::Task("a group commit ended without an answer".into()))?;
             answer.map_err(CrawlError::from)
         })
@@ -207,17 +222,31 @@ impl Db {
     }
 }
 
+/// How a write waits for its group's commit.
+struct Wait {
+    /// The group commits at once rather than gathering more.
+    urgent: bool,
+    /// A run item gives up its worker slot while it waits (its last write).
+    slot_free: bool,
+}
+
 /// Waits for a database call; one that waits long (another program holds the write
 /// lock: SQLite waits up to `[store] busy_timeout`) says so in the log, and again when
-/// it got through.
-async fn said_when_slow<T>(call: impl Future<Output = Result<T, CrawlError>>) -> Result<T, CrawlError> {
-    const SAY_AFTER: Duration = Duration::from_secs(2);
+/// it got through. `expected` is how long it may wait by design (a gathering group).
+async fn said_when_slow<T>(
+    expected: Duration,
+    call: impl Future<Output = Result<T, CrawlError>>,
+) -> Result<T, CrawlError> {
+    let say_after = expected + Duration::from_secs(2);
     let started = Instant::now();
     let mut call = std::pin::pin!(call);
     let result = tokio::select! {
         result = &mut call => result,
-        () = tokio::time::sleep(SAY_AFTER) => {
-            warn!("waiting for the database: another program may hold its write lock (waited {} s so far)", SAY_AFTER.as_secs());
+        () = tokio::time::sleep(say_after) => {
+            warn!(
+                "waiting for the database: another program may hold its write lock (waited {:.0} s so far)",
+                say_after.as_secs_f64()
+            );
             let result = call.await;
             let waited = started.elapsed().as_secs_f64();
             match &result {
@@ -302,6 +331,49 @@ mod tests {
             .collect();
         assert!(!errors.is_empty(), "the disk never filled");
         assert!(errors.iter().all(|error| error.contains("full")), "{errors:#?}");
+    }
+
+    /// A group gathers while run items work, and only then: a write from outside an
+    /// item commits at once, an item's commits once no other item works (long before a
+    /// minute's gather), and a working item holds the group until its own write joins.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_gathers_only_while_items_are_working() {
+        use crate::worker_slot::{Slot, holding};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("g.db"), &StoreOptions::default()).expect("store");
+        let db = Db::with_gather(store, Duration::from_secs(60));
+        let within = |what: &'static str| move |_| panic!("{what} waited for the gather");
+        let enqueue =
+            |i: usize| move |tx: &Tx<'_>| tx.enqueue("page", &format!("https://example.invalid/{i}"), 0, 0, 0);
+        // Outside an item: at once.
+        tokio::time::timeout(Duration::from_secs(30), db.write(enqueue(1)))
+            .await
+            .unwrap_or_else(within("a service write"))
+            .expect("write");
+        // An item's write with no other item working: at once.
+        let slots = Arc::new(tokio::sync::Semaphore::new(2));
+        let permit = slots.clone().try_acquire_owned().expect("slot");
+        tokio::time::timeout(Duration::from_secs(30), holding(Slot::new(permit, db.working()), db.write(enqueue(2))))
+            .await
+            .unwrap_or_else(within("a lone item's write"))
+            .expect("write");
+        // Two items working: the first write waits for the other's, and one commit
+        // takes both (in whichever order they come).
+        let before = db.commits();
+        let one = Slot::new(slots.clone().try_acquire_owned().expect("slot"), db.working());
+        let other = Slot::new(slots.clone().try_acquire_owned().expect("slot"), db.working());
+        let first = tokio::spawn({
+            let db = db.clone();
+            async move { holding(one, db.write(enqueue(3))).await }
+        });
+        tokio::time::timeout(Duration::from_secs(30), holding(other, db.write(enqueue(4))))
+            .await
+            .unwrap_or_else(within("the last item's write"))
+            .expect("write");
+        first.await.expect("task").expect("write");
+        // A call takes the connection after every group before it has counted itself.
+        assert_eq!(db.call(|store| store.open_work()).await.expect("count"), 4);
+        assert_eq!(db.commits() - before, 1, "the two items' writes were committed apart");
     }
 
     /// Writes queued together commit together; one that fails leaves nothing of itself

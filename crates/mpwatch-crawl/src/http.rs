@@ -360,7 +360,7 @@ impl Http {
         let count = rows.len();
         let result = self
             .db
-            .write(move |tx| {
+            .write_along(move |tx| {
                 for row in &rows {
                     tx.log_fetch(&FetchRecord {
                         crawl_run_id: Some(row.run),

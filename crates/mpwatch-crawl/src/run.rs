@@ -28,8 +28,10 @@ const LIMITER_HOUSEKEEPING: Duration = Duration::from_secs(600);
 const COUNTS_EVERY: Duration = Duration::from_secs(5);
 /// How many items a lease takes beyond the free slots, in workers: they wait in the
 /// run for a slot, each lease serves more items, and the crawl's leases cost the disk
-/// a third as much (docs/benchmarks.md). 48 items with the default concurrency take
-/// minutes at WeChat's rates, well within a lease (`crawl.lease`, 10 min).
+/// a third as much (docs/benchmarks.md). With the default concurrency that is 12 items
+/// ahead (16 with the simulator's), a minute at the count API's default rate, well
+/// within a lease (`crawl.lease`, 10 min); one whose lease runs out first is not
+/// started.
 const LEASE_AHEAD: usize = 3;
 
 /// When a failed item is tried again: no earlier than its handler asked, and a random
@@ -180,8 +182,9 @@ impl Engine {
         let mut last_discovery = self.now();
         let workers = (self.config.crawl.concurrency_per_host.max(1) as usize) * 2;
         let slots = Arc::new(Semaphore::new(workers));
-        // Items leased ahead, waiting for a slot (already in `in_flight`).
-        let mut ready: VecDeque<WorkItem> = VecDeque::new();
+        // Items leased ahead, waiting for a slot (already in `in_flight`), with the
+        // end of their lease.
+        let mut ready: VecDeque<(WorkItem, UnixSeconds)> = VecDeque::new();
         // When a lease last found less due than it wanted: (group commits then, clock).
         let mut drained_at: Option<(u64, UnixSeconds)> = None;
         let mut idle = false;
@@ -219,10 +222,16 @@ impl Engine {
             if options.metrics && self.pool.any_available(now) {
                 kinds.push(METRICS);
             }
-            // Items leased ahead take the slots that came free.
+            // Items leased ahead take the slots that came free; one whose lease ran out
+            // meanwhile (the rate limits were slower than the lease) is left to be
+            // leased again, by this run or another.
             while !ready.is_empty() {
                 let Ok(permit) = slots.clone().try_acquire_owned() else { break };
-                let Some(item) = ready.pop_front() else { break };
+                let Some((item, lease_until)) = ready.pop_front() else { break };
+                if lease_until <= self.now() {
+                    in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&item.id);
+                    continue;
+                }
                 self.dispatch(scope, options, tasks, in_flight, item, permit);
             }
             // Leasing is a write of its own: lease when half the slots are free, for
@@ -306,9 +315,11 @@ impl Engine {
                 continue;
             }
             scope.progress.leased.fetch_add(items.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            let lease_until = now + self.config.crawl.lease.as_secs() as i64;
             let mut leased = in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            leased.extend(items.iter().map(|item| item.id));
-            ready.extend(items);
+            // An item of this run whose lease ran out while it was in flight comes back
+            // from the expired leases: its new lease covers it, and it is not taken twice.
+            ready.extend(items.into_iter().filter(|item| leased.insert(item.id)).map(|item| (item, lease_until)));
         }
         if stop.is_cancelled() {
             return Ok(());

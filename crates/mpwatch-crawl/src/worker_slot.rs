@@ -3,7 +3,8 @@
 //! A run leases items for its worker slots. An item holds its slot while it fetches
 //! and gives it up once its effect is queued for a group commit: waiting for the disk
 //! is not work, and a worker that waited for its commit capped every group at one
-//! write per worker (16), so a crawl wrote 14 times its database size to disk. Items
+//! write per worker (16 with the simulator's concurrency), so a crawl wrote 14 times
+//! its database size to disk. Items
 //! waiting for their commit stay in the run (a stop waits for them, an error gives
 //! them back), up to [`WAITING_PER_SLOT`] per slot.
 

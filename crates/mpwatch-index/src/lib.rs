@@ -221,7 +221,7 @@ pub fn store_period(store: &mut Store, period: &Period, rules: &Rules, now: i64)
 /// `index_periods`: 645,000 index seeks, 30 % of a full recompute (9.5 s against 6.6 s
 /// on a year of 300 accounts). The rows are derived from the tracked accounts and
 /// written with their parents, in the same transaction, after
-/// [`accounts_still_tracked`] has checked (in that transaction) that every account
+/// [`accounts_still_exist`] has checked (in that transaction) that every account
 /// is still there; the cascade a period's rewrite relied on is an explicit `DELETE`.
 struct ForeignKeysOff;
 
@@ -245,7 +245,7 @@ impl ForeignKeysOff {
 /// Fails the transaction if an account of `accounts` was removed since they were read
 /// (its rows would reference nothing: foreign keys are not checked while indices are
 /// written).
-fn accounts_still_tracked(tx: &Tx<'_>, accounts: &[i64]) -> std::result::Result<(), StoreError> {
+fn accounts_still_exist(tx: &Tx<'_>, accounts: &[i64]) -> std::result::Result<(), StoreError> {
     let ids = format!("[{}]", accounts.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
     let present: i64 = tx
         .connection()
@@ -575,7 +575,7 @@ fn write_computed(
         let batch: Vec<(&Period, Vec<AccountPeriod>)> = computed.by_ref().take(PERIODS_PER_COMMIT).collect();
         let foreign_keys = ForeignKeysOff::new(store)?;
         let written = store.write(|tx| {
-            accounts_still_tracked(tx, accounts)?;
+            accounts_still_exist(tx, accounts)?;
             for (period, rows) in batch {
                 if let Some(written) = write_period(tx, period, rows, rules, now)? {
                     summary.rows += written;
@@ -625,7 +625,8 @@ fn write_while_reading(
     let busy_ms: i64 = store.connection().query_row("PRAGMA busy_timeout", [], |row| row.get(0))?;
     let busy_timeout = std::time::Duration::from_millis(busy_ms.max(0) as u64);
     std::thread::scope(|scope| {
-        // One part computed ahead: memory stays at two parts' articles.
+        // One part computed ahead: at most the part being written, the one waiting
+        // and the one being read are in memory.
         let (send, receive) = std::sync::mpsc::sync_channel::<Result<(Vec<Period>, Vec<Vec<AccountPeriod>>)>>(1);
         scope.spawn(move || {
             let reading = (|| -> Result<()> {

@@ -333,7 +333,7 @@ fn dump(store: &Store) -> Vec<String> {
     rows
 }
 
-/// A full recompute of more than half a year is read in parts on a second connection
+/// A full recompute of four months or more is read in parts on a second connection
 /// while the first writes; it gives the same tables as updates of month-long ranges,
 /// each read and written in turn.
 #[test]

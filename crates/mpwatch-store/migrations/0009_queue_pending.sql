@@ -7,3 +7,5 @@
 DROP INDEX work_queue_ready;
 DROP INDEX work_queue_due;
 CREATE INDEX work_queue_pending ON work_queue (kind, priority, not_before) WHERE state = 'pending';
+-- Failed items by kind, for status displays (few: an item fails after all its attempts).
+CREATE INDEX work_queue_failed ON work_queue (kind) WHERE state = 'failed';

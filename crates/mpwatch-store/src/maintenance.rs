@@ -37,8 +37,8 @@ impl Store {
         let mut summary = MaintenanceSummary::default();
         let prunes = [
             "DELETE FROM fetch_log WHERE id IN (SELECT id FROM fetch_log WHERE at < ?1 ORDER BY at LIMIT ?2)",
-            // Named: without statistics SQLite took work_queue_ready and sorted every
-            // finished item for each batch.
+            // Named: without statistics SQLite took an index keyed by state (schema
+            // v8 had one) and sorted every finished item for each batch.
             "DELETE FROM work_queue WHERE id IN (SELECT id FROM work_queue INDEXED BY work_queue_finished
                 WHERE state IN ('done', 'failed') AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)",
             "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE at < ?1 ORDER BY at LIMIT ?2)",

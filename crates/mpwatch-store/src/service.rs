@@ -558,8 +558,7 @@ pub struct QueueDepth {
 
 impl Store {
     /// Work not done, by kind and state (done items are not counted: their number grows
-    /// with the history). Each state is read from its partial index; failed items from
-    /// that of finished items, which the maintenance prunes.
+    /// with the history). Each state is read from its partial index.
     pub fn queue_depth(&self) -> Result<Vec<QueueDepth>> {
         self.connection()
             .prepare_cached(
@@ -568,8 +567,8 @@ impl Store {
                       WHERE state = 'pending'
                      UNION ALL SELECT kind, state, not_before FROM work_queue INDEXED BY work_queue_lease_expiry
                       WHERE state = 'leased'
-                     UNION ALL SELECT kind, state, not_before FROM work_queue INDEXED BY work_queue_finished
-                      WHERE state IN ('done', 'failed') AND state = 'failed')
+                     UNION ALL SELECT kind, 'failed' AS state, not_before FROM work_queue INDEXED BY work_queue_failed
+                      WHERE state = 'failed')
                  GROUP BY kind, state ORDER BY kind, state",
             )
             .and_then(|mut s| {

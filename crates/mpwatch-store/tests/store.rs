@@ -205,6 +205,46 @@ fn deletion_keeps_content_and_records_when() {
     assert_eq!(again.status_changed_at, Some(NOW + 86_400));
 }
 
+/// A page updates its article: indexed columns are set only when their value
+/// changes, and then they are (time, short link, account found later, status back
+/// to ok after a deletion).
+#[test]
+fn a_page_updates_the_indexed_columns_that_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir.path().join("m.db"));
+    let listed = ArticleRecord {
+        published_at: Some(NOW - 7200),
+        status: ArticleStatus::Pending,
+        content_text: None,
+        ..page_record(2650000005, 1)
+    };
+    store.write(|tx| tx.upsert_article(&listed, NOW)).unwrap();
+    let key = listed.key.clone().unwrap();
+    assert_eq!(store.article_by_key(&key).unwrap().unwrap().account_id, None, "no account yet");
+    store.write(|tx| tx.add_account(&NewAccount::with_biz(biz()), NOW)).unwrap();
+    let page =
+        ArticleRecord { short_url: Some("https://mp.weixin.qq.com/s/AbCdEf".into()), ..page_record(2650000005, 1) };
+    let (_, outcome) = store.write(|tx| tx.upsert_article(&page, NOW + 60)).unwrap();
+    assert!(matches!(outcome, UpsertOutcome::Updated { status_changed: true, .. }), "{outcome:?}");
+    let stored = store.article_by_key(&key).unwrap().unwrap();
+    assert_eq!(stored.published_at, Some(NOW - 3600));
+    assert_eq!(stored.short_url.as_deref(), Some("https://mp.weixin.qq.com/s/AbCdEf"));
+    assert_eq!(stored.account_id, Some(1));
+    assert_eq!(stored.status, ArticleStatus::Ok);
+    assert_eq!(store.article_by_short_url("https://mp.weixin.qq.com/s/AbCdEf").unwrap().map(|a| a.id), Some(stored.id));
+    // Deleted, then back: ok again, with the time of the change.
+    let deleted = ArticleRecord {
+        key: Some(key.clone()),
+        url: page.url.clone(),
+        status: ArticleStatus::Deleted,
+        ..ArticleRecord::default()
+    };
+    store.write(|tx| tx.upsert_article(&deleted, NOW + 120)).unwrap();
+    store.write(|tx| tx.upsert_article(&page, NOW + 180)).unwrap();
+    let back = store.article_by_key(&key).unwrap().unwrap();
+    assert_eq!((back.status, back.status_changed_at), (ArticleStatus::Ok, Some(NOW + 180)));
+}
+
 #[test]
 fn changed_content_is_detected_by_hash() {
     let dir = tempfile::tempdir().unwrap();
