@@ -251,12 +251,12 @@ impl Engine {
                 let kinds = kinds.clone();
                 self.db.call(move |store| store.next_due(&kinds)).await?.is_none_or(|due| due > now)
             };
+            let lease_until = now + self.config.crawl.lease.as_secs() as i64;
             let items = if !lease_now || kinds.is_empty() || nothing_due {
                 Vec::new()
             } else {
                 let wanted = (free + LEASE_AHEAD * workers).min(room);
                 let commits = self.db.commits();
-                let lease_until = now + self.config.crawl.lease.as_secs() as i64;
                 let holder = self.holder.clone();
                 let kinds_owned = kinds.clone();
                 let leased = self
@@ -315,7 +315,6 @@ impl Engine {
                 continue;
             }
             scope.progress.leased.fetch_add(items.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            let lease_until = now + self.config.crawl.lease.as_secs() as i64;
             let mut leased = in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             // An item of this run whose lease ran out while it was in flight comes back
             // from the expired leases: its new lease covers it, and it is not taken twice.

@@ -306,55 +306,53 @@ fn write_period(
     }
     let value_of: BTreeMap<(Formula, i64), f64> =
         values.iter().flat_map(|(formula, list)| list.iter().map(move |(a, v)| ((*formula, *a), *v))).collect();
-    {
-        conn.prepare_cached("DELETE FROM index_values WHERE period_kind = ?1 AND period_start = ?2")
-            .and_then(|mut statement| statement.execute(params![kind, period.start]))
+    conn.prepare_cached("DELETE FROM index_values WHERE period_kind = ?1 AND period_start = ?2")
+        .and_then(|mut statement| statement.execute(params![kind, period.start]))
+        .map_err(sqlite)?;
+    conn.prepare_cached("DELETE FROM index_periods WHERE period_kind = ?1 AND period_start = ?2")
+        .and_then(|mut statement| statement.execute(params![kind, period.start]))
+        .map_err(sqlite)?;
+    let mut insert_period = conn
+        .prepare_cached(
+            "INSERT INTO index_periods (account_id, period_kind, period_start, period_end, first_day, d, n, pushes,
+                headlines, reads, reads_headline, reads_max, wows, wows_headline, wows_max, likes, likes_headline,
+                likes_max, shares, shares_headline, shares_max, comments, comments_headline, comments_max,
+                engagement_rate, read_rate, reads_gained_per_day, late_articles, provisional, computed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+                ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+        )
+        .map_err(sqlite)?;
+    for columns in &columns {
+        insert_period
+            .execute(rusqlite::params_from_iter(columns.iter().chain(std::iter::once(&Value::Integer(now)))))
             .map_err(sqlite)?;
-        conn.prepare_cached("DELETE FROM index_periods WHERE period_kind = ?1 AND period_start = ?2")
-            .and_then(|mut statement| statement.execute(params![kind, period.start]))
-            .map_err(sqlite)?;
-        let mut insert_period = conn
-            .prepare_cached(
-                "INSERT INTO index_periods (account_id, period_kind, period_start, period_end, first_day, d, n, pushes,
-                    headlines, reads, reads_headline, reads_max, wows, wows_headline, wows_max, likes, likes_headline,
-                    likes_max, shares, shares_headline, shares_max, comments, comments_headline, comments_max,
-                    engagement_rate, read_rate, reads_gained_per_day, late_articles, provisional, computed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
-            )
-            .map_err(sqlite)?;
-        for columns in &columns {
-            insert_period
-                .execute(rusqlite::params_from_iter(columns.iter().chain(std::iter::once(&Value::Integer(now)))))
+    }
+    let mut insert_value = conn
+        .prepare_cached(
+            "INSERT INTO index_values (account_id, period_kind, period_start, index_name, value, rank, rank_change)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(sqlite)?;
+    for (formula, list) in &values {
+        for (account, rank) in competition_ranks(list) {
+            let value = value_of.get(&(*formula, account)).copied().unwrap_or(0.0);
+            let change = previous_ranks.get(&(account, formula.as_str())).map(|before| before - rank);
+            insert_value
+                .execute(params![account, kind, period.start, formula.as_str(), value, rank, change])
                 .map_err(sqlite)?;
         }
-        let mut insert_value = conn
-            .prepare_cached(
-                "INSERT INTO index_values (account_id, period_kind, period_start, index_name, value, rank, rank_change)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(sqlite)?;
-        for (formula, list) in &values {
-            for (account, rank) in competition_ranks(list) {
-                let value = value_of.get(&(*formula, account)).copied().unwrap_or(0.0);
-                let change = previous_ranks.get(&(account, formula.as_str())).map(|before| before - rank);
-                insert_value
-                    .execute(params![account, kind, period.start, formula.as_str(), value, rank, change])
-                    .map_err(sqlite)?;
-            }
-        }
-        // The following period (it starts where this one ends) measures its changes
-        // against this one.
-        conn.prepare_cached(
-            "UPDATE index_values SET rank_change = (
-                SELECT p.rank - index_values.rank FROM index_values p
-                WHERE p.account_id = index_values.account_id AND p.period_kind = index_values.period_kind
-                  AND p.index_name = index_values.index_name AND p.period_start = ?2)
-             WHERE period_kind = ?1 AND period_start = ?3",
-        )
-        .and_then(|mut statement| statement.execute(params![kind, period.start, period.end]))
-        .map_err(sqlite)?;
     }
+    // The following period (it starts where this one ends) measures its changes
+    // against this one.
+    conn.prepare_cached(
+        "UPDATE index_values SET rank_change = (
+            SELECT p.rank - index_values.rank FROM index_values p
+            WHERE p.account_id = index_values.account_id AND p.period_kind = index_values.period_kind
+              AND p.index_name = index_values.index_name AND p.period_start = ?2)
+         WHERE period_kind = ?1 AND period_start = ?3",
+    )
+    .and_then(|mut statement| statement.execute(params![kind, period.start, period.end]))
+    .map_err(sqlite)?;
     Ok(Some(count))
 }
 
