@@ -33,10 +33,11 @@ fn main() -> ExitCode {
     // Commands that talk to the network keep SIGPIPE ignored: a peer that drops a
     // connection mid-write must be an error on that connection, not the end of the
     // process (a server writing with writev gets no MSG_NOSIGNAL).
-    if !matches!(cli.command, cli::Command::Sim(_) | cli::Command::Run | cli::Command::Crawl(_)) {
+    if !matches!(cli.command, cli::Command::Sim(_) | cli::Command::Run | cli::Command::Crawl(_) | cli::Command::Demo(_))
+    {
         restore_sigpipe();
     }
-    init_logging(&cli.global, matches!(cli.command, cli::Command::Run));
+    init_logging(&cli.global, &cli.command);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // A command that already said what happened and only sets the exit code.
@@ -83,12 +84,15 @@ fn restore_sigpipe() {
 
 /// Plain lines when stderr is not a terminal (journald); the service logs one line per
 /// job run at the default level.
-fn init_logging(global: &cli::GlobalArgs, service: bool) {
+fn init_logging(global: &cli::GlobalArgs, command: &cli::Command) {
     use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
     let default_level = match (global.quiet, global.verbose) {
         (true, _) => "error",
-        (false, 0) if service => "warn,mpwatch_service=info",
+        (false, 0) if matches!(command, cli::Command::Run) => "warn,mpwatch_service=info",
+        // The demo tells what happens in its own words; the service's warnings about
+        // what it does on purpose (expiry, skipped fires at this speed) would bury them.
+        (false, 0) if matches!(command, cli::Command::Demo(_)) => "error",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, 2) => "debug",

@@ -207,3 +207,74 @@ fn report_in_four_formats_and_charts_in_two() {
         .assert()
         .code(1);
 }
+
+#[test]
+fn report_ranks_within_the_selection_and_leaves_silent_accounts_unranked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    build(&db);
+    {
+        use base64::Engine as _;
+        let mut store = Store::open(&db, &StoreOptions::default()).unwrap();
+        store
+            .write(|tx| {
+                // A tracked account that published nothing, and 科研圈 also in a second group.
+                let biz = Biz::parse(&base64::engine::general_purpose::STANDARD.encode("3100000099")).unwrap();
+                tx.add_account(
+                    &NewAccount {
+                        nickname: Some("学术志".into()),
+                        groups: vec!["publishers".into()],
+                        ..NewAccount::with_biz(biz)
+                    },
+                    START,
+                )?;
+                let second = Biz::parse(&base64::engine::general_purpose::STANDARD.encode("3100000001")).unwrap();
+                tx.add_account(&NewAccount { groups: vec!["second".into()], ..NewAccount::with_biz(second) }, START)?;
+                Ok(())
+            })
+            .unwrap();
+    }
+    let month = |extra: &[&str]| -> serde_json::Value {
+        let args = [&["report", "--period", "month", "--date", "2025-09-15", "--format", "json"][..], extra].concat();
+        serde_json::from_str(&run(&db, &args)).unwrap()
+    };
+    let all = month(&[]);
+    let rows = all["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let ranks: Vec<&serde_json::Value> = rows.iter().map(|row| &row["rank"]).collect();
+    assert_eq!(ranks, [&serde_json::json!(1), &serde_json::json!(2), &serde_json::json!(3), &serde_json::Value::Null]);
+    assert_eq!(rows[3]["account"], "学术志", "the silent account comes last, unranked");
+    assert_eq!(rows[3]["change"], serde_json::Value::Null);
+    // v_rankings agrees: no rank for the silent account.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let unranked: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM v_rankings WHERE account_name = '学术志' AND rank IS NULL AND n = 0",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(unranked > 0);
+
+    // 科研圈 is second of all, first of its group.
+    assert_eq!(rows[1]["account"], "科研圈");
+    let second = month(&["--group", "second", "--top", "3"]);
+    let rows = second["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["account"], "科研圈");
+    assert_eq!(rows[0]["rank"], 1);
+    let top = month(&["--group", "publishers", "--top", "1"]);
+    assert_eq!(top["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(top["rows"][0]["rank"], 1);
+
+    // A period without a single article is not a ranking, and nothing is stored for it.
+    let output = mpwatch(&db).args(["report", "--period", "day", "--date", "2025-12-25"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no articles published in the day of 2025-12-25"));
+    let output = mpwatch(&db).args(["report", "--from", "2025-12-20", "--to", "2025-12-25"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stored: i64 = conn
+        .query_row("SELECT count(*) FROM index_periods WHERE first_day >= '2025-12-01'", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, 0);
+}

@@ -16,7 +16,7 @@ pub fn run(context: &AppContext, args: &ArticlesArgs) -> Result<()> {
     if let Some(ArticlesCommand::Show { article }) = &args.show {
         return show(context, &store, article, args.json);
     }
-    let mut filter = ArticleFilter::default();
+    let mut filter = ArticleFilter { limit: args.limit, ..ArticleFilter::default() };
     if let Some(account) = &args.account {
         filter.account_id = Some(store.resolve_account(account)?.id);
     }

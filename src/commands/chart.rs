@@ -38,10 +38,41 @@ pub fn run(context: &AppContext, args: &ChartArgs) -> Result<()> {
     }
     let mut store = context.open_store_with(false, false)?;
     mpwatch_index::update(&mut store, &rules, mpwatch_index::Scope::Incremental, context.now())?;
+    let chart = Chart { accounts: &args.accounts, metric, kind, from: &from, to: &to, output: &args.output, svg };
+    draw_chart(&store, &rules, &chart)?;
+    println!("wrote {}", args.output.display());
+    Ok(())
+}
+
+/// What one chart shows and where it goes.
+pub struct Chart<'a> {
+    /// Accounts (names, aliases, ids or bizes), one line each.
+    pub accounts: &'a [String],
+    /// A metric of [`METRICS`] or an index name.
+    pub metric: &'a str,
+    /// Period of each point.
+    pub kind: PeriodKind,
+    /// First period drawn.
+    pub from: &'a Period,
+    /// Last period drawn.
+    pub to: &'a Period,
+    /// The file written.
+    pub output: &'a std::path::Path,
+    /// SVG (else PNG).
+    pub svg: bool,
+}
+
+/// Draws `chart` from stored index values (the indices must be up to date).
+pub fn draw_chart(
+    store: &mpwatch_store::Store,
+    rules: &mpwatch_index::compute::Rules,
+    chart: &Chart<'_>,
+) -> Result<()> {
+    let (kind, metric, svg) = (chart.kind, chart.metric, chart.svg);
     let mut lines = Vec::new();
-    for name in &args.accounts {
+    for name in chart.accounts {
         let account = store.resolve_account(name)?;
-        let points = mpwatch_index::series(&store, account.id, kind, metric, from.start, to.end)?;
+        let points = mpwatch_index::series(store, account.id, kind, metric, chart.from.start, chart.to.end)?;
         // The bundled font has no CJK glyphs: bitmaps label lines with the alias or id.
         let label = if svg || account.display_name().is_ascii() {
             account.display_name()
@@ -51,19 +82,19 @@ pub fn run(context: &AppContext, args: &ChartArgs) -> Result<()> {
         lines.push((label, points));
     }
     if lines.iter().all(|(_, points)| points.is_empty()) {
-        bail!("no {metric} data for these accounts between {} and {}", args.from, args.to);
+        bail!("no {metric} data for these accounts between {} and {}", chart.from.first_day, chart.to.first_day);
     }
     plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
         .map_err(|_| anyhow::anyhow!("the bundled font is unreadable"))?;
     let title = format!("{metric} per {}", kind.as_str());
     let tz = rules.tz.clone();
     let size = (1000, 560);
+    let span = (chart.from.start, chart.to.end);
     if svg {
-        draw(SVGBackend::new(&args.output, size).into_drawing_area(), &title, &lines, (from.start, to.end), &tz)?;
+        draw(SVGBackend::new(chart.output, size).into_drawing_area(), &title, &lines, span, &tz)?;
     } else {
-        draw(BitMapBackend::new(&args.output, size).into_drawing_area(), &title, &lines, (from.start, to.end), &tz)?;
+        draw(BitMapBackend::new(chart.output, size).into_drawing_area(), &title, &lines, span, &tz)?;
     }
-    println!("wrote {}", args.output.display());
     Ok(())
 }
 

@@ -119,9 +119,47 @@ pub fn report(context: &AppContext, args: &ReportArgs) -> Result<()> {
         // The last complete period.
         _ => Period::at(kind, now, &rules.tz).previous(&rules.tz),
     };
-    let kind = period.kind;
     let mut store = context.open_store_with(false, false)?;
     mpwatch_index::update(&mut store, &rules, Scope::Incremental, now)?;
+    let text = ranking_text(&mut store, &rules, &period, index, args.group.as_deref(), args.top, args.format, now)?;
+    print!("{text}");
+    Ok(())
+}
+
+/// One period's ranking by `index`, rendered: computed and stored first when the
+/// period has no stored values (and always for a custom range). The indices must be
+/// up to date.
+#[allow(clippy::too_many_arguments)]
+pub fn ranking_text(
+    store: &mut mpwatch_store::Store,
+    rules: &Rules,
+    period: &Period,
+    index: Formula,
+    group: Option<&str>,
+    top: Option<usize>,
+    format: ReportFormat,
+    now: i64,
+) -> Result<String> {
+    let kind = period.kind;
+    let label = match kind {
+        PeriodKind::Custom => format!(
+            "{} to {}",
+            period.first_day,
+            period.first_day.saturating_add(jiff::Span::new().days(period.days as i64 - 1))
+        ),
+        _ => format!("the {} of {}", kind.as_str(), period.first_day),
+    };
+    // A period in which no tracked account published is not a ranking: nothing is
+    // computed or stored for it.
+    let published = store.connection().query_row(
+        "SELECT EXISTS (SELECT 1 FROM articles a JOIN accounts acc ON acc.id = a.account_id
+                        WHERE acc.enabled AND a.published_at >= ?1 AND a.published_at < ?2)",
+        (period.start, period.end),
+        |row| row.get::<_, bool>(0),
+    )?;
+    if !published {
+        bail!("no articles published in {label}");
+    }
     let stored = store.connection().query_row(
         "SELECT count(*) > 0 FROM index_periods WHERE period_kind = ?1 AND period_start = ?2 AND period_end = ?3",
         (kind.as_str(), period.start, period.end),
@@ -129,30 +167,24 @@ pub fn report(context: &AppContext, args: &ReportArgs) -> Result<()> {
     )?;
     // Custom ranges are computed for the report (and kept, keyed by their start).
     if !stored || kind == PeriodKind::Custom {
-        mpwatch_index::store_period(&mut store, &period, &rules, now)?;
+        mpwatch_index::store_period(store, period, rules, now)?;
     }
-    let mut rows = mpwatch_index::ranking(&store, kind, period.start, index, args.group.as_deref())?;
-    if let Some(top) = args.top {
+    let mut rows = mpwatch_index::ranking(store, kind, period.start, index, group)?;
+    if let Some(top) = top {
         rows.truncate(top);
     }
     let title = match kind {
-        PeriodKind::Custom => format!(
-            "{} to {} ({} days) ranking by {}",
-            period.first_day,
-            args.to.as_deref().unwrap_or(""),
-            period.days,
-            index
-        ),
+        PeriodKind::Custom => format!("{label} ({} days) ranking by {index}", period.days),
         _ => format!("{} {} ranking by {}", kind.as_str(), period.first_day, index),
     };
-    print!("{}", render(&rows, args.format, &title, index)?);
-    Ok(())
+    render(&rows, format, &title, index)
 }
 
 const HEADERS: [&str; 12] = ["rank", "change", "account", "n", "R", "R/n", "Rmax", "Rt", "Z", "L", "index", "flags"];
 
 fn cells(row: &RankingRow) -> [String; 12] {
     let change = match row.change {
+        None if row.rank.is_none() => String::new(),
         None => "new".to_string(),
         Some(0) => "=".to_string(),
         Some(c) if c > 0 => format!("+{c}"),
@@ -166,7 +198,8 @@ fn cells(row: &RankingRow) -> [String; 12] {
         flags.push("provisional".to_string());
     }
     [
-        row.rank.to_string(),
+        // Accounts that published nothing are listed unranked.
+        row.rank.map(|rank| rank.to_string()).unwrap_or_else(|| "-".into()),
         change,
         row.account.clone(),
         row.n.to_string(),

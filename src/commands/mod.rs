@@ -6,6 +6,7 @@ mod chart;
 mod config;
 mod crawl;
 mod db;
+mod demo;
 mod index;
 mod init;
 mod parse;
@@ -31,6 +32,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sim(args) => sim::run(&args),
         Command::Crawl(args) => crawl::run(&AppContext::load(&cli.global)?, &args),
         Command::Run => run::run(&cli.global),
+        // The demo brings its own configuration and database.
+        Command::Demo(args) => demo::run(&cli.global, &args),
         Command::Status { json } => status::run(&AppContext::load(&cli.global)?, json),
         Command::Articles(args) => articles::run(&AppContext::load(&cli.global)?, &args),
         Command::Index(args) => index::run(&cli.global, &args),

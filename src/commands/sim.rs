@@ -129,7 +129,12 @@ cooldown_max = "1m"
     );
     crate::files::write_private(&dir.join("secrets.toml"), &secrets, true)?;
     let mut store = Store::open(&dir.join("mpwatch.db"), &StoreOptions::default())?;
-    let now = mpwatch_core::time::now_unix();
+    add_world_accounts(&mut store, sim, mpwatch_core::time::now_unix())
+}
+
+/// Adds every account of the simulator's world, with its profile_ext and feed sources,
+/// the four publishing-world ones in group `publishers`, the others in `sim`.
+pub fn add_world_accounts(store: &mut Store, sim: &SimHandle, now: i64) -> Result<()> {
     store.write(|tx| {
         for account in sim.state().world.accounts() {
             let new = NewAccount {

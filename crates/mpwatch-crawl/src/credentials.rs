@@ -89,6 +89,24 @@ impl CredentialPool {
         }
     }
 
+    /// Takes the sets of a reloaded secrets file: a set already known by its name and
+    /// key keeps its state (an expired set stays expired); new ones start usable, and
+    /// sets no longer listed are dropped. Runs in flight use the new sets from their
+    /// next request on.
+    pub fn replace_sets(&self, credentials: Vec<ClientCredential>) {
+        let mut guard = self.lock();
+        let (entries, next) = &mut *guard;
+        let mut old: Vec<Entry> = std::mem::take(entries);
+        for credential in credentials {
+            let state = old
+                .iter()
+                .position(|e| e.credential.name == credential.name && e.credential.key == credential.key)
+                .map_or(CredentialState::Active, |i| old.swap_remove(i).state);
+            entries.push(Entry { credential, state });
+        }
+        *next = 0;
+    }
+
     /// Names and states, for summaries.
     pub fn states(&self) -> Vec<(String, CredentialState)> {
         self.lock().0.iter().map(|e| (e.credential.name.clone(), e.state)).collect()
@@ -98,6 +116,27 @@ impl CredentialPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replaced_sets_keep_known_states_and_start_new_ones_usable() {
+        let pool = CredentialPool::new(vec![credential("a"), credential("b")]);
+        assert_eq!(pool.mark_expired("a"), Some(1));
+        assert_eq!(pool.mark_expired("b"), Some(0));
+        assert!(!pool.any_available(0));
+        let mut renewed = credential("b");
+        renewed.key = Secret::new("k2");
+        pool.replace_sets(vec![credential("a"), renewed, credential("c")]);
+        let states = pool.states();
+        assert_eq!(
+            states,
+            vec![
+                ("a".to_string(), CredentialState::Expired),
+                ("b".to_string(), CredentialState::Active),
+                ("c".to_string(), CredentialState::Active),
+            ]
+        );
+        assert_eq!(pool.acquire(0).map(|c| c.name), Some("b".to_string()));
+    }
     use mpwatch_core::secrets::Secret;
 
     fn credential(name: &str) -> ClientCredential {

@@ -333,10 +333,19 @@ fn write_period(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(sqlite)?;
+    // Rankers do not rank an account that published nothing: it is listed without a
+    // rank, so the others' ranks and changes do not depend on who was silent.
+    let silent: std::collections::HashSet<i64> =
+        rows.iter().filter(|row| row.inputs.n <= 0.0).map(|row| row.account_id).collect();
     for (formula, list) in &values {
-        for (account, rank) in competition_ranks(list) {
-            let value = value_of.get(&(*formula, account)).copied().unwrap_or(0.0);
-            let change = previous_ranks.get(&(account, formula.as_str())).map(|before| before - rank);
+        let published: Vec<(i64, f64)> =
+            list.iter().copied().filter(|(account, _)| !silent.contains(account)).collect();
+        let ranks: HashMap<i64, i64> = competition_ranks(&published).into_iter().collect();
+        for (account, _) in list {
+            let value = value_of.get(&(*formula, *account)).copied().unwrap_or(0.0);
+            let rank = ranks.get(account).copied();
+            let change =
+                rank.and_then(|rank| previous_ranks.get(&(*account, formula.as_str())).map(|before| before - rank));
             insert_value
                 .execute(params![account, kind, period.start, formula.as_str(), value, rank, change])
                 .map_err(sqlite)?;
@@ -419,10 +428,10 @@ fn ranks_of(
     )?;
     let mut ranks = HashMap::new();
     for row in statement.query_map(params![kind, start], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<i64>>(2)?))
     })? {
         let (account, name, rank) = row?;
-        if let Ok(formula) = name.parse::<Formula>() {
+        if let (Ok(formula), Some(rank)) = (name.parse::<Formula>(), rank) {
             ranks.insert((account, formula.as_str()), rank);
         }
     }
@@ -673,10 +682,14 @@ fn windows(periods: Vec<Period>) -> Vec<Vec<Period>> {
 /// One line of a ranking, as `mpwatch report` prints it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RankingRow {
-    /// Rank (competition ranking).
-    pub rank: i64,
-    /// Previous rank minus this one (positive: up), `None` when new.
+    /// Rank (competition ranking within the selection); `None` for an account that
+    /// published nothing in the period (listed after the ranked ones).
+    pub rank: Option<i64>,
+    /// Previous rank minus this one within the same selection (positive: up), `None`
+    /// when unranked in either period.
     pub change: Option<i64>,
+    /// Account row id.
+    pub account_id: i64,
     /// Account name.
     pub account: String,
     /// Articles.
@@ -701,7 +714,10 @@ pub struct RankingRow {
     pub provisional: bool,
 }
 
-/// The ranking of one period and index (optionally one group), best first.
+/// The ranking of one period and index among the tracked accounts, or among one group's:
+/// ranks and changes count only the selection (`--group G --top 3` shows ranks 1-3 of
+/// G). Accounts that published nothing come last, unranked. Changes compare with the
+/// stored period of the same kind that ends where this one starts.
 pub fn ranking(
     store: &Store,
     kind: PeriodKind,
@@ -709,35 +725,74 @@ pub fn ranking(
     index: Formula,
     group: Option<&str>,
 ) -> Result<Vec<RankingRow>> {
-    let mut statement = store.connection().prepare(
+    let mut rows = selection(store, kind, start, index, group)?;
+    let previous_start: Option<i64> = store
+        .connection()
+        .prepare_cached(
+            "SELECT p.period_start FROM index_periods p
+             WHERE p.period_kind = ?1
+               AND p.period_end = (SELECT period_start FROM index_periods WHERE period_kind = ?1 AND period_start = ?2 LIMIT 1)
+             LIMIT 1",
+        )?
+        .query_row(params![kind.as_str(), start], |row| row.get(0))
+        .optional()?;
+    let previous = match previous_start {
+        Some(previous_start) => ranks_within(&selection(store, kind, previous_start, index, group)?),
+        None => HashMap::new(),
+    };
+    let ranks = ranks_within(&rows);
+    for row in &mut rows {
+        row.rank = ranks.get(&row.account_id).copied();
+        row.change = row.rank.and_then(|rank| previous.get(&row.account_id).map(|before| before - rank));
+    }
+    rows.sort_by(|a, b| (a.rank.is_none(), a.rank, &a.account).cmp(&(b.rank.is_none(), b.rank, &b.account)));
+    Ok(rows)
+}
+
+/// Competition ranks by value among the rows that published something.
+fn ranks_within(rows: &[RankingRow]) -> HashMap<i64, i64> {
+    let published: Vec<(i64, f64)> =
+        rows.iter().filter(|row| row.n > 0).map(|row| (row.account_id, row.value)).collect();
+    competition_ranks(&published).into_iter().collect()
+}
+
+/// The selection's rows of one stored period, unranked.
+fn selection(
+    store: &Store,
+    kind: PeriodKind,
+    start: i64,
+    index: Formula,
+    group: Option<&str>,
+) -> Result<Vec<RankingRow>> {
+    let mut statement = store.connection().prepare_cached(
         // The columns of v_rankings, from its tables: the view cannot be filtered by
         // period start, and by kind alone it reads every period of that kind.
-        "SELECT v.rank, v.rank_change, coalesce(a.nickname, a.alias, a.biz) AS account_name, p.n, p.reads,
+        "SELECT v.account_id, coalesce(a.nickname, a.alias, a.biz) AS account_name, p.n, p.reads,
                 p.reads / nullif(p.n, 0), p.reads_max, p.reads_headline, p.wows, p.likes, v.value, p.late_articles,
                 p.provisional
          FROM index_values v
          JOIN index_periods p USING (account_id, period_kind, period_start)
          JOIN accounts a ON a.id = v.account_id
          WHERE v.period_kind = ?1 AND v.period_start = ?2 AND v.index_name = ?3
-           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM account_groups g WHERE g.account_id = v.account_id AND g.name = ?4))
-         ORDER BY v.rank, account_name",
+           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM account_groups g WHERE g.account_id = v.account_id AND g.name = ?4))",
     )?;
     let rows = statement
         .query_map(params![kind.as_str(), start, index.as_str(), group], |row| {
             Ok(RankingRow {
-                rank: row.get(0)?,
-                change: row.get(1)?,
-                account: row.get(2)?,
-                n: row.get(3)?,
-                reads: row.get(4)?,
-                reads_per_article: row.get(5)?,
-                reads_max: row.get(6)?,
-                reads_headline: row.get(7)?,
-                wows: row.get(8)?,
-                likes: row.get(9)?,
-                value: row.get(10)?,
-                late: row.get(11)?,
-                provisional: row.get(12)?,
+                rank: None,
+                change: None,
+                account_id: row.get(0)?,
+                account: row.get(1)?,
+                n: row.get(2)?,
+                reads: row.get(3)?,
+                reads_per_article: row.get(4)?,
+                reads_max: row.get(5)?,
+                reads_headline: row.get(6)?,
+                wows: row.get(7)?,
+                likes: row.get(8)?,
+                value: row.get(9)?,
+                late: row.get(10)?,
+                provisional: row.get(11)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

@@ -699,7 +699,9 @@ impl Service {
     }
 
     /// SIGHUP: a new configuration and secrets for new runs and the jobs. Anything that
-    /// fails keeps the old ones (and says why); runs in flight finish as they started.
+    /// fails keeps the old ones (and says why); runs in flight finish with the
+    /// configuration they started with, but take the new credential sets: a run that
+    /// waits for a usable set (every one expired) must not wait for good.
     async fn reload(&mut self, notifier: &Notifier, reload: &Reloader) {
         notifier.reloading();
         match self.try_reload(reload).await {
@@ -734,6 +736,7 @@ impl Service {
             return Err(error.to_string());
         }
         self.alerts = alerts;
+        self.engine.credentials().replace_sets(self.secrets.client.clone());
         self.engine = Arc::new(engine);
         Ok(())
     }

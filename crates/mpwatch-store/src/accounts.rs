@@ -1,6 +1,7 @@
 //! Tracked accounts, their groups and their sources (ways of finding articles), with
 //! each source's health.
 
+use crate::ExecuteCached as _;
 use mpwatch_core::time::UnixSeconds;
 use mpwatch_core::{Biz, SourceHealth, SourceKind};
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
@@ -156,7 +157,7 @@ impl Tx<'_> {
         let existing = matching_accounts(conn, new)?;
         let (id, created) = match existing.as_slice() {
             [] => {
-                conn.execute(
+                conn.execute_cached(
                     "INSERT INTO accounts (biz, username, alias, nickname, enabled, added_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
                     params![new.biz.as_ref().map(Biz::as_str), new.username, new.alias, new.nickname, now],
@@ -166,7 +167,7 @@ impl Tx<'_> {
             }
             [id] => {
                 let changed = conn
-                    .execute(
+                    .execute_cached(
                         "UPDATE accounts SET
                             biz = coalesce(biz, ?2), username = coalesce(username, ?3),
                             alias = coalesce(alias, ?4), nickname = coalesce(?5, nickname),
@@ -192,8 +193,11 @@ impl Tx<'_> {
             }
         };
         for group in clean_groups(&new.groups) {
-            conn.execute("INSERT OR IGNORE INTO account_groups (account_id, name) VALUES (?1, ?2)", params![id, group])
-                .context(|| format!("adding account #{id} to group {group}"))?;
+            conn.execute_cached(
+                "INSERT OR IGNORE INTO account_groups (account_id, name) VALUES (?1, ?2)",
+                params![id, group],
+            )
+            .context(|| format!("adding account #{id} to group {group}"))?;
         }
         for source in &new.sources {
             self.add_source(id, source, now)?;
@@ -221,7 +225,10 @@ impl Tx<'_> {
     pub fn disable_account(&self, id: i64, now: UnixSeconds) -> Result<bool> {
         let changed = self
             .connection()
-            .execute("UPDATE accounts SET enabled = 0, updated_at = ?2 WHERE id = ?1 AND enabled = 1", params![id, now])
+            .execute_cached(
+                "UPDATE accounts SET enabled = 0, updated_at = ?2 WHERE id = ?1 AND enabled = 1",
+                params![id, now],
+            )
             .context(|| format!("disabling account #{id}"))?;
         Ok(changed > 0)
     }
@@ -239,8 +246,9 @@ impl Tx<'_> {
             )?,
             sources: count("SELECT count(*) FROM account_sources WHERE account_id = ?1")?,
         };
-        let deleted =
-            conn.execute("DELETE FROM accounts WHERE id = ?1", [id]).context(|| format!("deleting account #{id}"))?;
+        let deleted = conn
+            .execute_cached("DELETE FROM accounts WHERE id = ?1", [id])
+            .context(|| format!("deleting account #{id}"))?;
         if deleted == 0 {
             return Err(StoreError::NotFound(format!("no account #{id}")));
         }
@@ -262,7 +270,7 @@ impl Tx<'_> {
         let conn = self.connection();
         let describe = || format!("updating account {biz}");
         if let Some(locator) = locator {
-            conn.execute(
+            conn.execute_cached(
                 "UPDATE accounts SET biz = ?1, updated_at = ?3
                  WHERE biz IS NULL AND NOT EXISTS (SELECT 1 FROM accounts WHERE biz = ?1)
                    AND id IN (SELECT account_id FROM account_sources WHERE kind = 'manual' AND locator = ?2)",
@@ -270,7 +278,7 @@ impl Tx<'_> {
             )
             .context(describe)?;
         }
-        conn.execute(
+        conn.execute_cached(
             "UPDATE accounts SET nickname = coalesce(nickname, ?2),
                 username = coalesce(username, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE username = ?3))),
                 alias = coalesce(alias, (SELECT ?4 WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE alias = ?4))),
@@ -295,12 +303,12 @@ impl Tx<'_> {
     ) -> Result<()> {
         let conn = self.connection();
         match outcome {
-            Ok(()) => conn.execute(
+            Ok(()) => conn.execute_cached(
                 "UPDATE account_sources SET health = 'ok', last_ok_at = ?2, consecutive_failures = 0,
                     next_retry_at = ?3 WHERE id = ?1",
                 params![source_id, now, next_retry_at],
             ),
-            Err(error) => conn.execute(
+            Err(error) => conn.execute_cached(
                 "UPDATE account_sources SET consecutive_failures = consecutive_failures + 1,
                     health = CASE WHEN consecutive_failures + 1 >= 3 THEN 'failing' ELSE 'degraded' END,
                     last_error = ?2, next_retry_at = ?3 WHERE id = ?1",
@@ -315,7 +323,7 @@ impl Tx<'_> {
     /// transaction as the articles of the pages it counts, so neither is ahead).
     pub fn save_list_position(&self, source_id: i64, position: &ListPosition) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "UPDATE account_sources SET list_covered_through = ?2, list_resume_offset = ?3,
                     list_sweep_newest = ?4 WHERE id = ?1",
                 params![source_id, position.covered_through, position.resume_offset, position.sweep_newest],

@@ -1,5 +1,6 @@
 //! Articles, keyed by (biz, mid, idx), and their append-only count snapshots.
 
+use crate::ExecuteCached as _;
 use mpwatch_core::time::UnixSeconds;
 use mpwatch_core::{ArticleKey, ArticleKind, ArticleStatus, Biz, Copyright};
 use rusqlite::{OptionalExtension as _, Row, params};
@@ -537,6 +538,8 @@ pub struct ArticleFilter {
     pub since: Option<UnixSeconds>,
     /// Only this status.
     pub status: Option<ArticleStatus>,
+    /// At most this many (the newest).
+    pub limit: Option<usize>,
 }
 
 impl Tx<'_> {
@@ -574,7 +577,7 @@ impl Tx<'_> {
         body: &[u8],
     ) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO raw_pages (article_id, fetched_at, url, bytes, body) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![article_id, fetched_at, url, uncompressed as i64, body],
             )
@@ -689,29 +692,38 @@ impl Store {
                  FROM v_articles
                  WHERE (?1 IS NULL OR account_id = ?1) AND (?2 IS NULL OR published_at >= ?2)
                    AND (?3 IS NULL OR status = ?3)
-                 ORDER BY published_at DESC, biz, mid, idx",
+                 ORDER BY published_at DESC, biz, mid, idx
+                 LIMIT coalesce(?4, -1)",
             )
             .context(|| "listing articles".into())?;
         let rows = statement
-            .query_map(params![filter.account_id, filter.since, filter.status.map(ArticleStatus::as_str)], |row| {
-                Ok(ArticleSummary {
-                    id: row.get(0)?,
-                    account_name: row.get(1)?,
-                    biz: row.get(2)?,
-                    mid: row.get(3)?,
-                    idx: row.get(4)?,
-                    title: row.get(5)?,
-                    published_at: row.get(6)?,
-                    kind: row.get(7)?,
-                    status: row.get(8)?,
-                    reads: row.get(9)?,
-                    likes: row.get(10)?,
-                    wows: row.get(11)?,
-                    shares: row.get(12)?,
-                    comments: row.get(13)?,
-                    snapshot_count: row.get(14)?,
-                })
-            })
+            .query_map(
+                params![
+                    filter.account_id,
+                    filter.since,
+                    filter.status.map(ArticleStatus::as_str),
+                    filter.limit.map(|limit| limit as i64)
+                ],
+                |row| {
+                    Ok(ArticleSummary {
+                        id: row.get(0)?,
+                        account_name: row.get(1)?,
+                        biz: row.get(2)?,
+                        mid: row.get(3)?,
+                        idx: row.get(4)?,
+                        title: row.get(5)?,
+                        published_at: row.get(6)?,
+                        kind: row.get(7)?,
+                        status: row.get(8)?,
+                        reads: row.get(9)?,
+                        likes: row.get(10)?,
+                        wows: row.get(11)?,
+                        shares: row.get(12)?,
+                        comments: row.get(13)?,
+                        snapshot_count: row.get(14)?,
+                    })
+                },
+            )
             .context(|| "listing articles".into())?;
         for row in rows {
             f(row.context(|| "listing articles".into())?)?;

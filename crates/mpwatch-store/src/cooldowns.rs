@@ -1,5 +1,6 @@
 //! Anti-crawl cooldowns of hosts and credentials, visible to users in `cooldowns`.
 
+use crate::ExecuteCached as _;
 use mpwatch_core::time::UnixSeconds;
 use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
@@ -27,7 +28,7 @@ impl Tx<'_> {
     /// Records a cooldown (replacing the previous one of the same target).
     pub fn set_cooldown(&self, cooldown: &Cooldown) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO cooldowns (scope, target, until, level, reason, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (scope, target) DO UPDATE SET until = excluded.until, level = excluded.level,
                     reason = excluded.reason, started_at = excluded.started_at",
@@ -40,7 +41,7 @@ impl Tx<'_> {
     /// Forgets a target's cooldown history (after it works again).
     pub fn clear_cooldown(&self, scope: &str, target: &str) -> Result<()> {
         self.connection()
-            .execute("DELETE FROM cooldowns WHERE scope = ?1 AND target = ?2", params![scope, target])
+            .execute_cached("DELETE FROM cooldowns WHERE scope = ?1 AND target = ?2", params![scope, target])
             .context(|| format!("clearing cooldown of {scope} {target}"))?;
         Ok(())
     }

@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_index_window.sql")),
     (8, include_str!("../migrations/0008_snapshots_by_time_article.sql")),
     (9, include_str!("../migrations/0009_queue_pending.sql")),
+    (10, include_str!("../migrations/0010_silent_accounts_unranked.sql")),
 ];
 
 /// The schema version this build writes.

@@ -4,6 +4,7 @@
 //! leased again. Acknowledging an item ([`Tx::complete_work`]) in the same transaction
 //! as the write it produced makes each item's effect happen exactly once.
 
+use crate::ExecuteCached as _;
 use mpwatch_core::QueueState;
 use mpwatch_core::time::UnixSeconds;
 use rusqlite::params;
@@ -41,7 +42,7 @@ impl Tx<'_> {
         now: UnixSeconds,
     ) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO work_queue (kind, target, priority, not_before, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)
                  ON CONFLICT (kind, target) DO UPDATE SET
@@ -63,7 +64,7 @@ impl Tx<'_> {
     /// hole once it clears. Waiting items keep their time. Returns the items re-armed.
     pub fn rearm_unfetched_pages(&self, now: UnixSeconds) -> Result<usize> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO work_queue (kind, target, priority, not_before, created_at, updated_at)
                  SELECT 'page', url, 10, ?1, ?1, ?1 FROM articles WHERE status = 'pending'
                  ON CONFLICT (kind, target) DO UPDATE SET
@@ -203,7 +204,7 @@ impl Tx<'_> {
                 continue;
             }
             reclaimed += conn
-                .execute(
+                .execute_cached(
                     "UPDATE work_queue SET state = 'pending', lease_until = NULL, leased_by = NULL, updated_at = ?2
                      WHERE id = ?1",
                     params![id, now],
@@ -220,7 +221,7 @@ impl Tx<'_> {
         for id in ids {
             released += self
                 .connection()
-                .execute(
+                .execute_cached(
                     "UPDATE work_queue SET state = 'pending', lease_until = NULL, leased_by = NULL,
                         attempts = max(attempts - 1, 0), updated_at = ?2
                      WHERE id = ?1 AND state = 'leased'",
@@ -246,7 +247,7 @@ impl Tx<'_> {
     pub fn postpone_work(&self, id: i64, not_before: UnixSeconds, reason: &str, now: UnixSeconds) -> Result<()> {
         self.set_state(id, QueueState::Pending, Some(not_before), Some(reason), now)?;
         self.connection()
-            .execute("UPDATE work_queue SET attempts = max(attempts - 1, 0) WHERE id = ?1", [id])
+            .execute_cached("UPDATE work_queue SET attempts = max(attempts - 1, 0) WHERE id = ?1", [id])
             .context(|| format!("updating work item #{id}"))?;
         Ok(())
     }
@@ -265,7 +266,7 @@ impl Tx<'_> {
         now: UnixSeconds,
     ) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "UPDATE work_queue SET state = ?2, lease_until = NULL, leased_by = NULL,
                     not_before = coalesce(?3, not_before),
                     last_error = coalesce(?4, last_error), updated_at = ?5
@@ -435,7 +436,7 @@ mod tests {
             store.write(|tx| {
                 for (n, (kind, priority, not_before, state, lease_until)) in items.iter().enumerate() {
                     let state = ["pending", "pending", "leased", "done"][*state];
-                    tx.connection().execute(
+                    tx.connection().execute_cached(
                         "INSERT INTO work_queue (kind, target, priority, not_before, state, lease_until, created_at, updated_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0)",
                         params![all_kinds[*kind], n.to_string(), priority, not_before, state, lease_until],

@@ -1,5 +1,6 @@
 //! Crawl runs and the fetch log: what mpwatch did, for status pages and users' queries.
 
+use crate::ExecuteCached as _;
 use mpwatch_core::CrawlTrigger;
 use mpwatch_core::time::UnixSeconds;
 use rusqlite::params;
@@ -76,7 +77,7 @@ impl Tx<'_> {
     /// process close the run if this one dies.
     pub fn start_run(&self, trigger: CrawlTrigger, job: &str, holder: Option<&str>, now: UnixSeconds) -> Result<i64> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO crawl_runs (trigger, job, started_at, holder) VALUES (?1, ?2, ?3, ?4)",
                 params![trigger.as_str(), job, now, holder],
             )
@@ -87,7 +88,7 @@ impl Tx<'_> {
     /// Writes a running run's totals so far (so that a killed run keeps its counts).
     pub fn update_run_counts(&self, id: i64, counts: &RunCounts) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "UPDATE crawl_runs SET accounts = ?2, articles_found = ?3, articles_new = ?4, articles_updated = ?5,
                     snapshots = ?6, failures = ?7
                  WHERE id = ?1 AND result = 'running'",
@@ -115,7 +116,7 @@ impl Tx<'_> {
         now: UnixSeconds,
     ) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "UPDATE crawl_runs SET finished_at = ?2, accounts = ?3, articles_found = ?4, articles_new = ?5,
                     articles_updated = ?6, snapshots = ?7, failures = ?8, result = ?9, message = ?10
                  WHERE id = ?1",

@@ -2,6 +2,7 @@
 //! crawler lock that lets one process fetch at a time (`crawler_lock`), and ad-hoc
 //! crawl requests handed to the running service (`crawl_requests`).
 
+use crate::ExecuteCached as _;
 use mpwatch_core::time::UnixSeconds;
 use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
@@ -147,7 +148,7 @@ impl Tx<'_> {
             return Ok(LockOutcome::Held(lock));
         }
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO crawler_lock (id, holder, role, acquired_at, heartbeat_at) VALUES (1, ?1, ?2, ?3, ?3)
                  ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, role = excluded.role,
                     acquired_at = CASE WHEN crawler_lock.holder = excluded.holder THEN crawler_lock.acquired_at
@@ -163,7 +164,7 @@ impl Tx<'_> {
     pub fn heartbeat_crawler_lock(&self, holder: &str, status: Option<&str>, now: UnixSeconds) -> Result<bool> {
         let updated = self
             .connection()
-            .execute(
+            .execute_cached(
                 "UPDATE crawler_lock SET heartbeat_at = ?2, status = ?3 WHERE id = 1 AND holder = ?1",
                 params![holder, now, status],
             )
@@ -174,7 +175,7 @@ impl Tx<'_> {
     /// Gives the lock back (if `holder` has it).
     pub fn release_crawler_lock(&self, holder: &str) -> Result<()> {
         self.connection()
-            .execute("DELETE FROM crawler_lock WHERE id = 1 AND holder = ?1", params![holder])
+            .execute_cached("DELETE FROM crawler_lock WHERE id = 1 AND holder = ?1", params![holder])
             .context(|| "releasing the crawler lock".into())?;
         Ok(())
     }
@@ -194,7 +195,7 @@ impl Tx<'_> {
             }
             closed += self
                 .connection()
-                .execute(
+                .execute_cached(
                     "UPDATE crawl_runs SET result = 'interrupted', finished_at = ?2,
                         message = 'the process running it stopped without closing it (killed or crashed)'
                      WHERE id = ?1 AND result = 'running'",
@@ -215,7 +216,7 @@ impl Tx<'_> {
         now: UnixSeconds,
     ) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO service_jobs (name, kind, last_fire_at, last_started_at, last_result, last_message, last_run_id)
                  VALUES (?1, ?2, ?3, ?4, 'running', NULL, ?5)
                  ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, last_fire_at = excluded.last_fire_at,
@@ -237,7 +238,7 @@ impl Tx<'_> {
         now: UnixSeconds,
     ) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "UPDATE service_jobs SET last_finished_at = ?2, last_result = ?3, last_message = ?4,
                     last_run_id = coalesce(?5, last_run_id),
                     last_success_at = CASE WHEN ?3 IN ('ok', 'partial') THEN ?2 ELSE last_success_at END
@@ -251,7 +252,7 @@ impl Tx<'_> {
     /// Records a fire that was not run (the job was still running, or catch-up is off).
     pub fn job_skipped(&self, name: &str, kind: &str, fire_at: UnixSeconds, why: &str) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO service_jobs (name, kind, last_fire_at, last_message) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, last_fire_at = max(coalesce(last_fire_at, 0), excluded.last_fire_at),
                     last_message = excluded.last_message",
@@ -264,7 +265,7 @@ impl Tx<'_> {
     /// Stores the next fire time the service computed for a job.
     pub fn job_next_fire(&self, name: &str, kind: &str, next: Option<UnixSeconds>) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO service_jobs (name, kind, next_fire_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, next_fire_at = excluded.next_fire_at",
                 params![name, kind, next],
@@ -276,7 +277,7 @@ impl Tx<'_> {
     /// Asks the service for a crawl; returns the request id.
     pub fn add_crawl_request(&self, options: &str, requested_by: Option<&str>, now: UnixSeconds) -> Result<i64> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO crawl_requests (requested_at, requested_by, options) VALUES (?1, ?2, ?3)",
                 params![now, requested_by, options],
             )
@@ -287,7 +288,7 @@ impl Tx<'_> {
     /// Jobs left `running` by a service that was killed: `interrupted`.
     pub fn interrupt_running_jobs(&self, now: UnixSeconds) -> Result<usize> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "UPDATE service_jobs SET last_result = 'interrupted', last_finished_at = ?1,
                     last_message = 'the service stopped during the run'
                  WHERE last_result = 'running'",
@@ -300,14 +301,14 @@ impl Tx<'_> {
     pub fn remove_jobs_except(&self, names: &[String]) -> Result<usize> {
         let names = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
         self.connection()
-            .execute("DELETE FROM service_jobs WHERE name NOT IN (SELECT value FROM json_each(?1))", [names])
+            .execute_cached("DELETE FROM service_jobs WHERE name NOT IN (SELECT value FROM json_each(?1))", [names])
             .context(|| "removing old jobs".into())
     }
 
     /// Puts a request back to wait (its run was stopped with the service).
     pub fn requeue_crawl_request(&self, id: i64) -> Result<()> {
         self.connection()
-            .execute("UPDATE crawl_requests SET state = 'pending', started_at = NULL WHERE id = ?1", [id])
+            .execute_cached("UPDATE crawl_requests SET state = 'pending', started_at = NULL WHERE id = ?1", [id])
             .context(|| format!("requeueing crawl request #{id}"))?;
         Ok(())
     }
@@ -330,7 +331,7 @@ impl Tx<'_> {
             .context(|| "reading crawl requests".into())?;
         let Some(mut request) = request else { return Ok(None) };
         self.connection()
-            .execute(
+            .execute_cached(
                 "UPDATE crawl_requests SET state = 'running', started_at = ?2 WHERE id = ?1",
                 params![request.id, now],
             )
@@ -343,7 +344,7 @@ impl Tx<'_> {
     /// Links a request to its crawl run.
     pub fn crawl_request_run(&self, id: i64, run_id: i64) -> Result<()> {
         self.connection()
-            .execute("UPDATE crawl_requests SET run_id = ?2 WHERE id = ?1", params![id, run_id])
+            .execute_cached("UPDATE crawl_requests SET run_id = ?2 WHERE id = ?1", params![id, run_id])
             .context(|| format!("linking crawl request #{id}"))?;
         Ok(())
     }
@@ -351,7 +352,7 @@ impl Tx<'_> {
     /// Records how a request ended (`done`, `failed`, `cancelled`).
     pub fn finish_crawl_request(&self, id: i64, state: &str, message: Option<&str>, now: UnixSeconds) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "UPDATE crawl_requests SET state = ?2, message = ?3, finished_at = ?4 WHERE id = ?1",
                 params![id, state, message, now],
             )
@@ -362,7 +363,7 @@ impl Tx<'_> {
     /// Requests a previous service left `running` (it was killed) go back to pending.
     pub fn requeue_running_requests(&self) -> Result<usize> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "UPDATE crawl_requests SET state = 'pending', started_at = NULL
                  WHERE state IN ('pending', 'running') AND state = 'running'",
                 [],
@@ -463,7 +464,7 @@ impl Tx<'_> {
         at: UnixSeconds,
     ) -> Result<i64> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO alerts (at, kind, subject, message, suppressed) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![at, kind, subject, message, i64::from(suppressed)],
             )
@@ -474,7 +475,7 @@ impl Tx<'_> {
     /// Counts the webhooks that accepted an alert.
     pub fn alert_delivered(&self, id: i64, webhooks: i64) -> Result<()> {
         self.connection()
-            .execute("UPDATE alerts SET delivered = ?2 WHERE id = ?1", params![id, webhooks])
+            .execute_cached("UPDATE alerts SET delivered = ?2 WHERE id = ?1", params![id, webhooks])
             .context(|| format!("recording delivery of alert #{id}"))?;
         Ok(())
     }
@@ -482,7 +483,7 @@ impl Tx<'_> {
     /// Records a credential set's state when it changes.
     pub fn set_credential_state(&self, name: &str, state: &str, now: UnixSeconds) -> Result<()> {
         self.connection()
-            .execute(
+            .execute_cached(
                 "INSERT INTO credential_states (name, state, since) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET state = excluded.state,
                     since = CASE WHEN credential_states.state = excluded.state THEN credential_states.since

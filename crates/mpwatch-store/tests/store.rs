@@ -420,3 +420,67 @@ fn active_sources_are_those_of_the_enabled_accounts_asked_for() {
     assert_eq!(accounts_of(store.active_sources(&[ids[1], ids[2]]).unwrap()), vec![ids[1], ids[1]]);
     assert!(store.active_sources(&[ids[2]]).unwrap().is_empty(), "a disabled account is not crawled");
 }
+
+/// Version 10 takes the ranks of accounts that published nothing away and keeps the
+/// others' ranks and values.
+#[test]
+fn migration_10_unranks_silent_accounts_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v9.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for (version, sql) in mpwatch_store::MIGRATIONS.iter().filter(|(version, _)| *version <= 9) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at, mpwatch_version) VALUES (?1, 0, 'test')",
+                [version],
+            )
+            .unwrap();
+        }
+        conn.pragma_update(None, "user_version", 9).unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts (id, nickname, added_at, updated_at) VALUES (1, 'a', 0, 0), (2, 'b', 0, 0), (3, 'quiet', 0, 0);",
+        )
+        .unwrap();
+        // Two days: account 3 published nothing on the first, and was third on the second.
+        for (start, n) in [(0, [5, 3, 0]), (86_400, [5, 3, 1])] {
+            for (account, n) in (1..=3).zip(n) {
+                conn.execute(
+                    "INSERT INTO index_periods VALUES (?1, 'day', ?2, ?2 + 86400, 'x', 1, ?3, 1, 1, ?3, 0, 0, 0, 0, 0, 0, 0,
+                        0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, 0, 0)",
+                    (account, start, n),
+                )
+                .unwrap();
+                let rank = 4 - account;
+                let change: Option<i64> = (start > 0).then_some(0);
+                conn.execute(
+                    "INSERT INTO index_values VALUES (?1, 'day', ?2, 'nri', ?3, ?4, ?5)",
+                    (account, start, n as f64, rank.min(3), change),
+                )
+                .unwrap();
+            }
+        }
+    }
+    let store = Store::open(&path, &StoreOptions::default()).unwrap();
+    type Row = (i64, i64, Option<i64>, Option<i64>, f64);
+    let rows: Vec<Row> = store
+        .connection()
+        .prepare("SELECT period_start, account_id, rank, rank_change, value FROM v_rankings ORDER BY 1, 2")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (0, 1, Some(3), None, 5.0),
+            (0, 2, Some(2), None, 3.0),
+            (0, 3, None, None, 0.0),
+            (86_400, 1, Some(3), Some(0), 5.0),
+            (86_400, 2, Some(2), Some(0), 3.0),
+            // Ranked now, silent before: no change to show.
+            (86_400, 3, Some(1), None, 1.0),
+        ]
+    );
+}
