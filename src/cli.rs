@@ -133,6 +133,10 @@ pub struct ChartArgs {
     /// Output file; `.svg` or `.png` decides the format.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Daily charts: the 7-day average (days without a push count as 0) instead of a
+    /// line with gaps on days without a push.
+    #[arg(long)]
+    pub smooth: bool,
 }
 
 /// `mpwatch index`.

@@ -542,6 +542,7 @@ fn finish(db_path: &Path, fresh_dir: bool, outcome: &Outcome) -> Result<()> {
         to: &days.1,
         output: &chart_path,
         svg: false,
+        smooth: false,
     };
     crate::commands::chart::draw_chart(&store, &rules, &chart)?;
     println!("chart of the four publishers' daily reads: {}", chart_path.display());

@@ -799,7 +799,21 @@ fn selection(
     Ok(rows)
 }
 
-/// An index (or `reads`) of one account per period, for charts: (period start, value).
+/// One point of a chart series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeriesPoint {
+    /// The period's start (unix seconds).
+    pub start: i64,
+    /// The metric's value.
+    pub value: f64,
+    /// Articles the account published in the period (0: nothing to show).
+    pub n: i64,
+    /// The period still waits for data.
+    pub provisional: bool,
+}
+
+/// An index (or `reads`, `read_rate`, `engagement_rate`, `wows`, `likes`, `n`) of one
+/// account per period, for charts, oldest first.
 pub fn series(
     store: &Store,
     account_id: i64,
@@ -807,26 +821,29 @@ pub fn series(
     metric: &str,
     from: i64,
     to: i64,
-) -> Result<Vec<(i64, f64)>> {
-    let sql = match metric {
-        "reads" | "read_rate" | "engagement_rate" | "wows" | "likes" | "n" => format!(
-            "SELECT period_start, {metric} FROM index_periods WHERE account_id = ?1 AND period_kind = ?2
-             AND period_start >= ?3 AND period_start < ?4 ORDER BY period_start"
-        ),
-        _ => "SELECT period_start, value FROM index_values WHERE account_id = ?1 AND period_kind = ?2
-              AND period_start >= ?3 AND period_start < ?4 AND index_name = ?5 ORDER BY period_start"
-            .to_string(),
+) -> Result<Vec<SeriesPoint>> {
+    let from_periods = matches!(metric, "reads" | "read_rate" | "engagement_rate" | "wows" | "likes" | "n");
+    let sql = if from_periods {
+        format!(
+            "SELECT period_start, {metric}, n, provisional FROM index_periods
+             WHERE account_id = ?1 AND period_kind = ?2 AND period_start >= ?3 AND period_start < ?4
+               AND ?5 IS NOT NULL
+             ORDER BY period_start"
+        )
+    } else {
+        "SELECT p.period_start, v.value, p.n, p.provisional
+         FROM index_periods p JOIN index_values v USING (account_id, period_kind, period_start)
+         WHERE p.account_id = ?1 AND p.period_kind = ?2 AND p.period_start >= ?3 AND p.period_start < ?4
+           AND v.index_name = ?5
+         ORDER BY p.period_start"
+            .to_string()
     };
     let mut statement = store.connection().prepare(&sql)?;
-    let rows: Vec<(i64, f64)> = if sql.contains("?5") {
-        statement
-            .query_map(params![account_id, kind.as_str(), from, to, metric], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?
-    } else {
-        statement
-            .query_map(params![account_id, kind.as_str(), from, to], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?
-    };
+    let rows = statement
+        .query_map(params![account_id, kind.as_str(), from, to, metric], |row| {
+            Ok(SeriesPoint { start: row.get(0)?, value: row.get(1)?, n: row.get(2)?, provisional: row.get(3)? })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
 
