@@ -202,7 +202,7 @@ pub struct ReportArgs {
     /// Period kind.
     #[arg(long, value_enum, default_value_t = ReportPeriod::Day)]
     pub period: ReportPeriod,
-    /// A date in the period (YYYY-MM-DD) [default: the last complete period].
+    /// A date in the period (YYYY-MM-DD) [default: the last period whose data is final].
     #[arg(long, conflicts_with_all = ["from", "to"], value_parser = date_arg)]
     pub date: Option<String>,
     /// A custom range instead: first day (YYYY-MM-DD)...
@@ -223,6 +223,18 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+    /// Column headers: English, or the Chinese ones rankers print (总阅读数, 头条阅读, ...).
+    #[arg(long, value_enum, default_value_t = Lang::En)]
+    pub lang: Lang,
+}
+
+/// The language of a report's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    /// English.
+    En,
+    /// Chinese, as Qingbo and Newrank print their rankings.
+    Zh,
 }
 
 /// `mpwatch crawl`.

@@ -3,10 +3,11 @@
 use comfy_table::presets::NOTHING;
 use comfy_table::{CellAlignment, ContentArrangement, Table};
 
-/// A borderless table with these column headers.
+/// A borderless table with these column headers, wrapped to fit the terminal when
+/// printed to one.
 pub fn new(headers: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(NOTHING).set_content_arrangement(ContentArrangement::Disabled).set_header(headers.to_vec());
+    table.load_preset(NOTHING).set_content_arrangement(ContentArrangement::Dynamic).set_header(headers.to_vec());
     table
 }
 

@@ -141,12 +141,24 @@ fn report_in_four_formats_and_charts_in_two() {
     assert_eq!(rows[0]["n"], 60);
     let csv = run(&db, &["report", "--period", "week", "--date", "2025-09-10", "--format", "csv", "--top", "2"]);
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "rank,change,account,n,R,R/n,Rmax,Rt,Z,L,index,flags");
+    assert_eq!(lines[0], "period,rank,change,account,pushes,n,R,R/n,Rmax,Rt,Z,L,index,flags");
+    assert!(lines[1].starts_with("2025-09-07,1,"), "{csv}");
     assert_eq!(lines.len(), 3);
     let md =
         run(&db, &["report", "--period", "day", "--date", "2025-10-20", "--format", "md", "--group", "publishers"]);
     assert!(md.starts_with("### day 2025-10-20 ranking by wci-v14.2"), "{md}");
     assert!(md.contains("| rank | change | account |"));
+    let zh = run(&db, &["report", "--period", "month", "--date", "2025-09-15", "--lang", "zh"]);
+    for header in ["排名", "公众号", "发布次数", "总阅读数", "头条阅读", "平均阅读", "最高阅读", "在看", "点赞"]
+    {
+        assert!(zh.contains(header), "{header} in {zh}");
+    }
+    // Counts are integers in JSON, and the default report names its period.
+    let value = &json["rows"][0];
+    assert!(value["reads"].is_i64() && value["reads_max"].is_i64() && value["pushes"].is_i64(), "{value}");
+    let output = mpwatch(&db).args(["report", "--period", "week"]).output().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the last week whose data is final"));
 
     let custom: serde_json::Value =
         serde_json::from_str(&run(&db, &["report", "--from", "2025-09-03", "--to", "2025-09-12", "--format", "json"]))

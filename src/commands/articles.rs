@@ -48,13 +48,14 @@ pub fn run(context: &AppContext, args: &ArticlesArgs) -> Result<()> {
         println!("no articles");
         return Ok(());
     }
+    let published = format!("published ({})", context.config.timezone);
     let mut table = crate::table::new(&[
         "account",
         "biz",
         "mid",
         "idx",
         "title",
-        "published",
+        &published,
         "kind",
         "status",
         "reads",
@@ -112,14 +113,15 @@ fn show(context: &AppContext, store: &mpwatch_store::Store, text: &str, json: bo
     println!("{}", article.title.as_deref().unwrap_or("(no title)"));
     println!("url:       {}", article.url);
     println!("key:       {}", article.key());
-    println!("published: {}", article.published_at.map(|t| local_time(t, tz)).unwrap_or_default());
+    println!("published: {} ({tz})", article.published_at.map(|t| local_time(t, tz)).unwrap_or_default());
     println!("kind:      {} ({})", article.kind, article.copyright.map(|c| c.as_str()).unwrap_or("?"));
     println!(
         "status:    {}{}",
         article.status,
         article.status_changed_at.map(|t| format!(" since {}", local_time(t, tz))).unwrap_or_default()
     );
-    let mut table = crate::table::new(&["observed", "age", "rung", "reads", "赞", "在看", "shares", "comments"]);
+    let observed = format!("observed ({tz})");
+    let mut table = crate::table::new(&[&observed, "age", "rung", "reads", "赞", "在看", "shares", "comments"]);
     for s in &snapshots {
         let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
         table.add_row(vec![

@@ -524,7 +524,7 @@ fn finish(db_path: &Path, fresh_dir: bool, outcome: &Outcome) -> Result<()> {
             index,
             None,
             Some(10),
-            ReportFormat::Table,
+            (ReportFormat::Table, crate::cli::Lang::En),
             outcome.end,
         )?;
         println!("{text}");

@@ -5,7 +5,7 @@ use mpwatch_index::compute::{Period, PeriodKind, Rules};
 use mpwatch_index::formulas::{Formula, Inputs, NriInputs, nri};
 use mpwatch_index::{RankingRow, Scope};
 
-use crate::cli::{GlobalArgs, IndexArgs, IndexCommand, ReportArgs, ReportFormat, ReportPeriod};
+use crate::cli::{GlobalArgs, IndexArgs, IndexCommand, Lang, ReportArgs, ReportFormat, ReportPeriod};
 use crate::context::AppContext;
 
 /// Index rules from the configuration.
@@ -116,12 +116,44 @@ pub fn report(context: &AppContext, args: &ReportArgs) -> Result<()> {
             Period::range(from, to, &rules.tz)
         }
         (_, _, Some(date)) => Period::containing(kind, parse_date(date)?, &rules.tz),
-        // The last complete period.
         _ => Period::at(kind, now, &rules.tz).previous(&rules.tz),
     };
     let mut store = context.open_store_with(false, false)?;
     mpwatch_index::update(&mut store, &rules, Scope::Incremental, now)?;
-    let text = ranking_text(&mut store, &rules, &period, index, args.group.as_deref(), args.top, args.format, now)?;
+    // By default: the last period whose data is final, and the report says so.
+    let period = match (&args.from, &args.date) {
+        (None, None) => match mpwatch_index::last_final_period(&store, kind, now)? {
+            Some(start) => {
+                let day = jiff::Timestamp::from_second(start)
+                    .context("a stored period's start")?
+                    .to_zoned_datetime(rules.tz.clone())
+                    .date();
+                let period = Period::containing(kind, day, &rules.tz);
+                eprintln!("{} {}: the last {} whose data is final", kind.as_str(), period.first_day, kind.as_str());
+                period
+            }
+            None => {
+                eprintln!(
+                    "{} {}: the last complete {}; its data is not final yet",
+                    kind.as_str(),
+                    period.first_day,
+                    kind.as_str()
+                );
+                period
+            }
+        },
+        _ => period,
+    };
+    let text = ranking_text(
+        &mut store,
+        &rules,
+        &period,
+        index,
+        args.group.as_deref(),
+        args.top,
+        (args.format, args.lang),
+        now,
+    )?;
     print!("{text}");
     Ok(())
 }
@@ -137,7 +169,7 @@ pub fn ranking_text(
     index: Formula,
     group: Option<&str>,
     top: Option<usize>,
-    format: ReportFormat,
+    (format, lang): (ReportFormat, Lang),
     now: i64,
 ) -> Result<String> {
     let kind = period.kind;
@@ -177,14 +209,49 @@ pub fn ranking_text(
         PeriodKind::Custom => format!("{label} ({} days) ranking by {index}", period.days),
         _ => format!("{} {} ranking by {}", kind.as_str(), period.first_day, index),
     };
-    render(&rows, format, &title, index)
+    let period_label = match kind {
+        PeriodKind::Custom => format!(
+            "{}..{}",
+            period.first_day,
+            period.first_day.saturating_add(jiff::Span::new().days(period.days as i64 - 1))
+        ),
+        _ => period.first_day.to_string(),
+    };
+    render(&Rendering { rows: &rows, format, lang, title: &title, period: &period_label, index })
 }
 
-const HEADERS: [&str; 12] = ["rank", "change", "account", "n", "R", "R/n", "Rmax", "Rt", "Z", "L", "index", "flags"];
+/// Column headers, in English and as Chinese rankers print them.
+const HEADERS: [&str; 13] =
+    ["rank", "change", "account", "pushes", "n", "R", "R/n", "Rmax", "Rt", "Z", "L", "index", "flags"];
+const HEADERS_ZH: [&str; 13] = [
+    "排名",
+    "变化",
+    "公众号",
+    "发布次数",
+    "文章数",
+    "总阅读数",
+    "平均阅读",
+    "最高阅读",
+    "头条阅读",
+    "在看",
+    "点赞",
+    "指数",
+    "标记",
+];
 
-fn cells(row: &RankingRow) -> [String; 12] {
+/// How a number of reads reads in a table: WeChat's cap as it shows it.
+fn reads_shown(reads: i64) -> String {
+    if reads == CAPPED_READS { "10万+".to_string() } else { reads.to_string() }
+}
+
+/// WeChat shows at most "10万+"; mpwatch stores that as 100001.
+const CAPPED_READS: i64 = 100_001;
+
+/// The cells of one row; `for_data` keeps numbers as numbers (CSV).
+fn cells(row: &RankingRow, lang: Lang, for_data: bool) -> [String; 13] {
     let change = match row.change {
         None if row.rank.is_none() => String::new(),
+        None if lang == Lang::Zh => "新".to_string(),
         None => "new".to_string(),
         Some(0) => "=".to_string(),
         Some(c) if c > 0 => format!("+{c}"),
@@ -192,32 +259,63 @@ fn cells(row: &RankingRow) -> [String; 12] {
     };
     let mut flags = Vec::new();
     if row.late > 0 {
-        flags.push(format!("late:{}", row.late));
+        flags.push(match lang {
+            Lang::En => format!("late:{}", row.late),
+            Lang::Zh => format!("迟测:{}", row.late),
+        });
     }
     if row.provisional {
-        flags.push("provisional".to_string());
+        flags.push(match lang {
+            Lang::En => "provisional".to_string(),
+            Lang::Zh => "暂定".to_string(),
+        });
     }
+    let max = if for_data { row.reads_max.to_string() } else { reads_shown(row.reads_max) };
     [
         // Accounts that published nothing are listed unranked.
-        row.rank.map(|rank| rank.to_string()).unwrap_or_else(|| "-".into()),
+        row.rank.map(|rank| rank.to_string()).unwrap_or_else(|| if for_data { String::new() } else { "-".into() }),
         change,
         row.account.clone(),
+        row.pushes.to_string(),
         row.n.to_string(),
-        format!("{:.0}", row.reads),
-        row.reads_per_article.map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
-        format!("{:.0}", row.reads_max),
-        format!("{:.0}", row.reads_headline),
-        format!("{:.0}", row.wows),
-        format!("{:.0}", row.likes),
-        format!("{:.2}", row.value),
+        row.reads.to_string(),
+        row.reads_per_article
+            .map(|r| format!("{r:.0}"))
+            .unwrap_or_else(|| if for_data { String::new() } else { "-".into() }),
+        max,
+        row.reads_headline.to_string(),
+        row.wows.to_string(),
+        row.likes.to_string(),
+        if for_data { row.value.to_string() } else { format!("{:.2}", row.value) },
         flags.join(" "),
     ]
 }
 
-fn render(rows: &[RankingRow], format: ReportFormat, title: &str, index: Formula) -> Result<String> {
-    Ok(match format {
+/// A report's rows in one format.
+pub struct Rendering<'a> {
+    /// The rows, best first.
+    pub rows: &'a [RankingRow],
+    /// Table, CSV, JSON or Markdown.
+    pub format: ReportFormat,
+    /// Headers' language.
+    pub lang: Lang,
+    /// The heading line.
+    pub title: &'a str,
+    /// The period's label in data (`2026-11-01`, or `2026-10-30..2026-11-28`).
+    pub period: &'a str,
+    /// The index ranked by.
+    pub index: Formula,
+}
+
+fn render(r: &Rendering<'_>) -> Result<String> {
+    let headers = match r.lang {
+        Lang::En => HEADERS,
+        Lang::Zh => HEADERS_ZH,
+    };
+    Ok(match r.format {
         ReportFormat::Json => {
-            let value = serde_json::json!({ "title": title, "index": index.as_str(), "rows": rows });
+            let value =
+                serde_json::json!({ "title": r.title, "period": r.period, "index": r.index.as_str(), "rows": r.rows });
             format!("{}\n", serde_json::to_string_pretty(&value)?)
         }
         ReportFormat::Csv => {
@@ -228,11 +326,13 @@ fn render(rows: &[RankingRow], format: ReportFormat, title: &str, index: Formula
                     cell.to_string()
                 }
             };
-            let mut out = HEADERS.join(",") + "\n";
-            for row in rows {
-                // Full precision in CSV: rounding is for display only.
-                let mut cells = cells(row);
-                cells[10] = row.value.to_string();
+            let period_header = if r.lang == Lang::Zh { "周期" } else { "period" };
+            let mut out = format!("{period_header},{}\n", headers.join(","));
+            for row in r.rows {
+                // Full precision and plain numbers in CSV: formatting is for display only.
+                let cells = cells(row, r.lang, true);
+                out.push_str(&quote(r.period));
+                out.push(',');
                 out.push_str(&cells.iter().map(|c| quote(c)).collect::<Vec<_>>().join(","));
                 out.push('\n');
             }
@@ -240,22 +340,36 @@ fn render(rows: &[RankingRow], format: ReportFormat, title: &str, index: Formula
         }
         ReportFormat::Md => {
             let mut out =
-                format!("### {title}\n\n| {} |\n|{}|\n", HEADERS.join(" | "), HEADERS.map(|_| "---").join("|"));
-            for row in rows {
-                out.push_str(&format!("| {} |\n", cells(row).map(|c| c.replace('|', "\\|")).join(" | ")));
+                format!("### {}\n\n| {} |\n|{}|\n", r.title, headers.join(" | "), headers.map(|_| "---").join("|"));
+            for row in r.rows {
+                out.push_str(&format!(
+                    "| {} |\n",
+                    cells(row, r.lang, false).map(|c| c.replace('|', "\\|")).join(" | ")
+                ));
             }
             out
         }
         ReportFormat::Table => {
-            if rows.is_empty() {
-                return Ok(format!("{title}: no data\n"));
+            if r.rows.is_empty() {
+                return Ok(format!("{}: no data\n", r.title));
             }
-            let mut table = crate::table::new(&HEADERS);
-            for row in rows {
-                table.add_row(cells(row).to_vec());
+            let mut table = crate::table::new(&headers);
+            for row in r.rows {
+                table.add_row(cells(row, r.lang, false).to_vec());
             }
-            crate::table::right_align(&mut table, &[0, 3, 4, 5, 6, 7, 8, 9, 10]);
-            format!("{title}\n{table}\n")
+            crate::table::right_align(&mut table, &[0, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+            format!("{}\n{table}\n", r.title)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_reads_show_as_wechat_shows_them() {
+        assert_eq!(reads_shown(100_001), "10万+");
+        assert_eq!(reads_shown(100_000), "100000");
+    }
 }

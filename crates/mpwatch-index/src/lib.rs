@@ -692,20 +692,22 @@ pub struct RankingRow {
     pub account_id: i64,
     /// Account name.
     pub account: String,
+    /// Pushes (发布次数).
+    pub pushes: i64,
     /// Articles.
     pub n: i64,
-    /// R.
-    pub reads: f64,
+    /// R (a sum of counts; 10万+ counts as 100001).
+    pub reads: i64,
     /// R / n.
     pub reads_per_article: Option<f64>,
-    /// Rmax.
-    pub reads_max: f64,
+    /// Rmax (100001: 10万+).
+    pub reads_max: i64,
     /// Rt.
-    pub reads_headline: f64,
+    pub reads_headline: i64,
     /// Z (在看).
-    pub wows: f64,
+    pub wows: i64,
     /// L (点赞).
-    pub likes: f64,
+    pub likes: i64,
     /// The index value.
     pub value: f64,
     /// Articles observed late.
@@ -767,9 +769,10 @@ fn selection(
     let mut statement = store.connection().prepare_cached(
         // The columns of v_rankings, from its tables: the view cannot be filtered by
         // period start, and by kind alone it reads every period of that kind.
-        "SELECT v.account_id, coalesce(a.nickname, a.alias, a.biz) AS account_name, p.n, p.reads,
-                p.reads / nullif(p.n, 0), p.reads_max, p.reads_headline, p.wows, p.likes, v.value, p.late_articles,
-                p.provisional
+        "SELECT v.account_id, coalesce(a.nickname, a.alias, a.biz) AS account_name, p.n,
+                CAST(round(p.reads) AS INTEGER), p.reads / nullif(p.n, 0), CAST(round(p.reads_max) AS INTEGER),
+                CAST(round(p.reads_headline) AS INTEGER), CAST(round(p.wows) AS INTEGER),
+                CAST(round(p.likes) AS INTEGER), v.value, p.late_articles, p.provisional, p.pushes
          FROM index_values v
          JOIN index_periods p USING (account_id, period_kind, period_start)
          JOIN accounts a ON a.id = v.account_id
@@ -793,10 +796,36 @@ fn selection(
                 value: row.get(9)?,
                 late: row.get(10)?,
                 provisional: row.get(11)?,
+                pushes: row.get(12)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
+}
+
+/// The start of the latest stored period of `kind` that ended by `now`, has articles and
+/// whose data is final (no row provisional): what a ranking by default shows. Looks at
+/// the newest 64 periods, newest first (an index range; data becomes final within days).
+pub fn last_final_period(store: &Store, kind: PeriodKind, now: i64) -> Result<Option<i64>> {
+    let conn = store.connection();
+    let starts: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT DISTINCT period_start FROM index_periods
+             WHERE period_kind = ?1 AND period_end <= ?2 ORDER BY period_start DESC LIMIT 64",
+        )?
+        .query_map(params![kind.as_str(), now], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut state = conn.prepare_cached(
+        "SELECT max(provisional), max(n) FROM index_periods WHERE period_kind = ?1 AND period_start = ?2",
+    )?;
+    for start in starts {
+        let (provisional, articles): (Option<i64>, Option<i64>) =
+            state.query_row(params![kind.as_str(), start], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        if provisional == Some(0) && articles.unwrap_or(0) > 0 {
+            return Ok(Some(start));
+        }
+    }
+    Ok(None)
 }
 
 /// One point of a chart series.
