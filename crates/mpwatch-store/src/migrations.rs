@@ -24,6 +24,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_snapshots_by_time_article.sql")),
     (9, include_str!("../migrations/0009_queue_pending.sql")),
     (10, include_str!("../migrations/0010_silent_accounts_unranked.sql")),
+    (11, include_str!("../migrations/0011_views_for_every_sql_tool.sql")),
+    (12, include_str!("../migrations/0012_articles_fts.sql")),
 ];
 
 /// The schema version this build writes.

@@ -484,3 +484,74 @@ fn migration_10_unranks_silent_accounts_and_keeps_the_rest() {
         ]
     );
 }
+
+/// The trigram index finds Chinese text of three characters or more inside words, and
+/// follows inserts, edits and deletions.
+#[test]
+fn full_text_search_finds_chinese_and_stays_in_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("fts.db"), &StoreOptions::default()).unwrap();
+    let biz = Biz::parse("MzA5MjkzMTA1Mw==").unwrap();
+    let record = |idx: u32, title: &str, body: &str| ArticleRecord {
+        url: format!("https://mp.weixin.qq.com/s?__biz={biz}&mid=7&idx={idx}"),
+        key: Some(ArticleKey { biz: biz.clone(), mid: 7, idx }),
+        title: Some(title.into()),
+        digest: Some("每周科研速递".into()),
+        content_text: Some(body.into()),
+        status: ArticleStatus::Ok,
+        ..ArticleRecord::default()
+    };
+    let ids = store
+        .write(|tx| {
+            let (first, _) = tx.upsert_article(&record(1, "量子计算的新进展", "超导量子比特的相干时间又长了"), 100)?;
+            let (second, _) = tx.upsert_article(&record(2, "基因编辑十问", "CRISPR 与伦理"), 100)?;
+            Ok((first, second))
+        })
+        .unwrap();
+    let found = |store: &Store, query: &str| -> Vec<i64> {
+        store
+            .connection()
+            .prepare("SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?1 ORDER BY rowid")
+            .unwrap()
+            .query_map([query], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(found(&store, "子计算"), vec![ids.0], "inside a word");
+    assert_eq!(found(&store, "相干时间"), vec![ids.0], "in the body");
+    assert_eq!(found(&store, "科研速递"), vec![ids.0, ids.1], "in the digest");
+    assert_eq!(found(&store, "title:基因编辑"), vec![ids.1]);
+    // Two characters are below a trigram: a LIKE over the articles finds them.
+    let like: i64 = store
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM articles WHERE title LIKE '%量子%' OR content_text LIKE '%量子%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(like, 1);
+    // An edit replaces the indexed text; a purge removes it.
+    store.write(|tx| tx.upsert_article(&record(1, "拓扑材料的新进展", "超导量子比特"), 200)).unwrap();
+    assert!(found(&store, "子计算").is_empty());
+    assert_eq!(found(&store, "拓扑材料"), vec![ids.0]);
+    store
+        .write(|tx| {
+            tx.connection()
+                .execute("DELETE FROM articles WHERE id = ?1", [ids.1])
+                .map_err(|source| StoreError::Sqlite { context: "deleting".into(), source })?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(found(&store, "基因编辑").is_empty());
+    let integrity: i64 = store
+        .connection()
+        .query_row("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH '新进展'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, 1);
+    store
+        .connection()
+        .execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)", [])
+        .unwrap();
+}
