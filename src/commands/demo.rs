@@ -532,8 +532,11 @@ fn finish(db_path: &Path, fresh_dir: bool, outcome: &Outcome) -> Result<()> {
     let dir = db_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let chart_path = dir.join("demo-reads.png");
     let publishers: Vec<String> = store.list_accounts(Some("publishers"))?.iter().map(|a| a.id.to_string()).collect();
+    // The whole history of the demo database: a short continued run may hold days
+    // without a push of any publisher.
+    let since = zoned(outcome.state.world_start).context("the demo's first day")?.date();
     let days =
-        (Period::containing(PeriodKind::Day, first, &rules.tz), Period::containing(PeriodKind::Day, last, &rules.tz));
+        (Period::containing(PeriodKind::Day, since, &rules.tz), Period::containing(PeriodKind::Day, last, &rules.tz));
     let chart = crate::commands::chart::Chart {
         accounts: &publishers,
         metric: "reads",
@@ -544,8 +547,10 @@ fn finish(db_path: &Path, fresh_dir: bool, outcome: &Outcome) -> Result<()> {
         svg: false,
         smooth: false,
     };
-    crate::commands::chart::draw_chart(&store, &rules, &chart)?;
-    println!("chart of the four publishers' daily reads: {}", chart_path.display());
+    match crate::commands::chart::draw_chart(&store, &rules, &chart) {
+        Ok(()) => println!("chart of the four publishers' daily reads: {}", chart_path.display()),
+        Err(error) => println!("no chart: {error:#}"),
+    }
     let db = shell_quote(&db_path.display().to_string());
     println!(
         r#"

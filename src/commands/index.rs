@@ -264,6 +264,12 @@ fn cells(row: &RankingRow, lang: Lang, for_data: bool) -> [String; 13] {
             Lang::Zh => format!("迟测:{}", row.late),
         });
     }
+    if row.missing > 0 {
+        flags.push(match lang {
+            Lang::En => format!("missing:{}", row.missing),
+            Lang::Zh => format!("缺数:{}", row.missing),
+        });
+    }
     if row.provisional {
         flags.push(match lang {
             Lang::En => "provisional".to_string(),

@@ -69,8 +69,8 @@ pub fn run(args: &SimArgs) -> Result<()> {
     })
 }
 
-/// Writes a config pointing at the simulator with rate limits for a local server, a
-/// secrets file with the credential set, and a database with the world's accounts.
+/// Writes a secrets file with the credential set, a database with the world's accounts,
+/// and last a config pointing at the simulator with rate limits for a local server.
 pub fn write_config(dir: &Path, sim: &SimHandle, credential: &SimCredential) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let config = format!(
@@ -115,8 +115,6 @@ cooldown_max = "1m"
 "#,
         base = sim.base_url()
     );
-    std::fs::write(dir.join("mpwatch.toml"), config)
-        .with_context(|| format!("cannot write {}/mpwatch.toml", dir.display()))?;
     let quote = |value: &str| toml::Value::String(value.to_string()).to_string();
     let secrets = format!(
         "# Written by `mpwatch sim --write-config`: a simulator credential set.\n[[client]]\nname = {}\nuin = {}\nkey = {}\npass_ticket = {}\nappmsg_token = {}\ncookie = {}\n",
@@ -129,7 +127,13 @@ cooldown_max = "1m"
     );
     crate::files::write_private(&dir.join("secrets.toml"), &secrets, true)?;
     let mut store = Store::open(&dir.join("mpwatch.db"), &StoreOptions::default())?;
-    add_world_accounts(&mut store, sim, mpwatch_core::time::now_unix())
+    add_world_accounts(&mut store, sim, mpwatch_core::time::now_unix())?;
+    // The config comes last, whole (a rename): a script that waits for it finds the
+    // database and the secrets ready.
+    let partial = dir.join("mpwatch.toml.partial");
+    std::fs::write(&partial, config).with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, dir.join("mpwatch.toml"))
+        .with_context(|| format!("cannot write {}/mpwatch.toml", dir.display()))
 }
 
 /// Adds every account of the simulator's world, with its profile_ext and feed sources,

@@ -79,7 +79,7 @@ pub fn compute_periods(
         }
         for (kind, calendar) in &calendars {
             if let Some(p) = calendar.find(article.published_at) {
-                sums[p][col].articles.add(article, rules.target(*kind), rules.late_factor);
+                sums[p][col].articles.add(article, rules.target(*kind), rules);
             }
             add_gains(&mut sums, col, article, calendar, periods);
         }

@@ -166,6 +166,13 @@ pub struct Rules {
     pub month_age: i64,
     /// A value observed later than `target × late_factor` is flagged late.
     pub late_factor: f64,
+    /// The snapshot ladder's last age (`crawl.snapshot_ages`): past it, an article gets
+    /// no more counts (deleted, blocked, or never counted), so its missing value is
+    /// missing for good, not pending.
+    pub ladder_end: i64,
+    /// The instant the data is judged at ([`crate::update`] and [`crate::store_period`]
+    /// set it); `i64::MIN`: nothing is settled.
+    pub now: i64,
 }
 
 impl Rules {
@@ -176,6 +183,8 @@ impl Rules {
             day_age: config.index.day_observation_age.as_secs() as i64,
             month_age: config.index.month_observation_age.as_secs() as i64,
             late_factor: config.index.late_factor,
+            ladder_end: config.crawl.snapshot_ages.iter().map(|age| age.as_secs() as i64).max().unwrap_or(0),
+            now: i64::MIN,
         })
     }
 
@@ -186,7 +195,15 @@ impl Rules {
             day_age: 86_400,
             month_age: 7 * 86_400,
             late_factor: 1.25,
+            ladder_end: 30 * 86_400,
+            now: i64::MIN,
         }
+    }
+
+    /// Whether an article published at `published_at` gets no more counts: the ladder
+    /// ended before [`Rules::now`].
+    pub fn settled(&self, published_at: i64) -> bool {
+        self.now >= published_at.saturating_add(self.ladder_end)
     }
 
     /// The target age for a period kind.
@@ -207,21 +224,28 @@ pub struct Taken {
     pub late: bool,
     /// No snapshot at or after the target age exists yet.
     pub provisional: bool,
+    /// No snapshot at or after the target age exists, and none will: the ladder ended.
+    pub missing: bool,
 }
 
 /// The value of an article at `target` age: the first snapshot at or after it (late
-/// when much after); when none exists yet, the latest earlier one, provisional.
-pub fn take(article: &ArticleData, target: i64, late_factor: f64) -> Taken {
+/// when much after); when none exists, the latest earlier one: provisional while the
+/// article may still be counted, missing (and final) once it is `settled`.
+pub fn take(article: &ArticleData, target: i64, late_factor: f64, settled: bool) -> Taken {
     let empty =
         Observation { age: 0, observed_at: article.published_at, reads: 0, likes: 0, wows: 0, shares: 0, comments: 0 };
     match article.snapshots.iter().filter(|s| s.age >= target).min_by_key(|s| s.age) {
-        Some(snapshot) => {
-            Taken { values: *snapshot, late: snapshot.age as f64 > target as f64 * late_factor, provisional: false }
-        }
+        Some(snapshot) => Taken {
+            values: *snapshot,
+            late: snapshot.age as f64 > target as f64 * late_factor,
+            provisional: false,
+            missing: false,
+        },
         None => Taken {
             values: article.snapshots.iter().max_by_key(|s| s.age).copied().unwrap_or(empty),
             late: false,
-            provisional: true,
+            provisional: !settled,
+            missing: settled,
         },
     }
 }
@@ -249,6 +273,9 @@ pub struct AccountPeriod {
     pub reads_gained_per_day: Option<f64>,
     /// Articles whose value was observed late.
     pub late: i64,
+    /// Articles with no value at their target age that will get none (the ladder
+    /// ended): they enter with their last earlier counts, and the period is final.
+    pub missing: i64,
     /// Some article has no value at its target age yet.
     pub provisional: bool,
 }
@@ -262,13 +289,14 @@ pub(crate) struct PeriodSums {
     headlines: i64,
     comments: (i64, i64, i64),
     late: i64,
+    missing: i64,
     provisional: bool,
 }
 
 impl PeriodSums {
     /// Adds an article published in the period, with its value at `target` age.
-    pub(crate) fn add(&mut self, article: &ArticleData, target: i64, late_factor: f64) {
-        let taken = take(article, target, late_factor);
+    pub(crate) fn add(&mut self, article: &ArticleData, target: i64, rules: &Rules) {
+        let taken = take(article, target, rules.late_factor, rules.settled(article.published_at));
         let v = taken.values;
         let reads = v.reads.min(READS_CAP) as f64;
         let inputs = &mut self.inputs;
@@ -293,6 +321,7 @@ impl PeriodSums {
         }
         self.pushes.push(article.mid);
         self.late += i64::from(taken.late);
+        self.missing += i64::from(taken.missing);
         self.provisional |= taken.provisional;
     }
 
@@ -316,6 +345,7 @@ impl PeriodSums {
             read_rate: inputs.R / period.d,
             reads_gained_per_day,
             late: self.late,
+            missing: self.missing,
             provisional: self.provisional,
             inputs,
         }
@@ -333,7 +363,7 @@ pub fn aggregate(
 ) -> AccountPeriod {
     let mut sums = PeriodSums::default();
     for article in articles.iter().filter(|a| a.published_at >= period.start && a.published_at < period.end) {
-        sums.add(article, rules.target(period.kind), rules.late_factor);
+        sums.add(article, rules.target(period.kind), rules);
     }
     sums.finish(account_id, period, reads_gained(all_articles, period))
 }
@@ -439,11 +469,15 @@ mod tests {
             snapshots,
         };
         let on_time =
-            take(&article(vec![snapshot(3600, 10), snapshot(90_000, 50), snapshot(200_000, 80)]), 86_400, 1.25);
+            take(&article(vec![snapshot(3600, 10), snapshot(90_000, 50), snapshot(200_000, 80)]), 86_400, 1.25, false);
         assert_eq!((on_time.values.reads, on_time.late, on_time.provisional), (50, false, false));
-        let late = take(&article(vec![snapshot(3600, 10), snapshot(200_000, 80)]), 86_400, 1.25);
+        let late = take(&article(vec![snapshot(3600, 10), snapshot(200_000, 80)]), 86_400, 1.25, false);
         assert_eq!((late.values.reads, late.late, late.provisional), (80, true, false));
-        let early = take(&article(vec![snapshot(3600, 10)]), 86_400, 1.25);
-        assert_eq!((early.values.reads, early.provisional), (10, true));
+        let early = take(&article(vec![snapshot(3600, 10)]), 86_400, 1.25, false);
+        assert_eq!((early.values.reads, early.provisional, early.missing), (10, true, false));
+        // Deleted after its first count: once the ladder ended, the value is missing for
+        // good and the period is final.
+        let gone = take(&article(vec![snapshot(3600, 10)]), 86_400, 1.25, true);
+        assert_eq!((gone.values.reads, gone.provisional, gone.missing), (10, false, true));
     }
 }

@@ -211,6 +211,7 @@ pub fn compute_period(store: &Store, period: &Period, rules: &Rules) -> Result<V
 /// (against the previous period, and the next period's changes against this one).
 /// Returns the rows written: none when the stored period was already current.
 pub fn store_period(store: &mut Store, period: &Period, rules: &Rules, now: i64) -> Result<usize> {
+    let rules = &Rules { now, ..rules.clone() };
     let rows = compute_period(store, period, rules)?;
     Ok(store.write(|tx| write_period(tx, period, rows, rules, now))?.unwrap_or(0))
 }
@@ -317,9 +318,10 @@ fn write_period(
             "INSERT INTO index_periods (account_id, period_kind, period_start, period_end, first_day, d, n, pushes,
                 headlines, reads, reads_headline, reads_max, wows, wows_headline, wows_max, likes, likes_headline,
                 likes_max, shares, shares_headline, shares_max, comments, comments_headline, comments_max,
-                engagement_rate, read_rate, reads_gained_per_day, late_articles, provisional, computed_at)
+                engagement_rate, read_rate, reads_gained_per_day, late_articles, provisional, missing_articles,
+                computed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+                ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
         )
         .map_err(sqlite)?;
     for columns in &columns {
@@ -400,6 +402,7 @@ fn period_columns(row: &AccountPeriod, period: &Period) -> Vec<Value> {
         row.reads_gained_per_day.map_or(Value::Null, real),
         Value::Integer(row.late),
         Value::Integer(i64::from(row.provisional)),
+        Value::Integer(row.missing),
     ]
 }
 
@@ -409,11 +412,11 @@ fn stored_columns(conn: &rusqlite::Connection, kind: &str, start: i64) -> rusqli
         "SELECT account_id, period_kind, period_start, period_end, first_day, d, n, pushes, headlines, reads,
             reads_headline, reads_max, wows, wows_headline, wows_max, likes, likes_headline, likes_max, shares,
             shares_headline, shares_max, comments, comments_headline, comments_max, engagement_rate, read_rate,
-            reads_gained_per_day, late_articles, provisional
+            reads_gained_per_day, late_articles, provisional, missing_articles
          FROM index_periods WHERE period_kind = ?1 AND period_start = ?2 ORDER BY account_id",
     )?;
     let rows = statement
-        .query_map(params![kind, start], |row| (0..29).map(|i| row.get::<_, Value>(i)).collect())?
+        .query_map(params![kind, start], |row| (0..30).map(|i| row.get::<_, Value>(i)).collect())?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
@@ -506,21 +509,44 @@ fn touched(store: &Store, scope: Scope, since: &Seen, now: i64) -> Result<BTreeS
     Ok(times.into_iter().collect())
 }
 
+/// Whether a tracked account published in `[?1, ?2)` (a range of `articles_by_published`).
+const PUBLISHED_IN: &str = "SELECT EXISTS (SELECT 1 FROM articles a JOIN accounts acc ON acc.id = a.account_id
+     WHERE a.published_at >= ?1 AND a.published_at < ?2 AND acc.enabled)";
+
+/// Starts of provisional periods that ended before `?1` (now minus the ladder's last
+/// age): a range of the partial index `index_periods_provisional`.
+const SETTLED_PROVISIONAL: &str = "SELECT DISTINCT period_start FROM index_periods INDEXED BY index_periods_provisional
+     WHERE provisional = 1 AND period_end <= ?1";
+
 /// Recomputes the periods `scope` names and records what was seen. An incremental
 /// update with nothing new since the last one returns without reading any history; a
 /// change in which accounts are enabled recomputes everything (every period has a row
 /// per enabled account).
 pub fn update(store: &mut Store, rules: &Rules, scope: Scope, now: i64) -> Result<UpdateSummary> {
+    let rules = &Rules { now, ..rules.clone() };
     let seen = Seen::now(store)?;
     let stored = Seen::stored(store)?;
+    // Provisional periods whose articles' ladders have all ended since: their missing
+    // values are missing for good, and recomputing makes them final.
+    let settled: Vec<i64> = store
+        .connection()
+        .prepare_cached(SETTLED_PROVISIONAL)?
+        .query_map([now.saturating_sub(rules.ladder_end)], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     let scope = match (scope, &stored) {
-        (Scope::Incremental, Some(stored)) if *stored == seen => return Ok(UpdateSummary::default()),
+        (Scope::Incremental, Some(stored)) if *stored == seen && settled.is_empty() => {
+            return Ok(UpdateSummary::default());
+        }
         (Scope::Incremental, Some(stored)) if stored.accounts != seen.accounts => Scope::Full,
         (scope, _) => scope,
     };
     let since = stored.unwrap_or_default();
     let mut periods: BTreeMap<(PeriodKind, i64), Period> = BTreeMap::new();
-    for t in touched(store, scope, &since, now)? {
+    let mut times = touched(store, scope, &since, now)?;
+    if scope == Scope::Incremental {
+        times.extend(settled);
+    }
+    for t in times {
         for kind in KINDS {
             let period = Period::at(kind, t, &rules.tz);
             periods.entry((kind, period.start)).or_insert(period);
@@ -528,6 +554,18 @@ pub fn update(store: &mut Store, rules: &Rules, scope: Scope, now: i64) -> Resul
     }
     if let Scope::Range(from, to) = scope {
         periods.retain(|_, p| p.end > from && p.start < to);
+    }
+    // A period in which no tracked account published is not a ranking: none is stored
+    // (a snapshot observed on such a day touches it, but has nothing to rank there).
+    {
+        let mut published = store.connection().prepare_cached(PUBLISHED_IN)?;
+        let mut keep = Vec::with_capacity(periods.len());
+        for (key, period) in &periods {
+            if published.query_row(params![period.start, period.end], |row| row.get::<_, bool>(0))? {
+                keep.push(*key);
+            }
+        }
+        periods.retain(|key, _| keep.binary_search(key).is_ok());
     }
     let accounts = tracked_accounts(store)?;
     let mut summary = UpdateSummary::default();
@@ -714,6 +752,8 @@ pub struct RankingRow {
     pub late: i64,
     /// Not final yet.
     pub provisional: bool,
+    /// Articles without a value at their age that will get none (the ladder ended).
+    pub missing: i64,
 }
 
 /// The ranking of one period and index among the tracked accounts, or among one group's:
@@ -772,7 +812,8 @@ fn selection(
         "SELECT v.account_id, coalesce(a.nickname, a.alias, a.biz) AS account_name, p.n,
                 CAST(round(p.reads) AS INTEGER), p.reads / nullif(p.n, 0), CAST(round(p.reads_max) AS INTEGER),
                 CAST(round(p.reads_headline) AS INTEGER), CAST(round(p.wows) AS INTEGER),
-                CAST(round(p.likes) AS INTEGER), v.value, p.late_articles, p.provisional, p.pushes
+                CAST(round(p.likes) AS INTEGER), v.value, p.late_articles, p.provisional, p.pushes,
+                p.missing_articles
          FROM index_values v
          JOIN index_periods p USING (account_id, period_kind, period_start)
          JOIN accounts a ON a.id = v.account_id
@@ -797,6 +838,7 @@ fn selection(
                 late: row.get(10)?,
                 provisional: row.get(11)?,
                 pushes: row.get(12)?,
+                missing: row.get(13)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

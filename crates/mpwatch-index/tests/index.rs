@@ -327,7 +327,7 @@ fn dump(store: &Store) -> Vec<String> {
     let mut rows = Vec::new();
     for sql in [
         "SELECT account_id, period_kind, period_start, n, reads, reads_max, wows, likes, shares, late_articles, provisional,
-                reads_gained_per_day FROM index_periods ORDER BY 1, 2, 3",
+                reads_gained_per_day, missing_articles FROM index_periods ORDER BY 1, 2, 3",
         "SELECT account_id, period_kind, period_start, index_name, value, rank, rank_change FROM index_values ORDER BY 1, 2, 3, 4",
     ] {
         let mut statement = store.connection().prepare(sql).unwrap();
@@ -543,4 +543,94 @@ fn rank_changes_never_jump_over_a_day_without_articles() {
         )
         .unwrap();
     assert_eq!(after_gap, 0, "the day after the gap compared itself with the day before it");
+}
+
+/// An article deleted after its first count never gets the +24 h value: its day stays
+/// provisional while the ladder could still count it, then becomes final with the
+/// article counted as missing, by an incremental update with nothing new to read.
+#[test]
+fn an_article_never_counted_at_its_age_is_missing_once_the_ladder_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("m.db"), &StoreOptions::default()).unwrap();
+    let published = START + 9 * 3600;
+    store
+        .write(|tx| {
+            tx.add_account(&NewAccount { nickname: Some("账号".into()), ..NewAccount::with_biz(biz(0)) }, START)?;
+            let key = ArticleKey { biz: biz(0), mid: 2_247_000_001, idx: 1 };
+            let record = ArticleRecord {
+                url: format!("https://mp.weixin.qq.com/s?__biz={}&mid={}&idx=1", key.biz, key.mid),
+                key: Some(key),
+                published_at: Some(published),
+                status: ArticleStatus::Deleted,
+                ..ArticleRecord::default()
+            };
+            let (id, _) = tx.upsert_article(&record, published)?;
+            tx.insert_snapshot(
+                id,
+                &Snapshot {
+                    observed_at: published + 3600,
+                    rung_seconds: Some(3600),
+                    reads: Some(500),
+                    reads_capped: false,
+                    likes: Some(5),
+                    wows: Some(2),
+                    shares: Some(1),
+                    comments: Some(0),
+                    source: "test".into(),
+                },
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let rules = Rules::shanghai();
+    let day = |store: &Store| -> (i64, i64, i64) {
+        store
+            .connection()
+            .query_row(
+                "SELECT provisional, missing_articles, CAST(reads AS INTEGER) FROM index_periods
+                 WHERE period_kind = 'day' AND period_start = ?1",
+                [START],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap()
+    };
+    update(&mut store, &rules, Scope::Incremental, published + 2 * DAY).unwrap();
+    assert_eq!(day(&store), (1, 0, 500), "the ladder may still count it");
+    // Nothing new arrives; the ladder's last rung (30 days) passes.
+    let summary = update(&mut store, &rules, Scope::Incremental, published + 31 * DAY).unwrap();
+    assert!(summary.periods > 0, "settled provisional periods are recomputed");
+    assert_eq!(day(&store), (0, 1, 500), "final, the article counted as missing");
+    let again = update(&mut store, &rules, Scope::Incremental, published + 32 * DAY).unwrap();
+    assert_eq!(again.periods, 0, "and then nothing is left to do");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+
+    /// Whatever sequence of crawls (days of data arriving) and incremental updates ran,
+    /// the index tables equal those of `index --full` from empty tables on the same data.
+    #[test]
+    fn incremental_updates_in_any_order_equal_a_full_recompute(
+        steps in proptest::collection::vec((1i64..=9, any::<bool>()), 1..8),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = Rules::shanghai();
+        let path = dir.path().join("incremental.db");
+        let mut days = 0;
+        let mut store = build_until(&path, 3, 0, START);
+        for (advance, index_now) in &steps {
+            days += advance;
+            drop(store);
+            store = build_until(&path, 3, days, START + days * DAY);
+            if *index_now {
+                update(&mut store, &rules, Scope::Incremental, START + days * DAY).unwrap();
+            }
+        }
+        // Some time later (rungs settle), the last incremental update.
+        let now = START + (days + 3) * DAY;
+        update(&mut store, &rules, Scope::Incremental, now).unwrap();
+        let mut full = build_until(&dir.path().join("full.db"), 3, days, START + days * DAY);
+        update(&mut full, &rules, Scope::Full, now).unwrap();
+        prop_assert_eq!(dump(&store), dump(&full));
+    }
 }

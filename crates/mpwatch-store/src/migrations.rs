@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_silent_accounts_unranked.sql")),
     (11, include_str!("../migrations/0011_views_for_every_sql_tool.sql")),
     (12, include_str!("../migrations/0012_articles_fts.sql")),
+    (13, include_str!("../migrations/0013_missing_counts.sql")),
 ];
 
 /// The schema version this build writes.
