@@ -88,3 +88,28 @@ fn the_demo_never_writes_into_a_database_it_did_not_make() {
     assert!(stderr.contains("was not made by `mpwatch demo`"), "{stderr}");
     assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "untouched");
 }
+
+#[test]
+fn the_demo_ignores_mpwatch_db_and_names_its_own_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.db");
+    std::fs::write(&real, b"").unwrap();
+    let temp = dir.path().join("tmp");
+    std::fs::create_dir(&temp).unwrap();
+    let output = Command::cargo_bin("mpwatch")
+        .unwrap()
+        .args(["demo", "--days", "1", "--accounts", "1"])
+        .env("MPWATCH_DB", &real)
+        .env("TMPDIR", &temp)
+        .env_remove("MPWATCH_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("MPWATCH_DB is not used by the demo"), "{stdout}");
+    assert_eq!(std::fs::metadata(&real).unwrap().len(), 0, "the real database is untouched");
+    let made: Vec<_> = std::fs::read_dir(&temp).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(made[0].join("mpwatch.db").is_file());
+    assert!(stdout.contains(&made[0].display().to_string()), "the directory is named: {stdout}");
+}

@@ -30,7 +30,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 REL = 1e-9
 PERIOD_INTS = ("period_end", "n", "pushes", "headlines", "comments", "comments_headline", "comments_max",
-               "late_articles", "provisional")
+               "late_articles", "provisional", "missing_articles")
 PERIOD_FLOATS = ("d", "reads", "reads_headline", "reads_max", "wows", "wows_headline", "wows_max", "likes",
                  "likes_headline", "likes_max", "shares", "shares_headline", "shares_max", "engagement_rate",
                  "read_rate", "reads_gained_per_day")

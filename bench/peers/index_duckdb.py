@@ -76,7 +76,8 @@ FROM firsts;
 
 COMPUTE = """
 -- Each article's counts at its period's target age: the first snapshot of least age at
--- or after it (order: age, observed_at, id), else the last of greatest age (provisional).
+-- or after it (order: age, observed_at, id), else the last of greatest age: provisional
+-- while the ladder may still count the article, missing (final) once it ended.
 CREATE TEMP TABLE chosen AS
 SELECT t.target, s.article_id,
        coalesce(arg_min(s, (s.age, s.observed_at, s.id)) FILTER (WHERE s.age >= t.target),
@@ -89,7 +90,10 @@ SELECT p.kind, p.period_start, a.account_id, a.article_id, a.mid, a.idx,
        least(coalesce(c.snap.reads, 0), 100001)::DOUBLE AS reads,
        coalesce(c.snap.wows, 0) AS wows, coalesce(c.snap.likes, 0) AS likes,
        coalesce(c.snap.shares, 0) AS shares, coalesce(c.snap.comments, 0) AS comments,
-       coalesce(c.snap.age < p.target, true) AS provisional,
+       coalesce(c.snap.age < p.target, true)
+           AND a.published_at > getvariable('now') - getvariable('ladder_end') AS provisional,
+       coalesce(c.snap.age < p.target, true)
+           AND a.published_at <= getvariable('now') - getvariable('ladder_end') AS missing,
        coalesce(c.snap.age >= p.target AND c.snap.age::DOUBLE > p.target::DOUBLE * getvariable('late_factor'),
                 false) AS late
 FROM arts a
@@ -109,7 +113,8 @@ SELECT kind, period_start, account_id,
        max(shares)::DOUBLE AS shares_max,
        sum(comments)::BIGINT AS comments, coalesce(sum(comments) FILTER (WHERE idx = 1), 0)::BIGINT AS comments_headline,
        max(comments) AS comments_max,
-       count(*) FILTER (WHERE late) AS late_articles, bool_or(provisional) AS provisional
+       count(*) FILTER (WHERE late) AS late_articles, bool_or(provisional) AS provisional,
+       count(*) FILTER (WHERE missing) AS missing_articles
 FROM taken GROUP BY ALL;
 
 -- Reads gained. An article published before a period gains nothing in it unless it has
@@ -178,7 +183,8 @@ SELECT x.account_id, p.kind AS period_kind, p.period_start, p.period_end, strfti
        coalesce(g.reads, 0.0) / p.d AS read_rate,
        r.reads_gained_per_day,
        coalesce(g.late_articles, 0) AS late_articles,
-       coalesce(g.provisional, false)::INTEGER AS provisional
+       coalesce(g.provisional, false)::INTEGER AS provisional,
+       coalesce(g.missing_articles, 0) AS missing_articles
 FROM periods p CROSS JOIN accts x
 LEFT JOIN agg g ON g.kind = p.kind AND g.period_start = p.period_start AND g.account_id = x.account_id
 LEFT JOIN gained r ON r.kind = p.kind AND r.period_start = p.period_start AND r.account_id = x.account_id;
@@ -190,7 +196,7 @@ WITH i AS (
            likes AS L, likes_headline AS Lt, likes_max AS Lmax,
            shares AS RE, shares_headline AS REt, shares_max AS REmax
     FROM grid)
-SELECT account_id, period_kind, period_start, prev_start,
+SELECT account_id, period_kind, period_start, prev_start, n_,
     pow(0.8 * (0.40 * ln1(per(R, d_)) + 0.45 * ln1(per(R, n_)) + 0.15 * ln1(Rmax))
       + 0.2 * (0.40 * ln1(per(10.0 * Z, d_)) + 0.45 * ln1(per(10.0 * Z, n_)) + 0.15 * ln1(10.0 * Zmax)), 2) * 10.0
         AS "wci-v11",
@@ -219,7 +225,10 @@ FROM i;
 CREATE TEMP TABLE ranked AS
 WITH v AS (UNPIVOT wide ON "wci-v11", "wci-v13", "wci-v14.2", "wci-v14.2-noshare", nri
            INTO NAME index_name VALUE value)
-SELECT *, rank() OVER (PARTITION BY period_kind, period_start, index_name ORDER BY value DESC) AS rank FROM v;
+-- Ranked among the accounts that published (n > 0); the silent ones get no rank.
+SELECT *, CASE WHEN n_ > 0 THEN rank() OVER (PARTITION BY period_kind, period_start, index_name, n_ > 0
+                                          ORDER BY value DESC) END AS rank
+FROM v;
 
 CREATE TEMP TABLE vals AS
 SELECT v.account_id, v.period_kind, v.period_start, v.index_name, v.value, v.rank, b.rank - v.rank AS rank_change
@@ -255,6 +264,7 @@ def main() -> int:
     ap.add_argument("--day-age", type=int, default=86_400)
     ap.add_argument("--month-age", type=int, default=7 * 86_400)
     ap.add_argument("--late-factor", type=float, default=1.25)
+    ap.add_argument("--ladder-end", type=int, default=30 * 86_400, help="the snapshot ladder's last age, seconds")
     ap.add_argument("--threads", type=int, help="DuckDB worker threads (default: every core)")
     args = ap.parse_args()
     out = pathlib.Path(args.out).resolve()
@@ -273,6 +283,7 @@ def main() -> int:
         "day_age": args.day_age,
         "month_age": args.month_age,
         "late_factor": args.late_factor,
+        "ladder_end": args.ladder_end,
     }
     for name, value in variables.items():
         con.execute(f"SET VARIABLE {name} = ?", [value])

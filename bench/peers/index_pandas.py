@@ -17,17 +17,20 @@ The rules, as crates/mpwatch-index computes them (compute.rs, formulas.rs, lib.r
 - articles: of enabled accounts, status != 'pending'; snapshots with age_seconds set.
 - the value of an article: its first snapshot (in (observed_at, id) order) of least age
   >= target (86400 s for days and weeks, 7 days for months), late when age > target *
-  late_factor; else its last snapshot of greatest age (provisional); else zeros
-  (provisional). Reads are capped at 100001.
+  late_factor; else its last snapshot of greatest age; else zeros. Without a snapshot at
+  or after the target, the article is provisional while now < published_at +
+  ladder_end (the snapshot ladder's last age, 30 days by default), else missing (final).
+  Reads are capped at 100001.
 - reads_gained_per_day: over the account's articles published before the period's end,
   (reads last observed before the end) - (reads last observed before the start, or 0
   when published inside), floored at 0, summed, / d; articles lacking either
   observation are left out; NULL when none is left.
 - indices: WCI V11, V13, V14.2, V14.2-noshare with d = 1/7/30; NRI with the period's
   real days (1, 7, 28-31) and readAvg = round(R/n) half away from zero.
-- rank: competition ranking ("1224"), higher first, per kind/period/index;
-  rank_change = rank in the previous calendar period - rank (NULL when that period was
-  not computed).
+- rank: competition ranking ("1224"), higher first, per kind/period/index, among the
+  accounts that published in the period (n > 0; the others have no rank);
+  rank_change = rank in the previous calendar period - rank (NULL when either is
+  unranked or that period was not computed).
 """
 
 import argparse
@@ -95,7 +98,7 @@ def period_table(days: pd.Series, tz: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def take(articles: pd.DataFrame, snaps: pd.DataFrame, target: int, late_factor: float) -> pd.DataFrame:
+def take(articles: pd.DataFrame, snaps: pd.DataFrame, target: int, late_factor: float, settled_before: int) -> pd.DataFrame:
     """The counts of each article at `target` age (see the module doc)."""
     ordered = snaps.sort_values(["article_id", "age", "observed_at", "id"])
     at_or_after = ordered[ordered["age"] >= target].drop_duplicates("article_id", keep="first")
@@ -108,9 +111,13 @@ def take(articles: pd.DataFrame, snaps: pd.DataFrame, target: int, late_factor: 
         ]
     )[["article_id", *METRICS, "provisional", "late"]]
     taken = articles.merge(chosen, on="article_id", how="left")
-    # Never observed: zeros, provisional.
+    # Never observed: zeros.
     taken[list(METRICS)] = taken[list(METRICS)].fillna(0).astype("int64")
-    taken["provisional"] = taken["provisional"].fillna(True).astype(bool)
+    unvalued = taken["provisional"].fillna(True).astype(bool)
+    # Past the ladder's end an article gets no more counts: missing for good, not pending.
+    settled = taken["published_at"] <= settled_before
+    taken["provisional"] = unvalued & ~settled
+    taken["missing"] = unvalued & settled
     taken["late"] = taken["late"].fillna(False).astype(bool)
     return taken
 
@@ -144,6 +151,7 @@ def aggregates(taken: pd.DataFrame) -> pd.DataFrame:
         comments_max=("comments", "max"),
         late_articles=("late", "sum"),
         provisional=("provisional", "any"),
+        missing_articles=("missing", "sum"),
     )
     return g.reset_index()
 
@@ -274,6 +282,7 @@ def main() -> int:
     ap.add_argument("--day-age", type=int, default=86_400)
     ap.add_argument("--month-age", type=int, default=7 * 86_400)
     ap.add_argument("--late-factor", type=float, default=1.25)
+    ap.add_argument("--ladder-end", type=int, default=30 * 86_400, help="the snapshot ladder's last age, seconds")
     args = ap.parse_args()
     now = args.now if args.now is not None else int(time.time())
     out = pathlib.Path(args.out)
@@ -318,7 +327,7 @@ def main() -> int:
     for kind in KINDS:
         target = args.month_age if kind == "month" else args.day_age
         mine = placed[placed["period_kind"] == kind]
-        agg.append(aggregates(take(mine, snaps, target, args.late_factor)))
+        agg.append(aggregates(take(mine, snaps, target, args.late_factor, now - args.ladder_end)))
     agg = pd.concat(agg, ignore_index=True)
 
     grid = periods.merge(accounts, how="cross").merge(
@@ -326,7 +335,8 @@ def main() -> int:
     )
     count_cols = [c for c in agg.columns if c not in ("period_kind", "period_start", "account_id")]
     grid[count_cols] = grid[count_cols].fillna(0)
-    for c in ("n", "pushes", "headlines", "comments", "comments_headline", "comments_max", "late_articles"):
+    for c in ("n", "pushes", "headlines", "comments", "comments_headline", "comments_max", "late_articles",
+              "missing_articles"):
         grid[c] = grid[c].astype("int64")
     grid["provisional"] = grid["provisional"].astype(bool).astype("int64")
     # Maxima start from 0 (an account with nothing has 0).
@@ -341,15 +351,17 @@ def main() -> int:
         reads_gained(articles, snaps, periods, args.tz), on=["period_kind", "period_start", "account_id"], how="left"
     )
 
-    values = pd.concat([grid[["account_id", "period_kind", "period_start", "prev_start"]], indices(grid)], axis=1)
+    values = pd.concat([grid[["account_id", "period_kind", "period_start", "prev_start", "n"]], indices(grid)], axis=1)
     values = values.melt(
-        id_vars=["account_id", "period_kind", "period_start", "prev_start"],
+        id_vars=["account_id", "period_kind", "period_start", "prev_start", "n"],
         value_vars=list(INDICES), var_name="index_name", value_name="value",
     )
+    # Ranked among the accounts that published; the silent ones get no rank.
     values["rank"] = (
-        values.groupby(["period_kind", "period_start", "index_name"])["value"]
+        values["value"].where(values["n"] > 0)
+        .groupby([values["period_kind"], values["period_start"], values["index_name"]])
         .rank(method="min", ascending=False)
-        .astype("int64")
+        .astype("Int64")
     )
     before = values[["account_id", "period_kind", "period_start", "index_name", "rank"]].rename(
         columns={"period_start": "prev_start", "rank": "prev_rank"}
@@ -365,7 +377,7 @@ def main() -> int:
         ["account_id", "period_kind", "period_start", "period_end", "first_day", "d", "n", "pushes", "headlines",
          "reads", "reads_headline", "reads_max", "wows", "wows_headline", "wows_max", "likes", "likes_headline",
          "likes_max", "shares", "shares_headline", "shares_max", "comments", "comments_headline", "comments_max",
-         "engagement_rate", "read_rate", "reads_gained_per_day", "late_articles", "provisional"]
+         "engagement_rate", "read_rate", "reads_gained_per_day", "late_articles", "provisional", "missing_articles"]
     ].sort_values(["period_kind", "period_start", "account_id"]).to_csv(out / "periods.csv", index=False)
     t_write = time.perf_counter()
     print(

@@ -11,6 +11,7 @@
 --   :now          unix seconds; articles published after it open no period (default: the clock)
 --   :utc_offset   seconds east of UTC of the calendar (default 28800, Asia/Shanghai)
 --   :day_age, :month_age, :late_factor   (defaults 86400, 604800, 1.25)
+--   :ladder_end   the snapshot ladder's last age, seconds (default 2592000, 30 days)
 -- SQLite has no time-zone database: the calendar is a fixed offset, exact for
 -- Asia/Shanghai (no daylight saving since 1991), not for zones with DST.
 -- Needs SQLite >= 3.35 with the math functions (ln), as Debian's sqlite3 has.
@@ -21,7 +22,8 @@ CREATE TEMP TABLE config AS SELECT
     coalesce(:utc_offset, 28800) AS off,
     coalesce(:day_age, 86400) AS day_age,
     coalesce(:month_age, 604800) AS month_age,
-    coalesce(:late_factor, 1.25) * 1.0 AS late_factor;
+    coalesce(:late_factor, 1.25) * 1.0 AS late_factor,
+    coalesce(:ladder_end, 2592000) AS ladder_end;
 
 CREATE TEMP TABLE kinds (kind TEXT PRIMARY KEY, d REAL, target INTEGER);
 INSERT INTO kinds SELECT 'day', 1.0, day_age FROM config;
@@ -72,8 +74,9 @@ FROM (SELECT DISTINCT dp.kind, dp.first, dp.next FROM day_periods dp JOIN pub_da
 JOIN kinds k USING (kind) CROSS JOIN config c;
 
 -- Each article's counts at its period's target age: the first snapshot of least age at
--- or after the target (order: age, observed_at, id), else the last of greatest age
--- (provisional), else zeros (provisional).
+-- or after the target (order: age, observed_at, id), else the last of greatest age,
+-- else zeros; without a value at the target, provisional while the ladder may still
+-- count the article, missing (final) once it ended.
 CREATE TEMP TABLE chosen AS
 SELECT * FROM (
     SELECT t.target, s.*, s.age >= t.target AS final,
@@ -91,7 +94,10 @@ SELECT p.kind, p.period_start, a.account_id, a.article_id, a.mid, a.idx,
        min(coalesce(c.reads, 0), 100001) * 1.0 AS reads,
        coalesce(c.wows, 0) AS wows, coalesce(c.likes, 0) AS likes,
        coalesce(c.shares, 0) AS shares, coalesce(c.comments, 0) AS comments,
-       coalesce(NOT c.final, 1) AS provisional,
+       coalesce(NOT c.final, 1)
+           AND a.published_at > (SELECT now - ladder_end FROM config) AS provisional,
+       coalesce(NOT c.final, 1)
+           AND a.published_at <= (SELECT now - ladder_end FROM config) AS missing,
        coalesce(c.final AND c.age * 1.0 > p.target * (SELECT late_factor FROM config), 0) AS late
 FROM arts a
 JOIN day_periods dp ON dp.day = a.day
@@ -107,7 +113,7 @@ SELECT kind, period_start, account_id,
        sum(shares) AS shares, total(CASE WHEN idx = 1 THEN shares END) AS shares_headline, max(shares) AS shares_max,
        sum(comments) AS comments, sum(CASE WHEN idx = 1 THEN comments ELSE 0 END) AS comments_headline,
        max(comments) AS comments_max,
-       sum(late) AS late_articles, max(provisional) AS provisional
+       sum(late) AS late_articles, max(provisional) AS provisional, sum(missing) AS missing_articles
 FROM taken GROUP BY kind, period_start, account_id;
 
 -- Reads gained. An article published before a period gains nothing in it unless it has
@@ -190,7 +196,8 @@ SELECT x.id AS account_id, p.kind AS period_kind, p.period_start, p.period_end, 
        coalesce(g.reads, 0) / p.d AS read_rate,
        r.reads_gained_per_day,
        coalesce(g.late_articles, 0) AS late_articles,
-       coalesce(g.provisional, 0) AS provisional
+       coalesce(g.provisional, 0) AS provisional,
+       coalesce(g.missing_articles, 0) AS missing_articles
 FROM periods p CROSS JOIN accounts x
 LEFT JOIN agg g ON g.kind = p.kind AND g.period_start = p.period_start AND g.account_id = x.id
 LEFT JOIN gained r ON r.kind = p.kind AND r.period_start = p.period_start AND r.account_id = x.id
@@ -220,7 +227,7 @@ q AS (
         CASE WHEN n > 0 THEN round(R / n) ELSE 0.0 END AS read_avg
     FROM i),
 w AS (
-    SELECT account_id, period_kind, period_start, prev_start,
+    SELECT account_id, period_kind, period_start, prev_start, n,
         (0.8 * (0.40 * lRd + 0.45 * lRn + 0.15 * lRmax) + 0.2 * (0.40 * lZd10 + 0.45 * lZn10 + 0.15 * lZmax10))
           * (0.8 * (0.40 * lRd + 0.45 * lRn + 0.15 * lRmax) + 0.2 * (0.40 * lZd10 + 0.45 * lZn10 + 0.15 * lZmax10))
           * 10.0 AS v11,
@@ -244,12 +251,15 @@ w AS (
           + 0.05 * (ln(max(L, 0) + 1) / ln(days * 80000.0 + 1) * 1000.0) AS nri
     FROM q),
 long AS (
-    SELECT account_id, period_kind, period_start, prev_start, 'wci-v11' AS index_name, v11 AS value FROM w
-    UNION ALL SELECT account_id, period_kind, period_start, prev_start, 'wci-v13', v13 FROM w
-    UNION ALL SELECT account_id, period_kind, period_start, prev_start, 'wci-v14.2', s142 * s142 * 1.2 * 10.0 FROM w
-    UNION ALL SELECT account_id, period_kind, period_start, prev_start, 'wci-v14.2-noshare', s142ns * s142ns * 10.0 FROM w
-    UNION ALL SELECT account_id, period_kind, period_start, prev_start, 'nri', nri FROM w)
-SELECT *, rank() OVER (PARTITION BY period_kind, period_start, index_name ORDER BY value DESC) AS rank FROM long;
+    SELECT account_id, period_kind, period_start, prev_start, n, 'wci-v11' AS index_name, v11 AS value FROM w
+    UNION ALL SELECT account_id, period_kind, period_start, prev_start, n, 'wci-v13', v13 FROM w
+    UNION ALL SELECT account_id, period_kind, period_start, prev_start, n, 'wci-v14.2', s142 * s142 * 1.2 * 10.0 FROM w
+    UNION ALL SELECT account_id, period_kind, period_start, prev_start, n, 'wci-v14.2-noshare', s142ns * s142ns * 10.0 FROM w
+    UNION ALL SELECT account_id, period_kind, period_start, prev_start, n, 'nri', nri FROM w)
+-- Ranked among the accounts that published (n > 0); the silent ones get no rank.
+SELECT *, CASE WHEN n > 0 THEN rank() OVER (PARTITION BY period_kind, period_start, index_name, n > 0
+                                        ORDER BY value DESC) END AS rank
+FROM long;
 CREATE INDEX temp.vals_key ON vals (account_id, period_kind, period_start, index_name);
 
 .headers on
@@ -266,7 +276,7 @@ SELECT account_id, period_kind, period_start, period_end, first_day, d, n, pushe
        shares, shares_headline, shares_max, comments, comments_headline, comments_max,
        printf('%!.17g', engagement_rate) AS engagement_rate, printf('%!.17g', read_rate) AS read_rate,
        CASE WHEN reads_gained_per_day IS NOT NULL THEN printf('%!.17g', reads_gained_per_day) END
-           AS reads_gained_per_day, late_articles, provisional
+           AS reads_gained_per_day, late_articles, provisional, missing_articles
 FROM grid ORDER BY period_kind, period_start, account_id;
 .mode list
 .headers off

@@ -65,7 +65,14 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<()> {
     if args.days == 0 || args.days > 366 {
         bail!("--days must be between 1 and 366");
     }
-    let (db_path, fresh_dir) = database_path(global.db.as_deref())?;
+    // MPWATCH_DB names the user's real database: the demo takes only an explicit --db.
+    let given_on_command_line =
+        std::env::args_os().any(|arg| arg == "--db" || arg.to_string_lossy().starts_with("--db="));
+    let db = global.db.as_deref().filter(|_| given_on_command_line);
+    if global.db.is_some() && db.is_none() {
+        println!("(MPWATCH_DB is not used by the demo: give --db FILE to choose its database)");
+    }
+    let (db_path, fresh_dir) = database_path(db)?;
     let state_path = sidecar(&db_path);
     let previous = read_state(&db_path, &state_path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
