@@ -110,7 +110,7 @@ pub fn run(context: &AppContext, json_output: bool) -> Result<()> {
     if let Some(lock) = crawl {
         println!("foreground crawl: {} since {}", lock.holder, local_time(config, lock.acquired_at));
     }
-    println!("jobs:");
+    println!("jobs (times {}):", config.timezone);
     for job in &jobs {
         println!(
             "  {:<12} {:<11} last {} {}{}; next {}",
