@@ -3,6 +3,11 @@
 use assert_cmd::Command;
 use rusqlite::{Connection, OpenFlags};
 
+/// The first column of every row of `sql`, as text.
+fn texts(conn: &Connection, sql: &str) -> Vec<String> {
+    conn.prepare(sql).unwrap().query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
 #[test]
 fn every_documented_query_runs_on_a_demo_database() {
     let dir = tempfile::tempdir().unwrap();
@@ -39,30 +44,15 @@ fn every_documented_query_runs_on_a_demo_database() {
 
     // Every view column holds one kind of value (what DuckDB and pandas type it by);
     // times are unix integers, local times text, and each local time has its unix column.
-    let views: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'view'")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let views = texts(&conn, "SELECT name FROM sqlite_master WHERE type = 'view'");
     assert!(views.len() >= 3);
     for view in &views {
-        let columns: Vec<String> = conn
-            .prepare(&format!("SELECT name FROM pragma_table_info('{view}')"))
-            .unwrap()
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let columns = texts(&conn, &format!("SELECT name FROM pragma_table_info('{view}')"));
         for column in &columns {
-            let kinds: Vec<String> = conn
-                .prepare(&format!("SELECT DISTINCT typeof(\"{column}\") FROM {view} WHERE \"{column}\" IS NOT NULL"))
-                .unwrap()
-                .query_map([], |row| row.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
+            let kinds = texts(
+                &conn,
+                &format!("SELECT DISTINCT typeof(\"{column}\") FROM {view} WHERE \"{column}\" IS NOT NULL"),
+            );
             assert!(kinds.len() <= 1, "{view}.{column} holds {kinds:?}");
             if let Some(local) = column.strip_suffix("_shanghai") {
                 assert!(kinds.iter().all(|k| k == "text"), "{view}.{column}: {kinds:?}");
@@ -94,14 +84,7 @@ fn the_datasette_metadata_names_only_what_exists() {
     let metadata: serde_json::Value = serde_json::from_str(&text).unwrap();
     let tables = metadata["databases"]["mpwatch"]["tables"].as_object().unwrap();
     for (table, settings) in tables {
-        let columns: Vec<String> = store
-            .connection()
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
-            .unwrap()
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let columns = texts(store.connection(), &format!("SELECT name FROM pragma_table_info('{table}')"));
         assert!(!columns.is_empty(), "docs/datasette.json names {table}, which does not exist");
         let mut named: Vec<&str> = Vec::new();
         for key in ["columns", "units"] {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use mpwatch_core::config::{CatchUp, Config, JobKind, RateLimit, ScheduleEntry};
-use mpwatch_core::secrets::{ClientCredential, Secret, Secrets};
+use mpwatch_core::secrets::Secrets;
 use mpwatch_core::time::{Clock as _, ClockMode, ControlledClock};
 use mpwatch_index::compute::{Period, PeriodKind, Rules};
 use mpwatch_index::formulas::Formula;
@@ -206,7 +206,7 @@ async fn simulate(args: &DemoArgs, db_path: &Path, previous: Option<DemoState>) 
     drop(store);
 
     let credential = issue(&sim, &mut state);
-    let secrets = Arc::new(Mutex::new(Secrets { client: vec![client_credential(&credential)], ..Secrets::default() }));
+    let secrets = Arc::new(Mutex::new(Secrets { client: vec![credential.to_client()], ..Secrets::default() }));
     let config = demo_config(&sim)?;
     let reload_config = config.clone();
     let reload_secrets = secrets.clone();
@@ -261,7 +261,7 @@ async fn simulate(args: &DemoArgs, db_path: &Path, previous: Option<DemoState>) 
                 ),
             );
             current_credential = renewed.name.clone();
-            secrets.lock().unwrap_or_else(PoisonError::into_inner).client = vec![client_credential(&renewed)];
+            secrets.lock().unwrap_or_else(PoisonError::into_inner).client = vec![renewed.to_client()];
             control.send(Control::Reload).await.context("the service stopped")?;
         }
         episode = episode.step(&sim, &mut watch, now, &seen);
@@ -285,18 +285,6 @@ async fn simulate(args: &DemoArgs, db_path: &Path, previous: Option<DemoState>) 
 fn issue(sim: &SimHandle, state: &mut DemoState) -> SimCredential {
     state.credentials_issued += 1;
     sim.state().issue_credential(Some(format!("demo-phone-{}", state.credentials_issued)))
-}
-
-fn client_credential(issued: &SimCredential) -> ClientCredential {
-    ClientCredential {
-        name: issued.name.clone(),
-        uin: Secret::new(issued.uin.clone()),
-        key: Secret::new(issued.key.clone()),
-        pass_ticket: Secret::new(issued.pass_ticket.clone()),
-        appmsg_token: Secret::new(issued.appmsg_token.clone()),
-        cookie: Some(Secret::new(issued.cookie.clone())),
-        user_agent: None,
-    }
 }
 
 /// The service's configuration for the demo: the simulator as WeChat, limits for a

@@ -173,12 +173,9 @@ pub fn ranking_text(
     now: i64,
 ) -> Result<String> {
     let kind = period.kind;
+    let last_day = period.first_day.saturating_add(jiff::Span::new().days(period.days as i64 - 1));
     let label = match kind {
-        PeriodKind::Custom => format!(
-            "{} to {}",
-            period.first_day,
-            period.first_day.saturating_add(jiff::Span::new().days(period.days as i64 - 1))
-        ),
+        PeriodKind::Custom => format!("{} to {last_day}", period.first_day),
         _ => format!("the {} of {}", kind.as_str(), period.first_day),
     };
     // A period in which no tracked account published is not a ranking: nothing is
@@ -210,11 +207,7 @@ pub fn ranking_text(
         _ => format!("{} {} ranking by {}", kind.as_str(), period.first_day, index),
     };
     let period_label = match kind {
-        PeriodKind::Custom => format!(
-            "{}..{}",
-            period.first_day,
-            period.first_day.saturating_add(jiff::Span::new().days(period.days as i64 - 1))
-        ),
+        PeriodKind::Custom => format!("{}..{last_day}", period.first_day),
         _ => period.first_day.to_string(),
     };
     render(&Rendering { rows: &rows, format, lang, title: &title, period: &period_label, index })

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpwatch_core::config::{CatchUp, Config, JobKind, RateLimit, ScheduleEntry};
-use mpwatch_core::secrets::{ClientCredential, Secret, Secrets};
+use mpwatch_core::secrets::Secrets;
 use mpwatch_core::time::{ClockMode, ControlledClock};
 use mpwatch_core::{Biz, SourceKind};
 use mpwatch_service::notify::Notifier;
@@ -65,18 +65,7 @@ async fn a_rung_due_between_fires_is_taken_within_a_minute_of_its_time() {
             .unwrap();
     }
     let issued = sim.state().issue_credential(Some("phone-1".into()));
-    let secrets = Secrets {
-        client: vec![ClientCredential {
-            name: issued.name.clone(),
-            uin: Secret::new(issued.uin.clone()),
-            key: Secret::new(issued.key.clone()),
-            pass_ticket: Secret::new(issued.pass_ticket.clone()),
-            appmsg_token: Secret::new(issued.appmsg_token.clone()),
-            cookie: Some(Secret::new(issued.cookie.clone())),
-            user_agent: None,
-        }],
-        ..Secrets::default()
-    };
+    let secrets = Secrets { client: vec![issued.to_client()], ..Secrets::default() };
     let fast = RateLimit { interval: Duration::from_millis(1), burst: 50, jitter: Duration::ZERO };
     let mut config = Config::default();
     config.wechat.base_url = url::Url::parse(sim.base_url()).unwrap();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpwatch_core::config::{Config, RateLimit};
-use mpwatch_core::secrets::{ClientCredential, Secret, Secrets};
+use mpwatch_core::secrets::{ClientCredential, Secrets};
 use mpwatch_core::time::{ClockMode, ControlledClock};
 use mpwatch_core::{Biz, SourceKind};
 use mpwatch_crawl::Engine;
@@ -122,15 +122,7 @@ impl Harness {
 }
 
 pub fn to_client(credential: &SimCredential) -> ClientCredential {
-    ClientCredential {
-        name: credential.name.clone(),
-        uin: Secret::new(credential.uin.clone()),
-        key: Secret::new(credential.key.clone()),
-        pass_ticket: Secret::new(credential.pass_ticket.clone()),
-        appmsg_token: Secret::new(credential.appmsg_token.clone()),
-        cookie: Some(Secret::new(credential.cookie.clone())),
-        user_agent: None,
-    }
+    credential.to_client()
 }
 
 /// Row count of a table.

@@ -71,6 +71,22 @@ pub struct SimCredential {
     pub revoked: bool,
 }
 
+impl SimCredential {
+    /// The set as a secrets file holds it, for a crawler pointed at the simulator.
+    pub fn to_client(&self) -> mpwatch_core::secrets::ClientCredential {
+        use mpwatch_core::secrets::{ClientCredential, Secret};
+        ClientCredential {
+            name: self.name.clone(),
+            uin: Secret::new(self.uin.clone()),
+            key: Secret::new(self.key.clone()),
+            pass_ticket: Secret::new(self.pass_ticket.clone()),
+            appmsg_token: Secret::new(self.appmsg_token.clone()),
+            cookie: Some(Secret::new(self.cookie.clone())),
+            user_agent: None,
+        }
+    }
+}
+
 /// One request as the simulator saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
