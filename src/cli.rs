@@ -92,6 +92,18 @@ pub enum Command {
     Report(ReportArgs),
     /// Draw a trend chart of accounts over time (SVG or PNG).
     Chart(ChartArgs),
+    /// Serve feeds with counts (Atom, RSS, JSON Feed, OPML) and a read-only dashboard
+    /// (rankings, accounts, articles, search, status) over the database. See docs/serve.md.
+    Serve(ServeArgs),
+}
+
+/// `mpwatch serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: `[serve] listen`, else 127.0.0.1:8470]. Beyond
+    /// loopback, `[serve] token` in the secrets file is required.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `mpwatch demo`.

@@ -33,8 +33,14 @@ fn main() -> ExitCode {
     // Commands that talk to the network keep SIGPIPE ignored: a peer that drops a
     // connection mid-write must be an error on that connection, not the end of the
     // process (a server writing with writev gets no MSG_NOSIGNAL).
-    if !matches!(cli.command, cli::Command::Sim(_) | cli::Command::Run | cli::Command::Crawl(_) | cli::Command::Demo(_))
-    {
+    if !matches!(
+        cli.command,
+        cli::Command::Sim(_)
+            | cli::Command::Run
+            | cli::Command::Crawl(_)
+            | cli::Command::Demo(_)
+            | cli::Command::Serve(_)
+    ) {
         restore_sigpipe();
     }
     init_logging(&cli.global, &cli.command);
@@ -89,7 +95,8 @@ fn init_logging(global: &cli::GlobalArgs, command: &cli::Command) {
     use tracing_subscriber::EnvFilter;
     let default_level = match (global.quiet, global.verbose) {
         (true, _) => "error",
-        (false, 0) if matches!(command, cli::Command::Run) => "warn,mpwatch_service=info",
+        (false, 0) if matches!(command, cli::Command::Run) => "warn,mpwatch_service=info,mpwatch_serve=info",
+        (false, 0) if matches!(command, cli::Command::Serve(_)) => "warn,mpwatch_serve=info",
         // The demo tells what happens in its own words; the service's warnings about
         // what it does on purpose (expiry, skipped fires at this speed) would bury them.
         (false, 0) if matches!(command, cli::Command::Demo(_)) => "error",

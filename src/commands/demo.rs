@@ -532,17 +532,15 @@ fn finish(db_path: &Path, fresh_dir: bool, outcome: &Outcome) -> Result<()> {
     let since = zoned(outcome.state.world_start).context("the demo's first day")?.date();
     let days =
         (Period::containing(PeriodKind::Day, since, &rules.tz), Period::containing(PeriodKind::Day, last, &rules.tz));
-    let chart = crate::commands::chart::Chart {
+    let chart = mpwatch_chart::Chart {
         accounts: &publishers,
         metric: "reads",
         kind: PeriodKind::Day,
         from: &days.0,
         to: &days.1,
-        output: &chart_path,
-        svg: false,
         smooth: false,
     };
-    match crate::commands::chart::draw_chart(&store, &rules, &chart) {
+    match mpwatch_chart::write_chart(&store, &rules, &chart, mpwatch_chart::Output::Png(&chart_path)) {
         Ok(()) => println!("chart of the four publishers' daily reads: {}", chart_path.display()),
         Err(error) => println!("no chart: {error:#}"),
     }

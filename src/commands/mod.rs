@@ -11,6 +11,7 @@ mod index;
 mod init;
 mod parse;
 mod run;
+mod serve;
 mod sim;
 mod status;
 
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Index(args) => index::run(&cli.global, &args),
         Command::Report(args) => index::report(&AppContext::load(&cli.global)?, &args),
         Command::Chart(args) => chart::run(&AppContext::load(&cli.global)?, &args),
+        Command::Serve(args) => serve::run(&AppContext::load(&cli.global)?, &args),
         Command::Reparse => {
             let context = AppContext::load(&cli.global)?;
             let mut store = context.open_store()?;

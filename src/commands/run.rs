@@ -36,7 +36,15 @@ pub fn run(global: &GlobalArgs) -> Result<()> {
     let result = runtime.block_on(async {
         let (sender, receiver) = mpsc::channel(8);
         forward_signals(sender)?;
-        mpwatch_service::run(setup, receiver, Notifier::from_env()).await.map_err(anyhow::Error::from)
+        // `[serve] listen`: feeds and the dashboard in the same process, stopped with it.
+        let stop_serving = tokio_util::sync::CancellationToken::new();
+        let server = crate::commands::serve::spawn_beside_service(&context, stop_serving.clone())?;
+        let result = mpwatch_service::run(setup, receiver, Notifier::from_env()).await.map_err(anyhow::Error::from);
+        stop_serving.cancel();
+        if let Some(server) = server {
+            let _ = server.await;
+        }
+        result
     });
     // A blocking job (an index update) that outlived the stop timeout is not waited for.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

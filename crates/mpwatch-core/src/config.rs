@@ -84,6 +84,8 @@ pub struct Config {
     pub index: IndexConfig,
     /// `mpwatch run`: the service.
     pub service: ServiceConfig,
+    /// `mpwatch serve` (and `mpwatch run` when `listen` is set): feeds and the dashboard.
+    pub serve: ServeConfig,
     /// When alerts are raised and how often they repeat (receivers are in the secrets
     /// file).
     pub alerts: AlertsConfig,
@@ -229,6 +231,34 @@ impl Default for ServiceConfig {
     }
 }
 
+/// `[serve]`: the read-only web server of feeds, the dashboard and exports. Its access
+/// token, when it listens beyond loopback, is a secret: `[serve] token` in the secrets
+/// file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Where `mpwatch serve` listens, and where `mpwatch run` serves too when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The address readers reach the server at (feed self links, OPML), when it is
+    /// behind a proxy; `http://<listen>` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<url::Url>,
+    /// Requests per minute one client address may make (bursts of a tenth of it).
+    pub requests_per_minute: u32,
+    /// Items in a feed when the request names no `limit`.
+    pub feed_items: u32,
+}
+
+/// Where `mpwatch serve` listens by default: loopback only.
+pub const DEFAULT_SERVE_LISTEN: &str = "127.0.0.1:8470";
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig { listen: None, base_url: None, requests_per_minute: 600, feed_items: 30 }
+    }
+}
+
 /// `[index]`: which snapshot of each article enters the indices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -266,6 +296,7 @@ impl Default for Config {
             crawl: CrawlConfig::default(),
             index: IndexConfig::default(),
             service: ServiceConfig::default(),
+            serve: ServeConfig::default(),
             alerts: AlertsConfig::default(),
             schedule: Vec::new(),
         }
@@ -513,6 +544,12 @@ impl Config {
         };
         if crate::schedule::time_zone(&self.timezone).is_err() {
             return invalid("timezone", "must be an IANA time zone name such as Asia/Shanghai");
+        }
+        if self.serve.requests_per_minute == 0 {
+            return invalid("serve.requests_per_minute", "must be at least 1");
+        }
+        if !(1..=1000).contains(&self.serve.feed_items) {
+            return invalid("serve.feed_items", "must be between 1 and 1000");
         }
         let mut names = std::collections::HashSet::new();
         for (i, entry) in self.schedule.iter().enumerate() {

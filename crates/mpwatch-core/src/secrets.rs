@@ -94,6 +94,17 @@ pub struct Secrets {
     pub backend: Option<BackendSession>,
     /// Where alerts go (`[[webhook]]`): their URLs carry tokens, so they live here.
     pub webhook: Vec<Webhook>,
+    /// `mpwatch serve`'s access token (`[serve] token`).
+    pub serve: Option<ServeSecrets>,
+}
+
+/// `[serve]` in the secrets file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSecrets {
+    /// Every request must carry it (header or `?token=`); required to listen beyond
+    /// loopback.
+    pub token: Secret,
 }
 
 /// The body format of a webhook.

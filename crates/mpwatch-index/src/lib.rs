@@ -21,7 +21,7 @@ pub mod compute;
 pub mod formulas;
 pub mod stored;
 
-pub use stored::{RankingRow, SeriesPoint, last_final_period, ranking, series};
+pub use stored::{RankingRow, SeriesPoint, last_final_period, ranking, ranking_computed, series};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -221,6 +221,18 @@ pub fn store_period(store: &mut Store, period: &Period, rules: &Rules, now: i64)
     Ok(store.write(|tx| write_period(tx, period, rows, rules, now))?.unwrap_or(0))
 }
 
+/// The value of `formula` for one account's period.
+pub fn index_value(formula: Formula, row: &AccountPeriod, period: &Period) -> f64 {
+    match formula {
+        // NRI counts the period's days inclusively (a real month has 28-31), where the WCI
+        // divides by 30.
+        Formula::Nri => {
+            formulas::nri(&formulas::NriInputs { days: period.days, ..formulas::NriInputs::from_inputs(&row.inputs) })
+        }
+        _ => formula.compute(&row.inputs),
+    }
+}
+
 /// Foreign-key checks off on `store`'s connection until [`ForeignKeysOff::restore`].
 ///
 /// Every row of `index_values` made SQLite look up its parents in `accounts` and
@@ -291,15 +303,7 @@ fn write_period(
     let mut values: BTreeMap<Formula, Vec<(i64, f64)>> = BTreeMap::new();
     for row in &rows {
         for formula in Formula::ALL {
-            let value = match formula {
-                // NRI counts the period's days inclusively (a real month has 28-31), where
-                // the WCI divides by 30.
-                Formula::Nri => formulas::nri(&formulas::NriInputs {
-                    days: period.days,
-                    ..formulas::NriInputs::from_inputs(&row.inputs)
-                }),
-                _ => formula.compute(&row.inputs),
-            };
+            let value = index_value(formula, row, period);
             values.entry(formula).or_default().push((row.account_id, value));
         }
     }

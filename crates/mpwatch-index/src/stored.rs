@@ -84,6 +84,57 @@ pub fn ranking(
     Ok(rows)
 }
 
+/// The ranking of a period computed now, not read from the tables (a reader that may
+/// not write: `mpwatch serve` for custom ranges and periods not stored yet). The same
+/// numbers as [`ranking`] gives once the period is stored, without rank changes.
+pub fn ranking_computed(
+    store: &Store,
+    period: &crate::compute::Period,
+    rules: &crate::compute::Rules,
+    index: Formula,
+    group: Option<&str>,
+) -> Result<Vec<RankingRow>> {
+    let computed = crate::compute_period(store, period, rules)?;
+    let conn = store.connection();
+    let mut name = conn.prepare_cached("SELECT coalesce(nickname, alias, biz) FROM accounts WHERE id = ?1")?;
+    let mut member =
+        conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM account_groups WHERE account_id = ?1 AND name = ?2)")?;
+    let mut rows = Vec::new();
+    for row in &computed {
+        if let Some(group) = group
+            && !member.query_row(params![row.account_id, group], |r| r.get::<_, bool>(0))?
+        {
+            continue;
+        }
+        let inputs = &row.inputs;
+        let round = |value: f64| value.round() as i64;
+        rows.push(RankingRow {
+            rank: None,
+            change: None,
+            account_id: row.account_id,
+            account: name.query_row([row.account_id], |r| r.get(0))?,
+            pushes: row.pushes,
+            n: inputs.n as i64,
+            reads: round(inputs.R),
+            reads_per_article: (inputs.n > 0.0).then(|| inputs.R / inputs.n),
+            reads_max: round(inputs.Rmax),
+            reads_headline: round(inputs.Rt),
+            wows: round(inputs.Z),
+            likes: round(inputs.L),
+            value: crate::index_value(index, row, period),
+            late: row.late,
+            provisional: row.provisional,
+            missing: row.missing,
+        });
+    }
+    let ranks = ranks_within(&rows);
+    for row in &mut rows {
+        row.rank = ranks.get(&row.account_id).copied();
+    }
+    rows.sort_by(|a, b| (a.rank.is_none(), a.rank, &a.account).cmp(&(b.rank.is_none(), b.rank, &b.account)));
+    Ok(rows)
+}
+
 /// Competition ranks by value among the rows that published something.
 fn ranks_within(rows: &[RankingRow]) -> HashMap<i64, i64> {
     let published: Vec<(i64, f64)> =

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod notify;
 pub mod runs;
 pub mod service;
+pub mod status;
 
 pub use runs::RequestOptions;
 pub use service::{Control, ServiceError, ServiceSetup, run};

@@ -1,0 +1,188 @@
+//! Which articles a feed holds: the newest of a selection, with their latest counts,
+//! filtered as the request asks. The query walks an index newest first and stops at the
+//! limit: its cost follows the items asked for, not the history.
+
+use mpwatch_store::Store;
+use rusqlite::types::Value;
+
+use crate::error::RequestError;
+
+/// Whose articles.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    /// Every tracked account.
+    All,
+    /// One account (its row id).
+    Account(i64),
+    /// A group's accounts.
+    Group(String),
+}
+
+/// Filters of a feed request (query parameters).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    /// Items at most.
+    pub limit: u32,
+    /// Titles containing one of these (case-insensitive for Latin letters).
+    pub title_include: Vec<String>,
+    /// Titles containing none of these.
+    pub title_exclude: Vec<String>,
+    /// Latest read count at least this.
+    pub min_reads: Option<i64>,
+    /// Published at or after (unix seconds).
+    pub since: Option<i64>,
+    /// Published before (unix seconds): the next page of a list.
+    pub before: Option<i64>,
+    /// Only this kind (article, picture, text, video, audio).
+    pub kind: Option<String>,
+    /// Only articles marked original (原创).
+    pub original_only: bool,
+}
+
+/// The latest counts of an article.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Counts {
+    /// 阅读 (100001: "10万+").
+    pub reads: Option<i64>,
+    /// The read count is WeChat's cap ("10万+").
+    pub reads_capped: bool,
+    /// 赞.
+    pub likes: Option<i64>,
+    /// 在看.
+    pub wows: Option<i64>,
+    /// 转发.
+    pub shares: Option<i64>,
+    /// 评论.
+    pub comments: Option<i64>,
+    /// When they were read (unix seconds).
+    pub observed_at: i64,
+}
+
+/// One article of a feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedItem {
+    /// `articles.id`.
+    pub id: i64,
+    /// The canonical article URL.
+    pub url: String,
+    /// Title.
+    pub title: String,
+    /// Digest (摘要).
+    pub digest: Option<String>,
+    /// Author (作者), else the account.
+    pub author: Option<String>,
+    /// Publish time (unix seconds).
+    pub published_at: i64,
+    /// article, picture, text, video, audio.
+    pub kind: String,
+    /// original, repost, none.
+    pub copyright: Option<String>,
+    /// The stored body text (paragraphs on lines).
+    pub content_text: Option<String>,
+    /// The cover image.
+    pub cover_url: Option<String>,
+    /// ok, deleted, blocked, unavailable.
+    pub status: String,
+    /// The account's row id.
+    pub account_id: i64,
+    /// The account's name.
+    pub account: String,
+    /// The latest counts, if any were taken.
+    pub counts: Option<Counts>,
+    /// When anything of the item last changed (fetched, counted).
+    pub updated_at: i64,
+}
+
+/// The newest articles of `scope` that pass `filters`, newest first.
+pub fn feed_items(store: &Store, scope: &Scope, filters: &Filters) -> Result<Vec<FeedItem>, RequestError> {
+    let mut sql = String::from(
+        "SELECT a.id, a.url, a.title, a.digest, a.author, a.published_at, a.kind, a.copyright, a.content_text,
+                a.cover_url, a.status, a.account_id, coalesce(acc.nickname, acc.alias, acc.biz),
+                m.reads, m.reads_capped, m.likes, m.wows, m.shares, m.comments, m.observed_at,
+                coalesce(a.last_fetched_at, a.first_seen_at)
+         FROM articles a
+         JOIN accounts acc ON acc.id = a.account_id
+         LEFT JOIN metric_snapshots m ON m.id = (
+             SELECT l.id FROM metric_snapshots l WHERE l.article_id = a.id ORDER BY l.observed_at DESC, l.id DESC LIMIT 1)
+         WHERE a.title IS NOT NULL AND a.published_at IS NOT NULL AND a.status <> 'pending' AND acc.enabled",
+    );
+    let mut values: Vec<Value> = Vec::new();
+    let mut bind = |sql: &mut String, clause: &str, value: Value| {
+        values.push(value);
+        sql.push_str(&clause.replace('?', &format!("?{}", values.len())));
+    };
+    match scope {
+        Scope::All => {}
+        Scope::Account(id) => bind(&mut sql, " AND a.account_id = ?", Value::Integer(*id)),
+        // `+` keeps the planner on the publish-time index (newest first, stop at the
+        // limit) rather than reading the group's whole history and sorting it.
+        Scope::Group(name) => bind(
+            &mut sql,
+            " AND +a.account_id IN (SELECT account_id FROM account_groups WHERE name = ?)",
+            Value::Text(name.clone()),
+        ),
+    }
+    if let Some(since) = filters.since {
+        bind(&mut sql, " AND a.published_at >= ?", Value::Integer(since));
+    }
+    if let Some(before) = filters.before {
+        bind(&mut sql, " AND a.published_at < ?", Value::Integer(before));
+    }
+    if let Some(kind) = &filters.kind {
+        bind(&mut sql, " AND a.kind = ?", Value::Text(kind.clone()));
+    }
+    if filters.original_only {
+        sql.push_str(" AND a.copyright = 'original'");
+    }
+    if let Some(min) = filters.min_reads {
+        bind(&mut sql, " AND m.reads >= ?", Value::Integer(min));
+    }
+    if !filters.title_include.is_empty() {
+        sql.push_str(" AND (0");
+        for word in &filters.title_include {
+            bind(&mut sql, " OR instr(lower(a.title), lower(?)) > 0", Value::Text(word.clone()));
+        }
+        sql.push(')');
+    }
+    for word in &filters.title_exclude {
+        bind(&mut sql, " AND instr(lower(a.title), lower(?)) = 0", Value::Text(word.clone()));
+    }
+    bind(&mut sql, " ORDER BY a.published_at DESC, a.idx, a.id DESC LIMIT ?", Value::Integer(i64::from(filters.limit)));
+    let mut statement = store.connection().prepare_cached(&sql)?;
+    let items = statement
+        .query_map(rusqlite::params_from_iter(values), |row| {
+            let observed_at: Option<i64> = row.get(19)?;
+            let counts = match observed_at {
+                Some(observed_at) => Some(Counts {
+                    reads: row.get(13)?,
+                    reads_capped: row.get::<_, Option<bool>>(14)?.unwrap_or(false),
+                    likes: row.get(15)?,
+                    wows: row.get(16)?,
+                    shares: row.get(17)?,
+                    comments: row.get(18)?,
+                    observed_at,
+                }),
+                None => None,
+            };
+            let fetched: i64 = row.get(20)?;
+            Ok(FeedItem {
+                id: row.get(0)?,
+                url: row.get(1)?,
+                title: row.get(2)?,
+                digest: row.get(3)?,
+                author: row.get(4)?,
+                published_at: row.get(5)?,
+                kind: row.get(6)?,
+                copyright: row.get(7)?,
+                content_text: row.get(8)?,
+                cover_url: row.get(9)?,
+                status: row.get(10)?,
+                account_id: row.get(11)?,
+                account: row.get(12)?,
+                updated_at: fetched.max(observed_at.unwrap_or(0)),
+                counts,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(items)
+}
