@@ -95,6 +95,9 @@ pub enum Command {
     /// Serve feeds with counts (Atom, RSS, JSON Feed, OPML) and a read-only dashboard
     /// (rankings, accounts, articles, search, status) over the database. See docs/serve.md.
     Serve(ServeArgs),
+    /// Export articles, snapshots or rankings as CSV or JSON Lines (streamed, any size),
+    /// or articles as Markdown files with YAML front matter.
+    Export(crate::commands::export_args::ExportArgs),
 }
 
 /// `mpwatch serve`.

@@ -7,6 +7,8 @@ mod config;
 mod crawl;
 mod db;
 mod demo;
+mod export;
+pub mod export_args;
 mod index;
 mod init;
 mod parse;
@@ -40,6 +42,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Index(args) => index::run(&cli.global, &args),
         Command::Report(args) => index::report(&AppContext::load(&cli.global)?, &args),
         Command::Chart(args) => chart::run(&AppContext::load(&cli.global)?, &args),
+        Command::Export(args) => export::run(&AppContext::load(&cli.global)?, &args),
         Command::Serve(args) => serve::run(&AppContext::load(&cli.global)?, &args),
         Command::Reparse => {
             let context = AppContext::load(&cli.global)?;

@@ -267,11 +267,11 @@ fn render(page: &RankingsPage) -> Markup {
                             td.num { (row.pushes) }
                             td.num { (row.n) }
                             td.num { (count_text(Some(row.reads), false)) }
-                            td.num { @match row.reads_per_article { Some(r) => (format!("{r:.0}")), None => "–" } }
+                            td.num { @match row.reads_per_article { Some(r) => (count_text(Some(r.round() as i64), false)), None => "–" } }
                             td.num { (count_text(Some(row.reads_max), row.reads_max == 100_001)) }
                             td.num { (count_text(Some(row.reads_headline), row.reads_headline == 100_001)) }
-                            td.num { (row.wows) }
-                            td.num { (row.likes) }
+                            td.num { (count_text(Some(row.wows), false)) }
+                            td.num { (count_text(Some(row.likes), false)) }
                             td.num.value { (value(row.value)) }
                             td { (flags(row)) }
                         }
