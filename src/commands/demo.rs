@@ -555,7 +555,8 @@ What next
   Reports and charts from it:
     mpwatch --db {db} report --from {first} --to {last} --index nri
     mpwatch --db {db} chart --account 环球科学 --account 科研圈 --from {first} --to {last} --output reads.svg
-  Continue the demo another {days} days: mpwatch demo --db {db}
+  Feeds with counts and the dashboard: mpwatch --db {db} serve   (then open http://127.0.0.1:8470/)
+  Continue the demo another {days} days: mpwatch --db {db} demo --days {days}
   Real accounts: `mpwatch init`, then `mpwatch account add` and `mpwatch run` (see the README:
   "Real accounts" and deploy/README.md)."#,
         kept = if fresh_dir { "kept in a new temporary directory" } else { "kept" },

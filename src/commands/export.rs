@@ -135,7 +135,13 @@ const SNAPSHOT_COLUMNS: &[Column] = &[
 /// filtered by period start through an index. Sums are stored as REAL (10万+ counts as
 /// 100001); they are whole numbers and are written as integers, as `mpwatch report`
 /// prints them.
-const RANKINGS_SELECT: &str = "SELECT v.period_kind, p.first_day, v.index_name, v.rank, v.account_id,
+///
+/// Ranks count the selection, as `report --group` does: competition ranks by value
+/// among the selected accounts that published in the period (the stored `rank` when all
+/// are selected); an account that published nothing is unranked.
+const RANKINGS_SELECT: &str = "SELECT v.period_kind, p.first_day, v.index_name,
+        CASE WHEN p.n > 0 THEN rank() OVER (PARTITION BY v.period_kind, v.period_start, v.index_name, p.n > 0
+                                            ORDER BY v.value DESC) END AS selection_rank, v.account_id,
         coalesce(acc.nickname, acc.alias, acc.biz), p.n, p.pushes, CAST(round(p.reads) AS INTEGER),
         CAST(round(p.reads_max) AS INTEGER), CAST(round(p.reads_headline) AS INTEGER),
         CAST(round(p.wows) AS INTEGER), CAST(round(p.likes) AS INTEGER), v.value, p.provisional,
@@ -168,9 +174,10 @@ const RANKING_COLUMNS: &[Column] = &[
 /// What Markdown files need of an article and its latest snapshot.
 const MARKDOWN_SELECT: &str = "SELECT a.id, a.account_id, coalesce(acc.nickname, acc.alias, a.biz), a.url, a.title,
         a.published_at, a.kind, a.status, a.content_text, a.digest,
-        m.reads, m.reads_capped, m.likes, m.wows, m.shares, m.comments, m.observed_at
+        m.reads, m.reads_capped, m.likes, m.wows, m.shares, m.comments, m.observed_at, b.html
  FROM articles a
  LEFT JOIN accounts acc ON acc.id = a.account_id
+ LEFT JOIN article_bodies b ON b.article_id = a.id
  LEFT JOIN metric_snapshots m ON m.id = (SELECT l.id FROM metric_snapshots l WHERE l.article_id = a.id
                                          ORDER BY l.observed_at DESC, l.id DESC LIMIT 1)";
 
@@ -307,7 +314,7 @@ fn export_rankings(store: &Store, args: &ExportRankingsArgs, tz: &TimeZone) -> R
     }
     // Accounts that published nothing have no rank: they follow the ranked ones.
     let sql = format!(
-        "{RANKINGS_SELECT}{} ORDER BY v.period_start, v.index_name, v.rank NULLS LAST, v.account_id",
+        "{RANKINGS_SELECT}{} ORDER BY v.period_start, v.index_name, selection_rank NULLS LAST, v.account_id",
         conditions.sql
     );
     export_table(store, &sql, &conditions.params, RANKING_COLUMNS, &args.target, tz)
@@ -596,7 +603,8 @@ fn export_markdown(store: &Store, args: &ExportMarkdownArgs, tz: &TimeZone) -> R
         };
         let body: Option<String> = row.get(8)?;
         let digest: Option<String> = row.get(9)?;
-        let document = markdown_document(&front, body.as_deref(), digest.as_deref())
+        let body_html: Option<String> = row.get(17)?;
+        let document = markdown_document(&front, body_html.as_deref(), body.as_deref(), digest.as_deref())
             .with_context(|| format!("article {article_id}"))?;
         let path = args.dir.join(markdown_file_name(published.as_ref(), account_id, article_id)?);
         // No fsync per file: thousands of them would take long, and a rename without
@@ -622,9 +630,14 @@ fn markdown_file_name(published: Option<&ZonedDateTime>, account_id: Option<i64>
 }
 
 /// An article as a Markdown document: YAML front matter, then the body (the stored
-/// text, else the digest) converted to Markdown, so characters Markdown would read as
-/// markup (`*`, `#`, `<`...) stay literal text.
-fn markdown_document(front: &FrontMatter, body_text: Option<&str>, digest: Option<&str>) -> Result<String> {
+/// clean HTML with its images, else the stored text, else the digest) converted to
+/// Markdown; text that Markdown would read as markup (`*`, `#`, `<`...) stays literal.
+fn markdown_document(
+    front: &FrontMatter,
+    body_html: Option<&str>,
+    body_text: Option<&str>,
+    digest: Option<&str>,
+) -> Result<String> {
     let mut document = String::from("---\n");
     yaml_text(&mut document, "title", front.title.as_deref())?;
     yaml_text(&mut document, "account", front.account.as_deref())?;
@@ -644,7 +657,11 @@ fn markdown_document(front: &FrontMatter, body_text: Option<&str>, digest: Optio
     yaml_number(&mut document, "comments", front.comments)?;
     yaml_text(&mut document, "observed_at", front.observed_at.as_deref())?;
     document.push_str("---\n");
-    let html = body_text.and_then(paragraphs_html).or_else(|| digest.and_then(paragraphs_html));
+    let html = body_html
+        .filter(|html| !html.trim().is_empty())
+        .map(str::to_string)
+        .or_else(|| body_text.and_then(paragraphs_html))
+        .or_else(|| digest.and_then(paragraphs_html));
     if let Some(html) = html {
         let markdown = htmd::convert(&html).context("converting the body to Markdown")?;
         let markdown = markdown.trim();
@@ -853,9 +870,19 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_html_body_keeps_its_images_and_emphasis() -> Result<()> {
+        let html = r#"<p>One <strong>two</strong></p><p><img src="https://mmbiz.qpic.cn/a.png" alt=""></p>"#;
+        let document = markdown_document(&front(), Some(html), Some("text"), None)?;
+        assert!(document.contains("One **two**"), "{document}");
+        assert!(document.contains("![](https://mmbiz.qpic.cn/a.png)"), "{document}");
+        Ok(())
+    }
+
+    #[test]
     fn markdown_document_has_quoted_front_matter_and_the_body() -> Result<()> {
         let document = markdown_document(
             &front(),
+            None,
             Some("First paragraph\n\n   Second & <b>bold</b> *not emphasis*  \n"),
             Some("the digest"),
         )?;
@@ -892,9 +919,9 @@ mod tests {
 
     #[test]
     fn markdown_document_falls_back_to_the_digest_then_to_no_body() -> Result<()> {
-        let document = markdown_document(&front(), Some(" \n\n"), Some("Only the digest"))?;
+        let document = markdown_document(&front(), None, Some(" \n\n"), Some("Only the digest"))?;
         assert!(document.ends_with("---\n\nOnly the digest\n"), "{document:?}");
-        let document = markdown_document(&FrontMatter::default(), None, None)?;
+        let document = markdown_document(&FrontMatter::default(), None, None, None)?;
         assert!(document.starts_with("---\ntitle: null\n"), "{document:?}");
         assert!(document.ends_with("observed_at: null\n---\n"), "{document:?}");
         Ok(())

@@ -86,7 +86,27 @@ pub fn chart_svg(store: &Store, rules: &Rules, chart: &Chart<'_>) -> Result<Stri
     Ok(svg)
 }
 
-/// Each account's line; an error when no account has a point to draw.
+/// No account of a chart has a point to draw (an error a caller may tell apart from a
+/// failure: `error.downcast_ref::<NoData>()`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoData {
+    /// The metric asked for.
+    pub metric: String,
+    /// First day.
+    pub from: String,
+    /// Last day.
+    pub to: String,
+}
+
+impl std::fmt::Display for NoData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no {} data for these accounts between {} and {}", self.metric, self.from, self.to)
+    }
+}
+
+impl std::error::Error for NoData {}
+
+/// Each account's line; [`NoData`] when no account has a point to draw.
 fn lines_of(store: &Store, chart: &Chart<'_>) -> Result<Vec<Line>> {
     let mut lines = Vec::new();
     for name in chart.accounts {
@@ -97,21 +117,23 @@ fn lines_of(store: &Store, chart: &Chart<'_>) -> Result<Vec<Line>> {
         lines.push(Line { label: account.display_name(), runs });
     }
     if lines.iter().all(|line| line.runs.iter().all(Vec::is_empty)) {
-        bail!(
-            "no {} data for these accounts between {} and {}",
-            chart.metric,
-            chart.from.first_day,
-            chart.to.first_day
-        );
+        return Err(NoData {
+            metric: chart.metric.to_string(),
+            from: chart.from.first_day.to_string(),
+            to: chart.to.first_day.to_string(),
+        }
+        .into());
     }
     Ok(lines)
 }
 
 /// Text is measured (and, in bitmaps, drawn) with the bundled font; SVG only names the
-/// family, and browsers use theirs.
+/// family, and browsers use theirs. Parsing the 1.5 MB font once per process is enough.
 pub(crate) fn register_bundled_font() -> Result<()> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| anyhow::anyhow!("the bundled font is unreadable"))
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let registered =
+        *REGISTERED.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
+    if registered { Ok(()) } else { bail!("the bundled font is unreadable") }
 }
 
 /// A metric that means nothing on a day without a push (everything but `n`) is left

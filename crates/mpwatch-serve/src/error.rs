@@ -24,11 +24,19 @@ pub enum ServeError {
     },
     /// Beyond loopback, a token is required.
     #[error(
-        "{listen} is not a loopback address: set `[serve] token` in the secrets file first, so that only those who have it can read"
+        "serving beyond loopback ({listen}, or a `[serve] base_url` elsewhere) needs `[serve] token` in the secrets file, so that only those who have it can read (make one with: openssl rand -hex 32)"
     )]
     TokenRequired {
         /// The address asked for.
         listen: SocketAddr,
+    },
+    /// The token is too easy to guess or cannot travel in a URL.
+    #[error(
+        "`[serve] token` in the secrets file must be at least {min} characters of letters, digits, `-`, `_`, `.` or `~` (make one with: openssl rand -hex 32)"
+    )]
+    WeakToken {
+        /// The shortest token accepted.
+        min: usize,
     },
     /// The configuration cannot be used.
     #[error("{0}")]
@@ -79,11 +87,7 @@ impl From<mpwatch_index::IndexError> for RequestError {
 impl IntoResponse for RequestError {
     fn into_response(self) -> Response {
         let status = self.status();
-        match &self {
-            RequestError::Store(error) => tracing::error!(error = %error, "request failed"),
-            RequestError::Internal(error) => tracing::error!(error = %error, "request failed"),
-            _ => {}
-        }
+        self.log();
         let body = serde_json::json!({ "error": self.to_string(), "status": status.as_u16() });
         (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
     }
@@ -99,14 +103,22 @@ impl RequestError {
         }
     }
 
+    /// Failures of the server (not of the request) go to the log with their details;
+    /// the answer says only that it failed.
+    fn log(&self) {
+        match self {
+            RequestError::Store(error) => tracing::error!(error = %error, "request failed"),
+            RequestError::Internal(error) => tracing::error!(error = %error, "request failed"),
+            RequestError::NotFound(_) | RequestError::BadRequest(_) => {}
+        }
+    }
+
     /// The error for a page: an HTML page, or the JSON object when JSON was asked for.
     pub fn respond(self, json: bool) -> Response {
         if json {
             return self.into_response();
         }
-        let status = self.status();
-        let message = self.to_string();
-        let _logged = self.into_response();
-        crate::pages::error_page(status, &message)
+        self.log();
+        crate::pages::error_page(self.status(), &self.to_string())
     }
 }

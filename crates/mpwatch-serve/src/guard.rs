@@ -30,8 +30,21 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 /// The longest query string answered (filters are short; anything longer is abuse).
 pub const MAX_QUERY_BYTES: usize = 2048;
 
-/// The cookie a browser keeps the token in after opening a `?token=` link.
-const TOKEN_COOKIE: &str = "mpwatch_token";
+/// The cookie a browser keeps after opening a `?token=` link: a digest of the token
+/// (never the token itself, which other services on the host could read).
+const TOKEN_COOKIE: &str = "mpwatch_session";
+
+/// The shortest token accepted (`openssl rand -hex 32` gives 64).
+pub const MIN_TOKEN_CHARS: usize = 32;
+
+/// Refuses a token that is short, or has characters a URL would change (`+`, spaces).
+pub fn check_token_strength(token: &str) -> Result<(), crate::ServeError> {
+    let url_safe = token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
+    if token.chars().count() < MIN_TOKEN_CHARS || !url_safe {
+        return Err(crate::ServeError::WeakToken { min: MIN_TOKEN_CHARS });
+    }
+    Ok(())
+}
 
 /// The checks, shared by every request.
 #[derive(Clone)]
@@ -40,6 +53,10 @@ pub struct Guard(Arc<GuardInner>);
 struct GuardInner {
     /// SHA-256 of the token: compared in constant time and of constant length.
     token_digest: Option<[u8; 32]>,
+    /// What the cookie holds: a digest of the token, so the cookie is not the token.
+    cookie_value: Option<String>,
+    /// `Secure` cookies (the server is reached over https).
+    secure: bool,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     requests: AtomicU64,
 }
@@ -56,13 +73,20 @@ fn digest(text: &str) -> [u8; 32] {
 
 impl Guard {
     /// A guard requiring `token` (when set) and allowing `requests_per_minute` per
-    /// client address, in bursts of a tenth of it.
-    pub fn new(token: Option<Secret>, requests_per_minute: u32) -> Guard {
+    /// client address (IPv6 clients per /64, what one subscriber usually holds), in
+    /// bursts of a tenth of it but at least 10. `secure`: the server is reached over
+    /// https (its cookie is `Secure`).
+    pub fn new(token: Option<Secret>, requests_per_minute: u32, secure: bool) -> Guard {
         let per_minute = NonZeroU32::new(requests_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new((requests_per_minute / 10).max(10)).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        let cookie_value = token.as_ref().map(|token| {
+            digest(&format!("mpwatch-session:{}", token.expose())).iter().map(|b| format!("{b:02x}")).collect()
+        });
         Guard(Arc::new(GuardInner {
             token_digest: token.as_ref().map(|token| digest(token.expose())),
+            cookie_value,
+            secure,
             limiter: RateLimiter::keyed(quota),
             requests: AtomicU64::new(0),
         }))
@@ -94,8 +118,9 @@ impl Guard {
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            // The scheme is case-insensitive (RFC 9110).
+            .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")))
+            .map(|(_, token)| token.trim());
         let header_token = headers.get("x-mpwatch-token").and_then(|v| v.to_str().ok());
         let cookie = headers
             .get_all(header::COOKIE)
@@ -104,7 +129,11 @@ impl Guard {
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().strip_prefix(TOKEN_COOKIE).and_then(|rest| rest.strip_prefix('=')))
             .next();
-        if bearer.into_iter().chain(header_token).chain(cookie).any(matches) {
+        if bearer.into_iter().chain(header_token).any(matches) {
+            return Some(false);
+        }
+        let session = self.0.cookie_value.as_deref().unwrap_or_default();
+        if cookie.is_some_and(|cookie| bool::from(digest(cookie).ct_eq(&digest(session)))) {
             return Some(false);
         }
         let from_query = query
@@ -134,7 +163,7 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip())
+        .map(|info| rate_key(info.0.ip()))
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     if guard.0.requests.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
         // Forget clients that have been quiet long enough to be back at full burst.
@@ -153,22 +182,35 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
         )
             .into_response();
     };
+    let protected = guard.0.token_digest.is_some();
     let mut response = next.run(request).await;
-    if from_query && let Some(token) = query.as_deref().and_then(token_of_query) {
-        // A browser that opened a `?token=` link keeps it for the dashboard's links.
-        let cookie = format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    let headers = response.headers_mut();
+    if protected {
+        // Pages behind a token are for this client only.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    }
+    if from_query && let Some(session) = &guard.0.cookie_value {
+        // A browser that opened a `?token=` link stays signed in for the dashboard's
+        // links, with a cookie that is a digest of the token, not the token.
+        let secure = if guard.0.secure { "; Secure" } else { "" };
+        let cookie = format!("{TOKEN_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/{secure}");
         if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
+            headers.append(header::SET_COOKIE, value);
         }
     }
     response
 }
 
-/// The `token` parameter's value, as a cookie value (only URL-safe tokens are kept in
-/// a cookie; others must be sent again).
-fn token_of_query(query: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(key, _)| key == "token")
-        .map(|(_, value)| value.into_owned())
-        .filter(|token| token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~+/=".contains(&b)))
+/// The key a client's requests are counted under: its address, or for IPv6 its /64.
+fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let segments = v6.segments();
+                IpAddr::from([segments[0], segments[1], segments[2], segments[3], 0, 0, 0, 0])
+            }
+        },
+    }
 }

@@ -64,11 +64,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Checks the options, opens the database read-only and binds the address. Binding
-    /// beyond loopback without a token is refused.
+    /// Checks the options, opens the database read-only and binds the address. Serving
+    /// beyond loopback (listening on another address, or behind a proxy at `base_url`)
+    /// without a token is refused, and so is a token shorter than
+    /// [`guard::MIN_TOKEN_CHARS`].
     pub async fn bind(options: ServeOptions) -> Result<Server, ServeError> {
-        if !options.listen.ip().is_loopback() && options.token.is_none() {
+        let public = !options.listen.ip().is_loopback()
+            || options.config.serve.base_url.as_ref().is_some_and(|url| !is_loopback_url(url));
+        if public && options.token.is_none() {
             return Err(ServeError::TokenRequired { listen: options.listen });
+        }
+        if let Some(token) = &options.token {
+            guard::check_token_strength(token.expose())?;
         }
         let readers = reader::Readers::open(&options.db_path, options.config.store.busy_timeout)?;
         let rules = Rules::from_config(&options.config)
@@ -88,7 +95,8 @@ impl Server {
             db_path: options.db_path.clone(),
             config: options.config.clone(),
         });
-        let guard = guard::Guard::new(options.token.clone(), options.config.serve.requests_per_minute);
+        let secure = options.config.serve.base_url.as_ref().is_some_and(|url| url.scheme() == "https");
+        let guard = guard::Guard::new(options.token.clone(), options.config.serve.requests_per_minute, secure);
         Ok(Server { listener, app: router(state, guard) })
     }
 
@@ -105,6 +113,16 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|source| ServeError::Listen { address, source })
+    }
+}
+
+/// Does `url` name this machine (a proxy on loopback is not a public address)?
+fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 

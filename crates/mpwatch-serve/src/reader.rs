@@ -1,10 +1,12 @@
 //! Read-only connections for requests. SQLite reads block, so they run on tokio's
 //! blocking pool; a few connections are kept open (with their statement caches) and
 //! reused, and at most [`MAX_READERS`] reads run at once: more requests wait their turn
-//! instead of opening ever more connections.
+//! instead of opening ever more connections. A read's permit lives as long as the read
+//! itself, not as long as its request: a client that hangs up cannot start more reads
+//! than that.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mpwatch_store::Store;
@@ -21,8 +23,8 @@ pub const MAX_READERS: usize = 4;
 pub struct Readers {
     path: PathBuf,
     busy_timeout: Duration,
-    idle: Mutex<Vec<Store>>,
-    permits: Semaphore,
+    idle: Arc<Mutex<Vec<Store>>>,
+    permits: Arc<Semaphore>,
 }
 
 impl Readers {
@@ -33,8 +35,8 @@ impl Readers {
         Ok(Readers {
             path: path.to_path_buf(),
             busy_timeout,
-            idle: Mutex::new(vec![first]),
-            permits: Semaphore::new(MAX_READERS),
+            idle: Arc::new(Mutex::new(vec![first])),
+            permits: Arc::new(Semaphore::new(MAX_READERS)),
         })
     }
 
@@ -44,21 +46,26 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, RequestError> + Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|_| RequestError::Internal("readers closed".into()))?;
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let store = match idle {
-            Some(store) => store,
-            None => Store::open_read_only(&self.path, self.busy_timeout)?,
-        };
-        let (store, result) = tokio::task::spawn_blocking(move || {
+        let permit =
+            self.permits.clone().acquire_owned().await.map_err(|_| RequestError::Internal("readers closed".into()))?;
+        let idle = self.idle.clone();
+        let (path, busy_timeout) = (self.path.clone(), self.busy_timeout);
+        tokio::task::spawn_blocking(move || {
+            // Held until the read is done, even if the request is dropped meanwhile.
+            let _permit = permit;
+            let pooled = idle.lock().ok().and_then(|mut idle| idle.pop());
+            // Opening may wait on a lock for the busy timeout: here, not on a worker.
+            let store = match pooled {
+                Some(store) => store,
+                None => Store::open_read_only(&path, busy_timeout)?,
+            };
             let result = read(&store);
-            (store, result)
+            if let Ok(mut idle) = idle.lock() {
+                idle.push(store);
+            }
+            result
         })
         .await
-        .map_err(|error| RequestError::Internal(format!("a read panicked: {error}")))?;
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(store);
-        }
-        result
+        .map_err(|error| RequestError::Internal(format!("a read panicked: {error}")))?
     }
 }

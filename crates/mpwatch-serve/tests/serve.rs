@@ -57,9 +57,16 @@ fn build(path: &Path) -> Store {
                         let key = ArticleKey { biz: biz(account), mid: 2_247_000_000 + day as u64, idx };
                         let title = if account == 2 && day == 0 && idx == 1 {
                             format!("{XSS} & \"quotes\"")
+                        } else if account == 2 && day == 1 && idx == 1 {
+                            // A control character, as pages carry now and then.
+                            format!("{account}号 第{day}天 文章{idx}\u{8}")
                         } else {
                             format!("{account}号 第{day}天 文章{idx}")
                         };
+                        // Account 0's bodies as the parser stores them, with an image.
+                        let body_html = (account == 0).then(|| {
+                            format!(r#"<p>正文 {day}-{idx}</p><p><img src="https://mmbiz.qpic.cn/x/{day}{idx}.png" alt=""></p>"#)
+                        });
                         let record = ArticleRecord {
                             url: format!(
                                 "https://mp.weixin.qq.com/s?__biz={}&mid={}&idx={idx}&sn=abc",
@@ -78,6 +85,7 @@ fn build(path: &Path) -> Store {
                             }),
                             copyright: Some(if account == 1 { Copyright::Original } else { Copyright::None }),
                             status: ArticleStatus::Ok,
+                            body_html,
                             ..ArticleRecord::default()
                         };
                         let (id, _) = tx.upsert_article(&record, published)?;
@@ -372,14 +380,14 @@ async fn what_came_from_a_page_is_escaped_everywhere() {
 
 #[tokio::test]
 async fn the_token_is_required_everywhere_when_set() {
-    let token = "s3cret-Token_1";
+    let token = "s3cret-Token_1-0123456789abcdefghijklmnop";
     let server = serve_with(Some(token), 100_000).await;
     let base = &server.base;
     let client = reqwest::Client::new();
     for path in ["/rankings", "/feeds/all.atom", "/feeds.opml", "/status.json", "/assets/style.css"] {
         let url = format!("{base}{path}");
         assert_eq!(client.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "{path}");
-        let wrong = client.get(&url).bearer_auth("s3cret-Token_2").send().await.unwrap();
+        let wrong = client.get(&url).bearer_auth("s3cret-Token_2-0123456789abcdefghijklmnop").send().await.unwrap();
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{path}");
         let right = client.get(&url).bearer_auth(token).send().await.unwrap();
         assert_eq!(right.status(), StatusCode::OK, "{path}");
@@ -391,6 +399,10 @@ async fn the_token_is_required_everywhere_when_set() {
     let cookie = query.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
     let pair = cookie.split(';').next().unwrap();
+    assert!(!cookie.contains(token), "the cookie holds a digest, not the token");
+    let lowercase =
+        client.get(format!("{base}/status")).header("Authorization", format!("bearer {token}")).send().await.unwrap();
+    assert_eq!(lowercase.status(), StatusCode::OK, "the scheme is case-insensitive");
     let with_cookie = client.get(format!("{base}/status")).header("Cookie", pair).send().await.unwrap();
     assert_eq!(with_cookie.status(), StatusCode::OK);
     // No page shows it.
@@ -400,9 +412,29 @@ async fn the_token_is_required_everywhere_when_set() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("x.db");
     drop(build(&db));
-    let options =
-        ServeOptions { listen: "0.0.0.0:0".parse().unwrap(), db_path: db, config: Config::default(), token: None };
+    let options = ServeOptions {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        db_path: db.clone(),
+        config: Config::default(),
+        token: None,
+    };
     assert!(matches!(Server::bind(options).await, Err(ServeError::TokenRequired { .. })));
+    // Behind a proxy: loopback, but reached from elsewhere.
+    let mut proxied = Config::default();
+    proxied.serve.base_url = Some("https://mpwatch.example.org".parse().unwrap());
+    let options =
+        ServeOptions { listen: "127.0.0.1:0".parse().unwrap(), db_path: db.clone(), config: proxied, token: None };
+    assert!(matches!(Server::bind(options).await, Err(ServeError::TokenRequired { .. })));
+    // An empty, short or URL-unsafe token is refused.
+    for weak in ["", "short", "spaces are not url safe but long enough to pass"] {
+        let options = ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            db_path: db.clone(),
+            config: Config::default(),
+            token: Some(Secret::new(weak)),
+        };
+        assert!(matches!(Server::bind(options).await, Err(ServeError::WeakToken { .. })), "{weak:?}");
+    }
 }
 
 #[tokio::test]
@@ -485,8 +517,8 @@ async fn pages_as_json_show_the_stored_ranking_and_never_write() {
     let status: serde_json::Value = serde_json::from_str(&text(&format!("{base}/status.json")).await).unwrap();
     assert_eq!(status["database"]["schema_version"], mpwatch_store::LATEST_SCHEMA_VERSION);
     let search: serde_json::Value =
-        serde_json::from_str(&text(&format!("{base}/search.json?q=%E7%A7%91%E5%AD%A6%202")).await).unwrap();
-    assert_eq!(search["hits"].as_array().unwrap().len(), 16, "科学 2: account 2's sixteen texts");
+        serde_json::from_str(&text(&format!("{base}/search.json?q=%E7%AC%AC%E4%BA%8C%E6%AE%B5")).await).unwrap();
+    assert_eq!(search["hits"].as_array().unwrap().len(), 48, "第二段: every text");
     let opml = text(&format!("{base}/feeds.opml")).await;
     let document = opml::OPML::from_str(&opml).unwrap();
     let urls: Vec<String> = document
@@ -502,4 +534,87 @@ async fn pages_as_json_show_the_stored_ranking_and_never_write() {
     }
     // Nothing was written.
     assert_eq!(std::fs::read(&server.db).unwrap(), before);
+}
+
+#[tokio::test]
+async fn bodies_images_control_characters_and_filtered_self_links() {
+    let server = serve().await;
+    let base = &server.base;
+    // Account 0's stored bodies, with their images, in the feed and on the page.
+    let atom = parsed(&format!("{base}/feeds/account/1.atom?limit=1")).await;
+    let html = atom.entries[0].content.as_ref().unwrap().body.clone().unwrap();
+    assert!(html.contains(r#"<img src="https://mmbiz.qpic.cn/x/"#), "{html}");
+    assert!(html.contains("正文 7-1"), "{html}");
+    let store = Store::open_read_only(&server.db, std::time::Duration::from_secs(5)).unwrap();
+    let id: i64 = store
+        .connection()
+        .query_row("SELECT article_id FROM article_bodies ORDER BY article_id LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let page = text(&format!("{base}/article/{id}")).await;
+    assert!(page.contains(r#"<img src="https://mmbiz.qpic.cn/x/"#), "the page shows the body's image");
+    // A title with a control character: the feeds are still XML (feed-rs and the
+    // rust-syndication parsers read them), the title without it.
+    for extension in ["atom", "rss"] {
+        let feed = parsed(&format!("{base}/feeds/account/3.{extension}?limit=100")).await;
+        assert!(titles(&feed).contains(&"2号 第1天 文章1".to_string()), "{extension}");
+    }
+    let _: atom_syndication::Feed = text(&format!("{base}/feeds/account/3.atom?limit=100")).await.parse().unwrap();
+    // A filtered feed's id and self link keep its filters (and never a token).
+    let filtered = text(&format!("{base}/feeds/all.atom?min_reads=5000&kind=article&token=x")).await;
+    let feed: atom_syndication::Feed = filtered.parse().unwrap();
+    let self_link = feed.links().iter().find(|l| l.rel() == "self").unwrap().href().to_string();
+    assert!(self_link.ends_with("/feeds/all.atom?min_reads=5000&kind=article"), "{self_link}");
+    assert_eq!(feed.id(), self_link);
+}
+
+#[tokio::test]
+async fn search_needs_every_word_and_account_pages_reach_every_article() {
+    let server = serve().await;
+    let base = &server.base;
+    let hits = |query: &str| {
+        let url = format!("{base}/search.json?q={query}");
+        async move {
+            let page: serde_json::Value = serde_json::from_str(&text(&url).await).unwrap();
+            page["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["title"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    // 第二段 (in every text; a trigram word) and 2号 (in account 2's titles; too short
+    // for the index, checked with LIKE): both must occur.
+    let both = hits("%E7%AC%AC%E4%BA%8C%E6%AE%B5%202%E5%8F%B7").await;
+    assert_eq!(both.len(), 15, "{both:?}");
+    assert!(both.iter().all(|t| t.starts_with("2号")), "{both:?}");
+    // Short words only: titles and digests, every word.
+    let short = hits("2%E5%8F%B7%20%E7%AC%AC7%E5%A4%A9").await; // "2号 第7天"
+    assert_eq!(short, ["2号 第7天 文章1", "2号 第7天 文章2"]);
+    // Snippets in JSON carry no highlight marks.
+    let page = text(&format!("{base}/search.json?q=%E7%AC%AC%E4%BA%8C%E6%AE%B5")).await;
+    assert!(!page.contains("\\u0001"), "{page:.300}");
+    // Three to a page: following "Older articles" reaches all 16 of an account, each
+    // once, though pages end inside pushes of two.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..20 {
+        let url = match &after {
+            Some(after) => format!("{base}/account/1.json?limit=3&after={after}"),
+            None => format!("{base}/account/1.json?limit=3"),
+        };
+        let page: serde_json::Value = serde_json::from_str(&text(&url).await).unwrap();
+        let rows = page["articles"].as_array().unwrap();
+        seen.extend(rows.iter().map(|r| r["id"].as_i64().unwrap()));
+        let Some(last) = rows.last() else { break };
+        after = Some(format!("{}:{}", last["published_at"], last["idx"]));
+        if rows.len() < 3 {
+            break;
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(seen.len(), 16);
+    assert_eq!(unique.len(), 16);
 }

@@ -53,6 +53,8 @@ pub struct ArticleRecord {
     pub status: ArticleStatus,
     /// Why it is blocked, as the page states it.
     pub status_reason: Option<String>,
+    /// The body as clean HTML (stored in `article_bodies`).
+    pub body_html: Option<String>,
 }
 
 /// What an upsert did.
@@ -302,7 +304,9 @@ impl Tx<'_> {
                 ])
             })
             .context(describe)?;
-            return Ok((conn.last_insert_rowid(), UpsertOutcome::Inserted));
+            let id = conn.last_insert_rowid();
+            self.store_body(id, record).context(describe)?;
+            return Ok((id, UpsertOutcome::Inserted));
         };
 
         let status_changed = record.status != ArticleStatus::Pending && record.status != old.status;
@@ -378,17 +382,33 @@ impl Tx<'_> {
                 }),
         }
         .context(describe)?;
+        let body_changed = self.store_body(old.id, record).context(describe)? > 0;
         let new = conn
             .prepare_cached(&format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"))
             .and_then(|mut statement| statement.query_row([old.id], article_from_row))
             .context(describe)?;
         let changed_fields = StoredArticle { last_fetched_at: old.last_fetched_at, ..new } != old;
-        let outcome = if updated == 0 || !changed_fields {
+        let outcome = if (updated == 0 || !changed_fields) && !body_changed {
             UpsertOutcome::Unchanged
         } else {
             UpsertOutcome::Updated { status_changed, content_changed }
         };
         Ok((old.id, outcome))
+    }
+
+    /// Stores the clean HTML of a fetched page's body; writes nothing when the stored one
+    /// is the same (a re-fetch of an unchanged page writes no page). Returns the rows
+    /// written.
+    fn store_body(&self, article_id: i64, record: &ArticleRecord) -> rusqlite::Result<usize> {
+        let Some(html) = record.body_html.as_deref().filter(|_| record.status == ArticleStatus::Ok) else {
+            return Ok(0);
+        };
+        self.connection()
+            .prepare_cached(
+                "INSERT INTO article_bodies (article_id, html) VALUES (?1, ?2)
+                 ON CONFLICT (article_id) DO UPDATE SET html = excluded.html WHERE html IS NOT excluded.html",
+            )?
+            .execute(params![article_id, html])
     }
 
     /// The ladder rungs already filled for an article.

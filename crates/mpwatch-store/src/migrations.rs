@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_views_for_every_sql_tool.sql")),
     (12, include_str!("../migrations/0012_articles_fts.sql")),
     (13, include_str!("../migrations/0013_missing_counts.sql")),
+    (14, include_str!("../migrations/0014_article_bodies.sql")),
 ];
 
 /// The schema version this build writes.

@@ -36,23 +36,153 @@ pub fn selector(css: &str) -> Selector {
     Selector::parse(css).unwrap_or_else(|error| panic!("invalid selector {css:?}: {error}"))
 }
 
-/// Text and images of an article body.
+/// Text, images and clean HTML of an article body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BodyText {
     /// Text with one line per block, whitespace collapsed, entities decoded.
     pub text: String,
     /// `data-src` (else `src`) of each `<img>`, http(s) only, in order.
     pub images: Vec<String>,
+    /// The body as clean HTML (see [`clean_tag`]): the structure and the images, as
+    /// linked, without styles, scripts or any other attribute.
+    pub html: String,
 }
 
-/// Text and images of an inner-HTML fragment such as `#js_content`.
+/// Text, images and clean HTML of an inner-HTML fragment such as `#js_content`, from
+/// one parse.
 pub fn body(fragment: &str) -> BodyText {
     let html = guard::parse(fragment, MAX_BODY_BYTES, guard::Kind::Fragment);
-    let mut writer = TextWriter::default();
+    let mut writer = TextWriter { clean: Some(String::new()), ..TextWriter::default() };
     if let Some(root) = root_element(&html) {
         writer.write(root);
     }
-    BodyText { text: normalize_whitespace(&writer.raw), images: writer.images }
+    BodyText {
+        text: normalize_whitespace(&writer.raw),
+        images: writer.images,
+        html: writer.clean.map(|clean| compact(&clean)).unwrap_or_default(),
+    }
+}
+
+/// An element of clean HTML, and the one attribute it may keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CleanTag {
+    /// Written with its children.
+    Open(&'static str),
+    /// `<a href>` with an http(s) URL.
+    Link,
+    /// A void element (`br`, `hr`).
+    Void(&'static str),
+    /// `<img src>` with an http(s) URL (from WeChat's `data-src`).
+    Image,
+    /// Not written; its children are.
+    Skip,
+}
+
+/// What clean HTML keeps of an element. This is an allowlist: the structure of text
+/// (paragraphs, headings, lists, quotes, tables, emphasis), links and images; every
+/// other element is dropped with its attributes and its children kept (other blocks
+/// become `div`, so lines stay lines). No attribute but `href` and `src` survives,
+/// and those only as http(s) URLs. Hidden elements (scripts, styles) never reach it.
+fn clean_tag(element: &Element) -> CleanTag {
+    let name = element.name();
+    match name {
+        "p" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote" | "ul" | "ol" | "li" | "pre" | "code"
+        | "strong" | "em" | "u" | "s" | "sub" | "sup" | "table" | "thead" | "tbody" | "tr" | "td" | "th" | "figure"
+        | "figcaption" => CleanTag::Open(clean_name(name)),
+        "b" => CleanTag::Open("strong"),
+        "i" => CleanTag::Open("em"),
+        "br" => CleanTag::Void("br"),
+        "hr" => CleanTag::Void("hr"),
+        "img" if image_url(element).is_some() => CleanTag::Image,
+        "a" if element.attr("href").is_some_and(is_http_url) => CleanTag::Link,
+        // The fragment's own root: the body is its content.
+        "html" | "body" => CleanTag::Skip,
+        _ if is_block(name) => CleanTag::Open("div"),
+        _ => CleanTag::Skip,
+    }
+}
+
+/// The allowlisted names as `'static` (the element's own name lives in the tree).
+fn clean_name(name: &str) -> &'static str {
+    const NAMES: [&str; 27] = [
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "pre",
+        "code",
+        "strong",
+        "em",
+        "u",
+        "s",
+        "sub",
+        "sup",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "td",
+        "th",
+        "figure",
+        "figcaption",
+    ];
+    NAMES.iter().find(|known| **known == name).copied().unwrap_or("div")
+}
+
+fn is_http_url(url: &str) -> bool {
+    let url = url.trim();
+    url.find("://").is_some_and(|end| matches!(url[..end].to_ascii_lowercase().as_str(), "http" | "https"))
+}
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub(crate) fn escape_html(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\u{a0}' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+}
+
+/// Drops the wrappers WeChat's editors nest by the dozen that hold nothing: empty
+/// `div`, `p` and `span`-born elements, until none is left (each pass is linear; the
+/// nesting depth bounds the passes, and the guard bounds the depth).
+fn compact(html: &str) -> String {
+    let mut current = html.to_string();
+    loop {
+        let mut next = String::with_capacity(current.len());
+        let mut rest = current.as_str();
+        while let Some(start) = rest.find('<') {
+            next.push_str(&rest[..start]);
+            rest = &rest[start..];
+            let empty = ["<div></div>", "<p></p>", "<strong></strong>", "<em></em>", "<span></span>"]
+                .iter()
+                .find(|empty| rest.starts_with(**empty));
+            match empty {
+                Some(empty) => rest = &rest[empty.len()..],
+                None => {
+                    next.push('<');
+                    rest = &rest[1..];
+                }
+            }
+        }
+        next.push_str(rest);
+        if next.len() == current.len() {
+            return next.trim().to_string();
+        }
+        current = next;
+    }
 }
 
 /// The text of a small fragment (the inner HTML of `#js_name`, for example).
@@ -255,11 +385,13 @@ fn image_url(element: &Element) -> Option<String> {
     matches!(source[..scheme_end].to_ascii_lowercase().as_str(), "http" | "https").then(|| source.to_string())
 }
 
-/// Collects the text (before whitespace normalisation) and the images of a subtree.
+/// Collects the text (before whitespace normalisation) and the images of a subtree,
+/// and, when `clean` is set, its clean HTML.
 #[derive(Default)]
 struct TextWriter {
     raw: String,
     images: Vec<String>,
+    clean: Option<String>,
     /// How many preformatted elements enclose the current node.
     preformatted: usize,
 }
@@ -304,11 +436,39 @@ impl TextWriter {
                     // Source line breaks are layout, not text.
                     self.raw.extend(text.chars().map(|c| if c == '\n' { ' ' } else { c }));
                 }
+                if let Some(clean) = &mut self.clean {
+                    escape_html(text, clean);
+                }
                 false
             }
             Node::Element(element) => {
                 if is_hidden(element) {
                     return false;
+                }
+                if let Some(clean) = &mut self.clean {
+                    match clean_tag(element) {
+                        CleanTag::Open(tag) => {
+                            clean.push('<');
+                            clean.push_str(tag);
+                            clean.push('>');
+                        }
+                        CleanTag::Void(tag) => {
+                            clean.push('<');
+                            clean.push_str(tag);
+                            clean.push('>');
+                        }
+                        CleanTag::Link => {
+                            clean.push_str("<a href=\"");
+                            escape_html(element.attr("href").unwrap_or_default().trim(), clean);
+                            clean.push_str("\">");
+                        }
+                        CleanTag::Image => {
+                            clean.push_str("<img src=\"");
+                            escape_html(&image_url(element).unwrap_or_default(), clean);
+                            clean.push_str("\" alt=\"\">");
+                        }
+                        CleanTag::Skip => {}
+                    }
                 }
                 let name = element.name();
                 match name {
@@ -333,6 +493,17 @@ impl TextWriter {
         let Node::Element(element) = node else { return };
         if is_hidden(element) {
             return;
+        }
+        if let Some(clean) = &mut self.clean {
+            match clean_tag(element) {
+                CleanTag::Open(tag) => {
+                    clean.push_str("</");
+                    clean.push_str(tag);
+                    clean.push('>');
+                }
+                CleanTag::Link => clean.push_str("</a>"),
+                CleanTag::Void(_) | CleanTag::Image | CleanTag::Skip => {}
+            }
         }
         let name = element.name();
         if is_block(name) {
@@ -408,6 +579,31 @@ mod tests {
             "",
             &["https://mmbiz.qpic.cn/a.png", "http://example.com/b.jpg?x=1&y=2", "HTTPS://example.com/c.jpg"],
         );
+    }
+
+    #[test]
+    fn clean_html_keeps_structure_links_and_images_and_nothing_else() {
+        let read = body(concat!(
+            r#"<section style="color:red" onclick="x()"><p class="a">One <b>two</b> <span>three</span></p>"#,
+            r#"<p><img data-src="https://mmbiz.qpic.cn/a.png?x=1&amp;y=2" src="data:," onerror="alert(1)"></p>"#,
+            r#"<section><section><span></span></section></section>"#,
+            r#"<a href="javascript:alert(1)">j</a> <a href="https://mp.weixin.qq.com/s/x" target="_blank">w</a>"#,
+            r#"<script>alert(1)</script><style>p{}</style><iframe src="https://evil"></iframe>"#,
+            r#"<h2>T &lt;b&gt; "q"</h2><ul><li>x</li></ul><img src="javascript:alert(1)"></section>"#,
+        ));
+        assert_eq!(
+            read.html,
+            concat!(
+                "<div><p>One <strong>two</strong> three</p>",
+                r#"<p><img src="https://mmbiz.qpic.cn/a.png?x=1&amp;y=2" alt=""></p>"#,
+                r#"j <a href="https://mp.weixin.qq.com/s/x">w</a>"#,
+                "<h2>T &lt;b&gt; &quot;q&quot;</h2><ul><li>x</li></ul></div>",
+            )
+        );
+        for hostile in ["<", "<<<>>>", "<div <p <img ", "<!-- never", "</div></div>", "<table><td>x"] {
+            let html = body(hostile).html;
+            assert!(!html.contains("<div <") && !html.contains("<!--"), "{hostile}: {html}");
+        }
     }
 
     #[test]

@@ -146,6 +146,10 @@ pub struct ArticlePage {
     pub content_html: Option<String>,
     /// Image URLs of the body (picture messages: their pictures).
     pub image_urls: Vec<String>,
+    /// The body as clean HTML: paragraphs, headings, lists, emphasis, links and the
+    /// images as linked, nothing else ([`crate::dom::BodyText::html`]); picture and text
+    /// messages: their text and pictures.
+    pub body_html: Option<String>,
     /// Characters of the body text, whitespace excluded.
     pub text_chars: usize,
     /// The reason a blocked page states.
@@ -182,6 +186,7 @@ impl ArticlePage {
             content_text: None,
             content_html: None,
             image_urls: Vec::new(),
+            body_html: None,
             text_chars: 0,
             reason: None,
             original_account: None,
@@ -549,6 +554,7 @@ fn extract_body(page: &[u8], cgi: Option<&JsValue>, article: &mut ArticlePage) {
             if let Some(body) = html::element_by_id(page, "js_content") {
                 article.content_html = Some(String::from_utf8_lossy(&page[body.inner]).into_owned());
             }
+            article.body_html = message_html(article.content_text.as_deref(), &article.image_urls);
         }
         _ => {
             if let Some(body) = html::element_by_id(page, "js_content") {
@@ -556,12 +562,30 @@ fn extract_body(page: &[u8], cgi: Option<&JsValue>, article: &mut ArticlePage) {
                 let read = dom::body(&fragment);
                 article.content_text = (!read.text.is_empty()).then_some(read.text);
                 article.image_urls = read.images;
+                article.body_html = (!read.html.is_empty()).then_some(read.html);
                 article.content_html = Some(fragment);
             }
         }
     }
     article.text_chars =
         article.content_text.as_deref().map(|t| t.chars().filter(|c| !c.is_whitespace()).count()).unwrap_or(0);
+}
+
+/// A picture or text message as clean HTML: its text's lines as paragraphs, then its
+/// pictures.
+fn message_html(text: Option<&str>, images: &[String]) -> Option<String> {
+    let mut html = String::new();
+    for line in text.unwrap_or_default().lines().map(str::trim).filter(|line| !line.is_empty()) {
+        html.push_str("<p>");
+        dom::escape_html(line, &mut html);
+        html.push_str("</p>");
+    }
+    for image in images {
+        html.push_str("<p><img src=\"");
+        dom::escape_html(image, &mut html);
+        html.push_str("\" alt=\"\"></p>");
+    }
+    (!html.is_empty()).then_some(html)
 }
 
 /// The 微信号 shown on older pages: `<span class="profile_meta_label">微信号</span>

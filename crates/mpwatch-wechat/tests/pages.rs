@@ -228,6 +228,31 @@ fn article_bodies_are_clean_text_with_images() {
     assert_eq!(page.image_urls.len(), 10);
     let html = page.content_html.unwrap();
     assert!(html.contains("data-src="), "images keep data-src");
+    // The clean HTML: the ten images as linked, the text, no styles or scripts, and
+    // much smaller than the page's markup.
+    let clean = page.body_html.unwrap();
+    assert_eq!(clean.matches("<img src=\"https://mmbiz.qpic.cn/").count(), 10, "{clean:.400}");
+    for banned in ["style=", "class=", "data-src", "<script", "<section", "<span", "onclick"] {
+        assert!(!clean.contains(banned), "{banned} in {clean:.400}");
+    }
+    let first_line = text.lines().next().unwrap();
+    assert!(clean.contains(first_line.split_whitespace().next().unwrap()), "{first_line}");
+    assert!(clean.len() * 3 < html.len(), "clean {} bytes of {}", clean.len(), html.len());
+}
+
+#[test]
+fn every_article_fixture_has_clean_html_without_markup_left() {
+    for name in common::all_page_names() {
+        let Some(bytes) = common::page(&name) else { continue };
+        let page = parse_page(&bytes);
+        if !page.kind.is_article() || page.content_text.is_none() {
+            continue;
+        }
+        let clean = page.body_html.unwrap_or_else(|| panic!("{name}: no clean HTML"));
+        for banned in ["style=", "<script", "<style", "javascript:", "data-src"] {
+            assert!(!clean.contains(banned), "{name}: {banned}");
+        }
+    }
 }
 
 #[test]

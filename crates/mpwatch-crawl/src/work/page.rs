@@ -198,6 +198,7 @@ pub fn record_from_page(page: &ArticlePage, fallback_key: Option<&ArticleKey>, t
         cover_url: page.cover_url.clone(),
         comment_id: page.comment_id.clone(),
         content_text: page.content_text.clone(),
+        body_html: page.body_html.clone(),
         word_count: page.kind.is_article().then_some(page.text_chars as i64),
         image_count: page.kind.is_article().then_some(page.image_urls.len() as i64),
         status,

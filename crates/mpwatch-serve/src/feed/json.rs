@@ -56,5 +56,6 @@ pub fn write(feed: &Feed, tz: &TimeZone) -> String {
         "language": "zh-CN",
         "items": items,
     });
-    serde_json::to_string_pretty(&document).unwrap_or_default()
+    // A `Value` always serialises; `{:#}` is its pretty form.
+    format!("{document:#}")
 }

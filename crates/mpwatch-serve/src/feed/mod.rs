@@ -74,7 +74,7 @@ pub struct Feed {
     pub title: String,
     /// Its description.
     pub description: String,
-    /// The URL of this feed (without query), its id.
+    /// The URL of this feed with its filters (never the token): its id and self link.
     pub self_url: String,
     /// The page it belongs to on the dashboard.
     pub home_url: String,
@@ -140,13 +140,15 @@ pub fn filters(
         title_exclude: words("title_exclude"),
         min_reads,
         since,
-        before: None,
+        after: None,
+        all_states: false,
         kind,
         original_only,
     })
 }
 
-/// A date (midnight in the configured zone), an RFC 3339 time, or unix seconds.
+/// A date (midnight in the configured zone), a local date and time (in that zone), an
+/// RFC 3339 time, or unix seconds.
 fn parse_since(text: &str, tz: &jiff::tz::TimeZone) -> Option<i64> {
     if let Ok(seconds) = text.parse::<i64>() {
         return Some(seconds);
@@ -154,8 +156,12 @@ fn parse_since(text: &str, tz: &jiff::tz::TimeZone) -> Option<i64> {
     if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
         return Some(timestamp.as_second());
     }
-    let date: jiff::civil::Date = text.parse().ok()?;
-    date.to_zoned_datetime(tz.clone()).ok().map(|zoned| zoned.timestamp().as_second())
+    // jiff reads a date out of a longer text too: a bare date must be just that.
+    let local: jiff::civil::DateTime = match text.len() {
+        10 => text.parse::<jiff::civil::Date>().ok()?.to_datetime(jiff::civil::Time::midnight()),
+        _ => text.replacen(' ', "T", 1).parse().ok()?,
+    };
+    local.to_zoned_datetime(tz.clone()).ok().map(|zoned| zoned.timestamp().as_second())
 }
 
 /// `/feeds/all.{ext}`.
@@ -170,6 +176,7 @@ pub async fn all(
         return Err(RequestError::NotFound(format!("no feed {file}; try all.atom")));
     }
     let filters = filters(&params, state.config.serve.feed_items, &state.rules.tz)?;
+    let query = filters.query(state.config.serve.feed_items);
     let base = state.base_url.clone();
     let feed = state
         .readers
@@ -178,7 +185,7 @@ pub async fn all(
             Ok(feed_of(
                 "mpwatch: every tracked account".into(),
                 "The newest articles of every account mpwatch tracks, with their latest counts".into(),
-                format!("{base}/feeds/all.{}", format.extension()),
+                format!("{base}/feeds/all.{}{query}", format.extension()),
                 format!("{base}/rankings"),
                 items,
             ))
@@ -197,6 +204,7 @@ pub async fn account(
     let (name, format) = split_file(&file)?;
     let name = name.to_string();
     let filters = filters(&params, state.config.serve.feed_items, &state.rules.tz)?;
+    let query = filters.query(state.config.serve.feed_items);
     let base = state.base_url.clone();
     let feed = state
         .readers
@@ -207,7 +215,7 @@ pub async fn account(
             Ok(feed_of(
                 format!("{title} (mpwatch)"),
                 format!("Articles of the WeChat account {title}, with their latest counts"),
-                format!("{base}/feeds/account/{}.{}", account.id, format.extension()),
+                format!("{base}/feeds/account/{}.{}{query}", account.id, format.extension()),
                 format!("{base}/account/{}", account.id),
                 items,
             ))
@@ -226,6 +234,7 @@ pub async fn group(
     let (name, format) = split_file(&file)?;
     let name = name.to_string();
     let filters = filters(&params, state.config.serve.feed_items, &state.rules.tz)?;
+    let query = filters.query(state.config.serve.feed_items);
     let base = state.base_url.clone();
     let feed = state
         .readers
@@ -242,7 +251,7 @@ pub async fn group(
             Ok(feed_of(
                 format!("{name} (mpwatch group)"),
                 format!("Articles of the accounts of the group {name}, with their latest counts"),
-                format!("{base}/feeds/group/{}.{}", encode(&name), format.extension()),
+                format!("{base}/feeds/group/{}.{}{query}", encode(&name), format.extension()),
                 format!("{base}/rankings?group={}", encode(&name)),
                 items,
             ))
@@ -320,8 +329,8 @@ pub async fn opml(State(state): State<SharedState>, headers: HeaderMap) -> Resul
         .read(move |store| {
             let accounts = store.list_accounts(None)?;
             let feed = |title: String, path: String, html: String| opml::Outline {
-                text: title.clone(),
-                title: Some(title),
+                text: content::xml_safe(title.clone()),
+                title: Some(content::xml_safe(title)),
                 r#type: Some("rss".into()),
                 xml_url: Some(format!("{base}{path}")),
                 html_url: Some(format!("{base}{html}")),
@@ -340,8 +349,8 @@ pub async fn opml(State(state): State<SharedState>, headers: HeaderMap) -> Resul
             groups.sort();
             groups.dedup();
             for group in groups {
-                let mut folder =
-                    opml::Outline { text: group.clone(), title: Some(group.clone()), ..opml::Outline::default() };
+                let name = content::xml_safe(group.clone());
+                let mut folder = opml::Outline { text: name.clone(), title: Some(name), ..opml::Outline::default() };
                 folder.outlines.push(feed(
                     format!("{group} (all)"),
                     format!("/feeds/group/{}.atom", encode(group)),

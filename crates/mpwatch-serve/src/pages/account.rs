@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use mpwatch_index::compute::{Period, PeriodKind, Rules};
 use serde::Serialize;
 
 use super::format::{count_text, local_time};
-use super::{Section, layout, respond, strip_json, wants_json};
+use super::{Section, layout, respond, strip_json, svg_response, wants_json};
 use crate::SharedState;
 use crate::error::RequestError;
 use crate::feed::items::{FeedItem, Filters, Scope, feed_items};
@@ -53,11 +53,16 @@ pub struct SourceHealth {
     pub last_error: Option<String>,
 }
 
+/// Articles on one page of an account, unless `limit` says otherwise.
+const PAGE_ROWS: u32 = 50;
+
 /// One article row.
 #[derive(Debug, Serialize)]
 pub struct ArticleRow {
     /// `articles.id`.
     pub id: i64,
+    /// Its position in its push.
+    pub idx: i64,
     /// Title.
     pub title: String,
     /// Publish time (unix seconds).
@@ -74,6 +79,7 @@ impl From<FeedItem> for ArticleRow {
     fn from(item: FeedItem) -> Self {
         ArticleRow {
             id: item.id,
+            idx: item.idx,
             title: item.title,
             published_at: item.published_at,
             kind: item.kind,
@@ -90,8 +96,10 @@ pub struct AccountPage {
     pub account: AccountSummary,
     /// Its sources.
     pub sources: Vec<SourceHealth>,
-    /// Its newest articles (at most `limit`, published before `before` when given).
+    /// Its newest articles (a page of them; `after` gives the next).
     pub articles: Vec<ArticleRow>,
+    /// Articles to a page.
+    pub limit: u32,
     /// The chart's metric.
     pub metric: String,
     /// The chart's days.
@@ -167,8 +175,8 @@ fn chart_params(params: &HashMap<String, String>) -> Result<(String, i64), Reque
         }
         None => 60,
     };
-    if !(1..=1000).contains(&days) {
-        return Err(RequestError::BadRequest("days: expected 1 to 1000".into()));
+    if !(2..=1000).contains(&days) {
+        return Err(RequestError::BadRequest("days: expected 2 to 1000".into()));
     }
     Ok((metric, days))
 }
@@ -186,9 +194,20 @@ pub async fn page(
     let zone = state.rules.tz.clone();
     let result = async {
         let (metric, days) = chart_params(&params)?;
-        let before = match params.get("before") {
+        let limit = match params.get("limit") {
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=500).contains(n))
+                .ok_or_else(|| RequestError::BadRequest(format!("limit={text}: expected 1 to 500")))?,
+            None => PAGE_ROWS,
+        };
+        // `after=PUBLISHED_AT:IDX`: the last row of the previous page.
+        let after = match params.get("after") {
             Some(text) => {
-                Some(text.parse::<i64>().map_err(|_| RequestError::BadRequest(format!("before={text}")))).transpose()?
+                let bad = || RequestError::BadRequest(format!("after={text}: expected PUBLISHED_AT:IDX"));
+                let (published_at, idx) = text.split_once(':').ok_or_else(bad)?;
+                Some((published_at.parse::<i64>().map_err(|_| bad())?, idx.parse::<i64>().map_err(|_| bad())?))
             }
             None => None,
         };
@@ -196,11 +215,8 @@ pub async fn page(
             .readers
             .read(move |store| {
                 let account = store.resolve_account(&key)?;
-                let items = feed_items(
-                    store,
-                    &Scope::Account(account.id),
-                    &Filters { limit: 50, before, ..Filters::default() },
-                )?;
+                let filters = Filters { limit, after, all_states: true, ..Filters::default() };
+                let items = feed_items(store, &Scope::Account(account.id), &filters)?;
                 let sources = account
                     .sources
                     .iter()
@@ -214,6 +230,7 @@ pub async fn page(
                     })
                     .collect();
                 Ok(AccountPage {
+                    limit,
                     account: summary(&account),
                     sources,
                     articles: items.into_iter().map(ArticleRow::from).collect(),
@@ -250,8 +267,8 @@ fn render(page: &AccountPage) -> Markup {
         }
         figure.chart {
             img src=(chart) alt=(format!("{} per day, last {} days", page.metric, page.days)) width="1100" height="560";
-            figcaption { "Daily " (page.metric) ", last " (page.days) " days. Other metrics: "
-                @for metric in ["reads", "read_rate", "engagement_rate", "wci-v14.2", "nri"] {
+            figcaption { (page.metric) " per day, last " (page.days) " days at most. Other metrics: "
+                @for metric in ["reads", "engagement_rate", "wows", "likes", "n", "wci-v14.2", "nri"] {
                     a href=(format!("/account/{}?metric={metric}&days={}", account.id, page.days)) { (metric) } " "
                 }
             }
@@ -276,8 +293,8 @@ fn render(page: &AccountPage) -> Markup {
                 }
             } }
         } }
-        @if let Some(last) = page.articles.last().filter(|_| page.articles.len() == 50) {
-            p { a href=(format!("/account/{}?before={}", account.id, last.published_at)) { "Older articles →" } }
+        @if let Some(last) = page.articles.last().filter(|_| page.articles.len() == page.limit as usize) {
+            p { a href=(format!("/account/{}?after={}:{}&limit={}", account.id, last.published_at, last.idx, page.limit)) { "Older articles →" } }
         }
         h2 { "Sources" }
         table {
@@ -313,7 +330,16 @@ pub async fn chart(
                     .map_err(|e| RequestError::Internal(e.to_string()))?
                     .to_zoned_datetime(rules.tz.clone())
                     .date();
+                // From the account's first article when that is later: no empty weeks.
+                let first_published: Option<i64> = store
+                    .connection()
+                    .prepare_cached("SELECT min(published_at) FROM articles WHERE account_id = ?1")?
+                    .query_row([account.id], |row| row.get(0))?;
                 let first = today.saturating_sub(jiff::Span::new().days(days - 1));
+                let first = match first_published.and_then(|t| jiff::Timestamp::from_second(t).ok()) {
+                    Some(t) => first.max(t.to_zoned_datetime(rules.tz.clone()).date()).min(today),
+                    None => first,
+                };
                 let from = Period::containing(PeriodKind::Day, first, &rules.tz);
                 let to = Period::containing(PeriodKind::Day, today, &rules.tz);
                 let accounts = [account.id.to_string()];
@@ -325,8 +351,12 @@ pub async fn chart(
                     to: &to,
                     smooth: false,
                 };
-                mpwatch_chart::chart_svg(store, &rules, &chart)
-                    .map_err(|error| RequestError::NotFound(format!("{error:#}")))
+                mpwatch_chart::chart_svg(store, &rules, &chart).map_err(|error| {
+                    match error.downcast_ref::<mpwatch_chart::NoData>() {
+                        Some(no_data) => RequestError::NotFound(no_data.to_string()),
+                        None => RequestError::Internal(format!("{error:#}")),
+                    }
+                })
             })
             .await
     }
@@ -335,11 +365,4 @@ pub async fn chart(
         Ok(svg) => svg_response(svg),
         Err(error) => error.into_response(),
     }
-}
-
-/// An SVG image answer (its own policy: an image runs no script anyway).
-pub fn svg_response(svg: String) -> Response {
-    let mut response = (StatusCode::OK, svg).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
-    response
 }

@@ -6,11 +6,11 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use mpwatch_store::articles::{StoredArticle, StoredSnapshot};
+use rusqlite::OptionalExtension as _;
 use serde::Serialize;
 
-use super::account::svg_response;
-use super::format::{count_text, local_time};
-use super::{Section, layout, respond, strip_json, wants_json};
+use super::format::{count_text, http_link, local_time};
+use super::{Section, layout, respond, strip_json, svg_response, wants_json};
 use crate::SharedState;
 use crate::error::RequestError;
 
@@ -23,6 +23,8 @@ pub struct ArticlePage {
     pub account: Option<String>,
     /// Every snapshot, oldest first.
     pub snapshots: Vec<StoredSnapshot>,
+    /// The body as clean HTML, when stored.
+    pub body_html: Option<String>,
     #[serde(skip)]
     zone: jiff::tz::TimeZone,
 }
@@ -31,17 +33,22 @@ fn article_id(text: &str) -> Result<i64, RequestError> {
     text.parse().map_err(|_| RequestError::NotFound(format!("no article {text}: articles are numbered")))
 }
 
-fn load(
-    store: &mpwatch_store::Store,
-    id: i64,
-) -> Result<(StoredArticle, Option<String>, Vec<StoredSnapshot>), RequestError> {
+/// An article, its account's name, its snapshots and its body's clean HTML.
+type Loaded = (StoredArticle, Option<String>, Vec<StoredSnapshot>, Option<String>);
+
+fn load(store: &mpwatch_store::Store, id: i64) -> Result<Loaded, RequestError> {
     let article = store.article_by_id(id)?.ok_or_else(|| RequestError::NotFound(format!("no article {id}")))?;
     let account = match article.account_id {
         Some(account_id) => Some(store.resolve_account(&account_id.to_string())?.display_name()),
         None => None,
     };
     let snapshots = store.snapshots_of(id)?;
-    Ok((article, account, snapshots))
+    let body_html = store
+        .connection()
+        .prepare_cached("SELECT html FROM article_bodies WHERE article_id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    Ok((article, account, snapshots, body_html))
 }
 
 /// `/article/{id}` (or `{id}.json`).
@@ -54,7 +61,9 @@ pub async fn page(State(state): State<SharedState>, Path(segment): Path<String>,
         Err(error) => Err(error),
     };
     match result {
-        Ok((article, account, snapshots)) => respond(json, &ArticlePage { article, account, snapshots, zone }, render),
+        Ok((article, account, snapshots, body_html)) => {
+            respond(json, &ArticlePage { article, account, snapshots, body_html, zone }, render)
+        }
         Err(error) => error.respond(json),
     }
 }
@@ -65,7 +74,7 @@ pub async fn growth(State(state): State<SharedState>, Path(key): Path<String>) -
         Ok(id) => state.readers.read(move |store| load(store, id)).await,
         Err(error) => Err(error),
     };
-    let (article, _, snapshots) = match result {
+    let (article, _, snapshots, _) = match result {
         Ok(loaded) => loaded,
         Err(error) => return error.into_response(),
     };
@@ -81,8 +90,9 @@ pub async fn growth(State(state): State<SharedState>, Path(key): Path<String>) -
             Some(mpwatch_chart::GrowthPoint { age_seconds: age, reads, engagements })
         })
         .collect();
-    let title = article.title.as_deref().unwrap_or("article");
-    match mpwatch_chart::growth_svg(title, &points) {
+    // SVG is XML: the title loses the characters XML forbids.
+    let title = crate::feed::content::xml_safe(article.title.clone().unwrap_or_else(|| "article".into()));
+    match mpwatch_chart::growth_svg(&title, &points) {
         Ok(Some(svg)) => svg_response(svg),
         Ok(None) => RequestError::NotFound("no snapshot with a read count yet".into()).into_response(),
         Err(error) => RequestError::Internal(format!("{error:#}")).into_response(),
@@ -113,8 +123,8 @@ fn render(page: &ArticlePage) -> Markup {
             @if let Some(reason) = &article.status_reason { " (" (reason) ")" }
         }
         p.meta { a href=(article.url) { "Read on WeChat" }
-            @if let Some(source) = &article.source_url { " · " a href=(source) { "阅读原文 link" } }
-            @if let Some(original) = &article.original_url { " · " a href=(original) { "original article" } }
+            @if let Some(source) = article.source_url.as_deref().and_then(http_link) { " · " a href=(source) { "阅读原文 link" } }
+            @if let Some(original) = article.original_url.as_deref().and_then(http_link) { " · " a href=(original) { "original article" } }
         }
         @if let Some(digest) = &article.digest { blockquote { (digest) } }
         h2 { "Counts over time" }
@@ -143,9 +153,10 @@ fn render(page: &ArticlePage) -> Markup {
         }
         h2 { "Text" }
         article.body {
-            @match article.content_text.as_deref().filter(|t| !t.trim().is_empty()) {
-                Some(text) => { @for paragraph in text.lines().map(str::trim).filter(|l| !l.is_empty()) { p { (paragraph) } } }
-                None => p.muted { "No text stored (the page was not fetched, or it has none)." }
+            @if page.body_html.is_none() && article.content_text.as_deref().is_none_or(|t| t.trim().is_empty()) {
+                p.muted { "No text stored (the page was not fetched, or it has none)." }
+            } @else {
+                (crate::feed::content::body(page.body_html.as_deref(), article.content_text.as_deref(), None))
             }
         }
     };

@@ -30,22 +30,39 @@ pub async fn stylesheet() -> Response {
     response
 }
 
-/// Anything else.
-pub async fn not_found() -> RequestError {
-    RequestError::NotFound("no such page".into())
+/// Anything else: a page for browsers, JSON for the rest.
+pub async fn not_found(headers: HeaderMap) -> Response {
+    RequestError::NotFound("no such page".into()).respond(wants_json(&headers, false))
 }
 
-/// Does the request ask for JSON (a `.json` path, or JSON before HTML in `Accept`)?
+/// Does the request ask for JSON: a `.json` path, or `Accept` preferring
+/// `application/json` to `text/html` by quality (the earlier on a tie)?
 pub fn wants_json(headers: &HeaderMap, dot_json: bool) -> bool {
     if dot_json {
         return true;
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    match (accept.find("application/json"), accept.find("text/html")) {
-        (Some(_), None) => true,
-        (Some(json), Some(html)) => json < html,
+    let quality = |wanted: &str| -> Option<(f32, usize)> {
+        accept.split(',').enumerate().find_map(|(position, range)| {
+            let mut parts = range.split(';').map(str::trim);
+            (parts.next()? == wanted).then(|| {
+                let q = parts.find_map(|p| p.strip_prefix("q=")).and_then(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
+                (q, position)
+            })
+        })
+    };
+    match (quality("application/json"), quality("text/html")) {
+        (Some((json, _)), None) => json > 0.0,
+        (Some((json, at)), Some((html, html_at))) => json > html || (json == html && json > 0.0 && at < html_at),
         _ => false,
     }
+}
+
+/// An SVG image answer.
+pub fn svg_response(svg: String) -> Response {
+    let mut response = svg.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    response
 }
 
 /// A path parameter with an optional `.json` suffix.
@@ -56,16 +73,18 @@ pub fn strip_json(segment: &str) -> (&str, bool) {
     }
 }
 
-/// The page as JSON or as HTML.
+/// The page as JSON or as HTML; either way it varies with `Accept` (for caches).
 pub fn respond<T: Serialize>(json: bool, data: &T, html: impl FnOnce(&T) -> Markup) -> Response {
-    if json {
+    let mut response = if json {
         match serde_json::to_string_pretty(data) {
             Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
             Err(error) => RequestError::Internal(format!("JSON: {error}")).into_response(),
         }
     } else {
         html(data).into_response()
-    }
+    };
+    response.headers_mut().append(header::VARY, HeaderValue::from_static("accept"));
+    response
 }
 
 /// Which section the navigation marks.
@@ -136,5 +155,12 @@ pub mod format {
     /// An index value as rankers print it (two decimals).
     pub fn value(value: f64) -> String {
         format!("{value:.2}")
+    }
+
+    /// A link target from a page (阅读原文, the original of a repost) if it is http(s);
+    /// anything else is not made a link.
+    pub fn http_link(url: &str) -> Option<&str> {
+        let scheme = url.split_once("://")?.0;
+        matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https").then_some(url)
     }
 }

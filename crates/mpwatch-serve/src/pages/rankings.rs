@@ -19,6 +19,9 @@ use crate::SharedState;
 use crate::error::RequestError;
 use crate::feed::encode;
 
+/// The longest custom range, in days.
+pub const MAX_CUSTOM_DAYS: i32 = 366;
+
 /// What the page shows.
 #[derive(Debug, Serialize)]
 pub struct RankingsPage {
@@ -76,7 +79,16 @@ fn choice(params: &HashMap<String, String>) -> Result<Choice, RequestError> {
         other => return Err(bad(format!("period={other}: expected day, week, month or custom"))),
     };
     let range = match (kind, date("from")?, date("to")?) {
-        (PeriodKind::Custom, Some(from), Some(to)) if from <= to => Some((from, to)),
+        // A custom range is computed on request, from its articles and snapshots in
+        // memory: at most a year of them.
+        (PeriodKind::Custom, Some(from), Some(to))
+            if from <= to && to.since(from).is_ok_and(|span| span.get_days() < MAX_CUSTOM_DAYS) =>
+        {
+            Some((from, to))
+        }
+        (PeriodKind::Custom, Some(from), Some(to)) if from <= to => {
+            return Err(bad(format!("a custom range is at most {MAX_CUSTOM_DAYS} days; this one is longer")));
+        }
         (PeriodKind::Custom, Some(_), Some(_)) => return Err(bad("to must not be before from".into())),
         (PeriodKind::Custom, _, _) => return Err(bad("a custom period needs from and to (YYYY-MM-DD)".into())),
         _ => None,
@@ -126,6 +138,14 @@ fn read(store: &mpwatch_store::Store, rules: &Rules, choice: Choice) -> Result<R
         )?
         .query_row((period.kind.as_str(), period.start, period.end), |row| row.get(0))?;
     let group = choice.group.as_deref();
+    if let Some(group) = group {
+        let known: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM account_groups WHERE name = ?1)")?
+            .query_row([group], |row| row.get(0))?;
+        if !known {
+            return Err(RequestError::NotFound(format!("no group {group}")));
+        }
+    }
     let (rows, values) = if !published {
         note = Some(format!("no articles published from {} to {last_day}", period.first_day));
         (Vec::new(), "stored")
@@ -193,8 +213,18 @@ pub async fn json(State(state): State<SharedState>, Query(params): Query<HashMap
     }
 }
 
-/// The rank change as an arrow.
-fn change(row: &RankingRow) -> Markup {
+/// R/n rounded as `report` rounds it (half to even), digits grouped.
+fn per_article(reads: f64) -> String {
+    let rounded = format!("{reads:.0}");
+    rounded.parse::<i64>().map(|r| count_text(Some(r), false)).unwrap_or(rounded)
+}
+
+/// The rank change as an arrow. Computed rankings (custom ranges, periods not stored
+/// yet) have no previous ranking to compare with.
+fn change(row: &RankingRow, computed: bool) -> Markup {
+    if computed {
+        return html! { span.muted title="rank changes are shown for stored periods" { "–" } };
+    }
     match (row.rank, row.change) {
         (None, _) => html! { span.muted { "–" } },
         (Some(_), None) => html! { span.muted title="not ranked in the previous period" { "new" } },
@@ -262,14 +292,14 @@ fn render(page: &RankingsPage) -> Markup {
                     @for row in &page.rows {
                         tr data-account=(row.account_id) {
                             td.rank { @match row.rank { Some(rank) => (rank), None => "–" } }
-                            td { (change(row)) }
+                            td { (change(row, page.values == "computed")) }
                             td { a href=(format!("/account/{}", row.account_id)) { (row.account) } }
                             td.num { (row.pushes) }
                             td.num { (row.n) }
                             td.num { (count_text(Some(row.reads), false)) }
-                            td.num { @match row.reads_per_article { Some(r) => (count_text(Some(r.round() as i64), false)), None => "–" } }
+                            td.num { @match row.reads_per_article { Some(r) => (per_article(r)), None => "–" } }
                             td.num { (count_text(Some(row.reads_max), row.reads_max == 100_001)) }
-                            td.num { (count_text(Some(row.reads_headline), row.reads_headline == 100_001)) }
+                            td.num { (count_text(Some(row.reads_headline), false)) }
                             td.num { (count_text(Some(row.wows), false)) }
                             td.num { (count_text(Some(row.likes), false)) }
                             td.num.value { (value(row.value)) }

@@ -15,10 +15,15 @@ use super::{Section, layout, respond, wants_json};
 use crate::SharedState;
 use crate::error::RequestError;
 
-/// Marks around a match in a snippet (control characters never in stored text), turned
-/// into `<mark>` after escaping.
+/// Marks around a match in a snippet, turned into `<mark>` after escaping. Control
+/// characters: a page's text could hold one, at worst misplacing a highlight.
 const MATCH_START: char = '\u{1}';
 const MATCH_END: char = '\u{2}';
+
+/// A snippet without its match marks (JSON has no use for them).
+fn unmarked<S: serde::Serializer>(snippet: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&snippet.replace([MATCH_START, MATCH_END], ""))
+}
 
 /// Results at most.
 const LIMIT: i64 = 50;
@@ -38,7 +43,8 @@ pub struct Hit {
     pub published_at: Option<i64>,
     /// Latest read count.
     pub reads: Option<i64>,
-    /// The text around the match (plain text).
+    /// The text around the match (plain text; in pages the match is marked).
+    #[serde(serialize_with = "unmarked")]
     pub snippet: String,
 }
 
@@ -70,29 +76,52 @@ fn search(store: &mpwatch_store::Store, q: &str) -> Result<(Vec<Hit>, &'static s
         })
     };
     let latest_reads = "(SELECT l.reads FROM metric_snapshots l WHERE l.article_id = a.id ORDER BY l.observed_at DESC, l.id DESC LIMIT 1)";
-    if q.chars().count() >= 3 {
-        // The query as one phrase: FTS5 syntax in the user's words means nothing here.
-        let phrase = format!("\"{}\"", q.replace('"', "\"\""));
-        let sql = format!(
-            "SELECT a.id, a.title, coalesce(acc.nickname, acc.alias, acc.biz), a.account_id, a.published_at, {latest_reads},
+    let name = "coalesce(acc.nickname, acc.alias, acc.biz, acc.username, '#' || acc.id)";
+    // Every word must occur. The trigram index answers words of three characters or
+    // more (each a phrase: FTS5 syntax in the user's words means nothing here); shorter
+    // ones are checked with LIKE, among the index's answers when there are any.
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let (long, short): (Vec<&str>, Vec<&str>) = words.iter().partition(|word| word.chars().count() >= 3);
+    let like = |word: &str| format!("%{}%", word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    let (sql, method) = if long.is_empty() {
+        let mut sql = format!(
+            "SELECT a.id, a.title, {name}, a.account_id, a.published_at, {latest_reads}, a.digest
+             FROM articles a JOIN accounts acc ON acc.id = a.account_id WHERE 1"
+        );
+        for word in &short {
+            values.push(like(word).into());
+            let n = values.len();
+            sql.push_str(&format!(" AND (a.title LIKE ?{n} ESCAPE '\\' OR a.digest LIKE ?{n} ESCAPE '\\')"));
+        }
+        sql.push_str(" ORDER BY a.published_at DESC, a.idx");
+        (sql, "like")
+    } else {
+        let phrases: Vec<String> = long.iter().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect();
+        values.push(phrases.join(" ").into());
+        let mut sql = format!(
+            "SELECT a.id, a.title, {name}, a.account_id, a.published_at, {latest_reads},
                     snippet(articles_fts, -1, char(1), char(2), '…', 24)
              FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid JOIN accounts acc ON acc.id = a.account_id
-             WHERE articles_fts MATCH ?1 ORDER BY rank LIMIT ?2"
+             WHERE articles_fts MATCH ?1"
         );
-        let hits = conn.prepare_cached(&sql)?.query_map((phrase, LIMIT), row)?.collect::<rusqlite::Result<_>>()?;
-        Ok((hits, "fts"))
-    } else {
-        let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        let sql = format!(
-            "SELECT a.id, a.title, coalesce(acc.nickname, acc.alias, acc.biz), a.account_id, a.published_at, {latest_reads},
-                    a.digest
-             FROM articles a JOIN accounts acc ON acc.id = a.account_id
-             WHERE a.title LIKE ?1 ESCAPE '\\' OR a.digest LIKE ?1 ESCAPE '\\'
-             ORDER BY a.published_at DESC LIMIT ?2"
-        );
-        let hits = conn.prepare_cached(&sql)?.query_map((pattern, LIMIT), row)?.collect::<rusqlite::Result<_>>()?;
-        Ok((hits, "like"))
-    }
+        for word in &short {
+            values.push(like(word).into());
+            let n = values.len();
+            sql.push_str(&format!(
+                " AND (a.title LIKE ?{n} ESCAPE '\\' OR a.digest LIKE ?{n} ESCAPE '\\' OR a.content_text LIKE ?{n} ESCAPE '\\')"
+            ));
+        }
+        sql.push_str(" ORDER BY rank");
+        (sql, "fts")
+    };
+    values.push(LIMIT.into());
+    let sql = format!("{sql} LIMIT ?{}", values.len());
+    let hits = conn
+        .prepare_cached(&sql)?
+        .query_map(rusqlite::params_from_iter(values), row)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((hits, method))
 }
 
 async fn load(state: &SharedState, params: &HashMap<String, String>) -> Result<SearchPage, RequestError> {
@@ -152,7 +181,7 @@ fn render(page: &SearchPage) -> Markup {
         }
         @if !page.q.is_empty() {
             p.meta { (page.hits.len()) " results" @if page.hits.len() as i64 == LIMIT { " (the first " (LIMIT) ")" }
-                @if page.method == "like" { " · one or two characters: titles and digests only" } }
+                @if page.method == "like" { " · words of one or two characters only: titles and digests searched" } }
             ol.hits { @for hit in &page.hits {
                 li {
                     a href=(format!("/article/{}", hit.id)) { (hit.title) }
