@@ -53,7 +53,26 @@ fn check(context: &AppContext) -> Result<()> {
             .join(", ")
     );
     print_jobs(config, jiff::Timestamp::now())?;
-    match (&config.secrets_file, context.load_secrets()?) {
+    let secrets = context.load_secrets()?;
+    let token = secrets.as_ref().and_then(|s| s.serve.as_ref()).map(|serve| serve.token.expose());
+    println!(
+        "serve: {}; token {}",
+        match config.serve.listen {
+            Some(listen) => format!("{listen} (also served by `mpwatch run`)"),
+            None => format!(
+                "{} when `mpwatch serve` runs ([serve] listen not set)",
+                mpwatch_core::config::DEFAULT_SERVE_LISTEN
+            ),
+        },
+        match token {
+            None => "none (loopback only)".to_string(),
+            Some(token) => match mpwatch_serve::guard::check_token_strength(token) {
+                Ok(()) => "set".to_string(),
+                Err(error) => format!("set but refused: {error}"),
+            },
+        }
+    );
+    match (&config.secrets_file, secrets) {
         (Some(path), Some(secrets)) => {
             println!("secrets: {} (permissions ok)", path.display());
             let names: Vec<&str> = secrets.client.iter().map(|c| c.name.as_str()).collect();
