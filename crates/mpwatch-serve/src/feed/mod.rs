@@ -164,6 +164,16 @@ fn parse_since(text: &str, tz: &jiff::tz::TimeZone) -> Option<i64> {
     local.to_zoned_datetime(tz.clone()).ok().map(|zoned| zoned.timestamp().as_second())
 }
 
+/// Which feed a path names.
+enum Selection {
+    /// `/feeds/all`.
+    All,
+    /// `/feeds/account/{id|alias|biz|name}`.
+    Account(String),
+    /// `/feeds/group/{name}`.
+    Group(String),
+}
+
 /// `/feeds/all.{ext}`.
 pub async fn all(
     State(state): State<SharedState>,
@@ -175,23 +185,7 @@ pub async fn all(
     if name != "all" {
         return Err(RequestError::NotFound(format!("no feed {file}; try all.atom")));
     }
-    let filters = filters(&params, state.config.serve.feed_items, &state.rules.tz)?;
-    let query = filters.query(state.config.serve.feed_items);
-    let base = state.base_url.clone();
-    let feed = state
-        .readers
-        .read(move |store| {
-            let items = items::feed_items(store, &Scope::All, &filters)?;
-            Ok(feed_of(
-                "mpwatch: every tracked account".into(),
-                "The newest articles of every account mpwatch tracks, with their latest counts".into(),
-                format!("{base}/feeds/all.{}{query}", format.extension()),
-                format!("{base}/rankings"),
-                items,
-            ))
-        })
-        .await?;
-    Ok(respond(&state, &feed, format, &headers))
+    feed(state, Selection::All, format, &params, &headers).await
 }
 
 /// `/feeds/account/{id|alias|biz|name}.{ext}`.
@@ -202,26 +196,7 @@ pub async fn account(
     headers: HeaderMap,
 ) -> Result<Response, RequestError> {
     let (name, format) = split_file(&file)?;
-    let name = name.to_string();
-    let filters = filters(&params, state.config.serve.feed_items, &state.rules.tz)?;
-    let query = filters.query(state.config.serve.feed_items);
-    let base = state.base_url.clone();
-    let feed = state
-        .readers
-        .read(move |store| {
-            let account = store.resolve_account(&name)?;
-            let items = items::feed_items(store, &Scope::Account(account.id), &filters)?;
-            let title = account.display_name();
-            Ok(feed_of(
-                format!("{title} (mpwatch)"),
-                format!("Articles of the WeChat account {title}, with their latest counts"),
-                format!("{base}/feeds/account/{}.{}{query}", account.id, format.extension()),
-                format!("{base}/account/{}", account.id),
-                items,
-            ))
-        })
-        .await?;
-    Ok(respond(&state, &feed, format, &headers))
+    feed(state, Selection::Account(name.to_string()), format, &params, &headers).await
 }
 
 /// `/feeds/group/{name}.{ext}`.
@@ -232,32 +207,72 @@ pub async fn group(
     headers: HeaderMap,
 ) -> Result<Response, RequestError> {
     let (name, format) = split_file(&file)?;
-    let name = name.to_string();
-    let filters = filters(&params, state.config.serve.feed_items, &state.rules.tz)?;
+    feed(state, Selection::Group(name.to_string()), format, &params, &headers).await
+}
+
+/// A feed of `selection` with the request's filters, in `format`.
+async fn feed(
+    state: SharedState,
+    selection: Selection,
+    format: Format,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, RequestError> {
+    let filters = filters(params, state.config.serve.feed_items, &state.rules.tz)?;
     let query = filters.query(state.config.serve.feed_items);
     let base = state.base_url.clone();
+    let extension = format.extension();
     let feed = state
         .readers
         .read(move |store| {
-            let known: bool = store.connection().query_row(
-                "SELECT EXISTS (SELECT 1 FROM account_groups WHERE name = ?1)",
-                [&name],
-                |row| row.get(0),
-            )?;
-            if !known {
-                return Err(RequestError::NotFound(format!("no group {name}")));
-            }
-            let items = items::feed_items(store, &Scope::Group(name.clone()), &filters)?;
+            let (scope, title, description, path, home) = match selection {
+                Selection::All => (
+                    Scope::All,
+                    "mpwatch: every tracked account".to_string(),
+                    "The newest articles of every account mpwatch tracks, with their latest counts".to_string(),
+                    "all".to_string(),
+                    "/rankings".to_string(),
+                ),
+                Selection::Account(name) => {
+                    let account = store.resolve_account(&name)?;
+                    let title = account.display_name();
+                    (
+                        Scope::Account(account.id),
+                        format!("{title} (mpwatch)"),
+                        format!("Articles of the WeChat account {title}, with their latest counts"),
+                        format!("account/{}", account.id),
+                        format!("/account/{}", account.id),
+                    )
+                }
+                Selection::Group(name) => {
+                    let known: bool = store.connection().query_row(
+                        "SELECT EXISTS (SELECT 1 FROM account_groups WHERE name = ?1)",
+                        [&name],
+                        |row| row.get(0),
+                    )?;
+                    if !known {
+                        return Err(RequestError::NotFound(format!("no group {name}")));
+                    }
+                    (
+                        Scope::Group(name.clone()),
+                        format!("{name} (mpwatch group)"),
+                        format!("Articles of the accounts of the group {name}, with their latest counts"),
+                        format!("group/{}", encode(&name)),
+                        format!("/rankings?group={}", encode(&name)),
+                    )
+                }
+            };
+            let items = items::feed_items(store, &scope, &filters)?;
             Ok(feed_of(
-                format!("{name} (mpwatch group)"),
-                format!("Articles of the accounts of the group {name}, with their latest counts"),
-                format!("{base}/feeds/group/{}.{}{query}", encode(&name), format.extension()),
-                format!("{base}/rankings?group={}", encode(&name)),
+                title,
+                description,
+                format!("{base}/feeds/{path}.{extension}{query}"),
+                format!("{base}{home}"),
                 items,
             ))
         })
         .await?;
-    Ok(respond(&state, &feed, format, &headers))
+    Ok(respond(&state, &feed, format, headers))
 }
 
 /// A path segment or query value, percent-encoded.
