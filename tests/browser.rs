@@ -7,6 +7,8 @@
 //! Where no Chromium can be found (`MPWATCH_CHROMIUM`, or `chromium` / `chromium-browser`
 //! / `google-chrome` on PATH) the test says so and passes without checking.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,15 +27,7 @@ fn chromium() -> Option<PathBuf> {
 }
 
 fn mpwatch(db: &Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_mpwatch"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("MPWATCH_CONFIG")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "mpwatch {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
+    String::from_utf8(common::mpwatch_on(db, args)).unwrap()
 }
 
 /// `mpwatch serve` on an ephemeral loopback port, stopped when dropped.

@@ -2,25 +2,10 @@
 //! parse back, rankings as stored, one Markdown file per article; a read-only command
 //! (the database file is unchanged).
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn mpwatch(db: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new(env!("CARGO_BIN_EXE_mpwatch"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("MPWATCH_CONFIG")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "mpwatch {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    output.stdout
-}
-
-fn count(db: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    conn.query_row(sql, [], |r| r.get(0)).unwrap()
-}
+use common::count;
+use common::mpwatch_on as mpwatch;
 
 #[test]
 fn exports_stream_every_row_and_write_markdown() {
@@ -35,6 +20,7 @@ fn exports_stream_every_row_and_write_markdown() {
     assert_eq!(&headers[0], "id");
     assert!(headers.iter().any(|h| h == "reads"));
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(!rows.is_empty(), "the demo stored articles");
     assert_eq!(rows.len() as i64, count(&db, "SELECT count(*) FROM articles"));
 
     let out = dir.path().join("snapshots.jsonl");

@@ -68,3 +68,17 @@ pub fn truth(base: &str) -> serde_json::Value {
     mpwatch_crawl::fetch::install_tls_provider();
     runtime.block_on(async { reqwest::get(format!("{base}/__sim/truth")).await.unwrap().json().await.unwrap() })
 }
+
+/// Runs `mpwatch --db DB ARGS…` (no config of the environment's) and returns its
+/// standard output; fails the test with its standard error when it fails.
+pub fn mpwatch_on(db: &Path, args: &[&str]) -> Vec<u8> {
+    let output = Command::new(env!("CARGO_BIN_EXE_mpwatch"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("MPWATCH_CONFIG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "mpwatch {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    output.stdout
+}
