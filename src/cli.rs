@@ -487,6 +487,28 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Row count and checksum of every table `db copy` moves, read in one snapshot: two
+    /// databases with the same history print the same (SQLite or PostgreSQL).
+    Checksums {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a whole history between databases, SQLite or PostgreSQL either way (e.g. a
+    /// SQLite file into PostgreSQL for a cluster of nodes). The destination must be new
+    /// or empty; it is written in one transaction and compared table by table (rows and
+    /// checksum) with the source before it commits.
+    Copy {
+        /// The database to read: a SQLite file or a postgres:// URL.
+        #[arg(long, value_name = "DATABASE")]
+        from: String,
+        /// The database to write: a SQLite file (created) or a postgres:// URL.
+        #[arg(long, value_name = "DATABASE")]
+        to: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A `YYYY-MM-DD` date argument, checked when the command line is read (a bad date is

@@ -25,7 +25,7 @@ fn check(context: &AppContext) -> Result<()> {
                 .join(", ")
         ),
     }
-    println!("database: {}", context.db_path.display());
+    println!("database: {}", context.database_display());
     println!("wechat base URL: {}", config.wechat.base_url);
     println!("timezone: {}", config.timezone);
     let limits = &config.rate_limits;

@@ -23,7 +23,7 @@ pub fn run(global: &GlobalArgs, args: &IndexArgs) -> Result<()> {
     if let Some(IndexCommand::Calc { formula, values, json }) = &args.calc {
         return calc(formula, values, *json);
     }
-    let context = AppContext::load(global)?;
+    let context = AppContext::load(global, "index")?;
     let rules = rules(&context)?;
     let scope = match (&args.from, &args.to, args.full) {
         (_, _, true) => Scope::Full,

@@ -17,6 +17,11 @@ pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<()> {
     let config_path = dir.join(mpwatch_core::config::CONFIG_FILE_NAME);
     let secrets_path = dir.join("secrets.toml");
     let db_path = global.db.clone().unwrap_or_else(|| dir.join(mpwatch_core::config::DEFAULT_DATABASE_FILE));
+    if db_path.to_str().is_some_and(mpwatch_core::config::is_postgres_url) {
+        anyhow::bail!(
+            "`mpwatch init` sets up a SQLite file; for PostgreSQL, run `mpwatch init` without --db, set `database = \"postgres://...\"` in mpwatch.toml, then run `mpwatch db migrate`"
+        );
+    }
 
     if config_path.exists() && !args.force {
         println!("kept existing {} (use --force to overwrite)", config_path.display());

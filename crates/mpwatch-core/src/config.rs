@@ -63,7 +63,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The SQLite file; a relative path is relative to the config file's directory.
+    /// The SQLite file (a relative path is relative to the config file's directory), or
+    /// a `postgres://` URL.
     pub database: Option<PathBuf>,
     /// The secrets file (credentials); relative to the config file's directory. Must not
     /// be readable by group or others.
@@ -531,7 +532,7 @@ impl Config {
 
     fn resolve_paths(&mut self, base: &Path) {
         for path in [&mut self.database, &mut self.secrets_file].into_iter().flatten() {
-            if path.is_relative() {
+            if path.is_relative() && !path.to_str().is_some_and(is_postgres_url) {
                 *path = base.join(&*path);
             }
         }
@@ -679,6 +680,13 @@ pub fn search_directories() -> Vec<PathBuf> {
     dirs
 }
 
+/// Whether a database setting names a PostgreSQL database (`postgres://` or
+/// `postgresql://`, any case) rather than a SQLite file.
+pub fn is_postgres_url(database: &str) -> bool {
+    let scheme = database.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+    matches!(scheme.as_deref(), Some("postgres" | "postgresql"))
+}
+
 /// The database to use: `explicit` (from `--db` / `MPWATCH_DB`), else the config's
 /// `database`, else `mpwatch.db` in the current directory.
 pub fn resolve_database(explicit: Option<&Path>, config: &Config) -> PathBuf {
@@ -758,6 +766,19 @@ mod tests {
         let config = Config::load(&path).unwrap();
         assert_eq!(config.database.unwrap(), dir.path().join("data/m.db"));
         assert_eq!(config.secrets_file.unwrap(), PathBuf::from("/abs/secrets.toml"));
+    }
+
+    #[test]
+    fn a_postgres_url_is_not_a_relative_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mpwatch.toml");
+        std::fs::write(&path, "database = \"postgresql://mpwatch@db.internal/mpwatch\"\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.database.unwrap(), PathBuf::from("postgresql://mpwatch@db.internal/mpwatch"));
+        assert!(is_postgres_url("POSTGRES://h/db"));
+        assert!(!is_postgres_url("data/postgres.db"));
+        assert!(!is_postgres_url("./postgres://x"));
+        assert!(!is_postgres_url("mysql://h/db"));
     }
 
     #[test]

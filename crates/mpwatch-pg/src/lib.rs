@@ -1,0 +1,301 @@
+//! mpwatch on PostgreSQL, for a cluster of crawler nodes sharing one queue and one
+//! history (issue 15). SQLite stays the default for one machine; a database setting
+//! that is a `postgres://` or `postgresql://` URL selects this backend.
+//!
+//! - [`PgStore::open`] applies the PostgreSQL migrations in `migrations/`: the schema of
+//!   the same version as SQLite's, table by table (docs/schema.md, "PostgreSQL").
+//! - [`nodes`], [`queue`] and [`credentials`] are what a cluster adds: nodes with
+//!   heartbeats, work leased with `FOR UPDATE SKIP LOCKED`, credential sets leased to
+//!   one node at a time.
+//! - [`copy`] moves a whole history between SQLite and PostgreSQL (either way),
+//!   verified by row counts and a checksum per table.
+//!
+//! The URL may hold a password: it never appears in an error or a log line, which name
+//! the database by [`redacted`] only.
+#![deny(missing_docs)]
+
+pub mod copy;
+pub mod credentials;
+mod migrations;
+pub mod nodes;
+pub mod queue;
+#[doc(hidden)]
+pub mod test_database;
+
+use std::fmt;
+
+pub use migrations::{LATEST_SCHEMA_VERSION, MIGRATIONS};
+
+/// Errors from the PostgreSQL store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgError {
+    /// PostgreSQL (or the connection to it) failed while doing `context`.
+    #[error("{context}: {}", describe(source))]
+    Postgres {
+        /// What the store was doing.
+        context: String,
+        /// The client's error.
+        source: postgres::Error,
+    },
+    /// The database setting is not a URL the client understands.
+    #[error("cannot read the PostgreSQL URL {target}: {message}")]
+    BadUrl {
+        /// The URL without its password.
+        target: String,
+        /// Why.
+        message: String,
+    },
+    /// The database was written by a newer mpwatch.
+    #[error(
+        "database {target} has schema version {found}, written by a newer mpwatch; this mpwatch ({app_version}) supports schema versions up to {supported}: upgrade mpwatch"
+    )]
+    NewerSchema {
+        /// The database, without its password.
+        target: String,
+        /// Its schema version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+        /// This build's version.
+        app_version: &'static str,
+    },
+    /// The database has no mpwatch schema and a read-only command cannot create it.
+    #[error("database {target} has no mpwatch tables; create them with `mpwatch --db URL db migrate`")]
+    Missing {
+        /// The database, without its password.
+        target: String,
+    },
+    /// The database has an older schema and a read-only command cannot migrate it.
+    #[error(
+        "database {target} has schema version {found}; this mpwatch reads version {supported}: run `mpwatch db migrate`"
+    )]
+    Outdated {
+        /// The database, without its password.
+        target: String,
+        /// Its schema version.
+        found: i64,
+        /// This build's version.
+        supported: i64,
+    },
+    /// The database's schema holds another program's tables.
+    #[error(
+        "database {target} is not an mpwatch database (its schema has {tables} tables of another program); mpwatch leaves it as it is: give mpwatch a database (or a schema in `options=-csearch_path=...`) of its own"
+    )]
+    Foreign {
+        /// The database, without its password.
+        target: String,
+        /// Its tables.
+        tables: i64,
+    },
+    /// Another live node already has this name.
+    #[error(
+        "node name {name:?} is in use by {holder}, whose heartbeat is {age} s old; give this node another name ([node] name in the config)"
+    )]
+    NodeNameTaken {
+        /// The name.
+        name: String,
+        /// `<pid>@<host>` of the node that has it.
+        holder: String,
+        /// Seconds since its last heartbeat.
+        age: i64,
+    },
+    /// A SQLite side of a copy failed.
+    #[error(transparent)]
+    Sqlite(#[from] mpwatch_store::StoreError),
+    /// A copy found something that stops it (a destination with data, a mismatch).
+    #[error("{0}")]
+    Copy(String),
+    /// A value read from the database is not one mpwatch writes.
+    #[error("unexpected value in the database: {0}")]
+    Corrupt(String),
+}
+
+/// The client's error as one line: its own text, and the server's message and detail
+/// when the server sent one.
+fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => error.to_string(),
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = PgError> = std::result::Result<T, E>;
+
+/// Adds a description of the operation to a client error.
+pub(crate) trait Context<T> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, postgres::Error> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| PgError::Postgres { context: context(), source })
+    }
+}
+
+pub use mpwatch_core::config::is_postgres_url;
+
+/// The URL as errors and logs show it: the password replaced by `***`, both in the
+/// authority (`user:secret@host`) and as a `password=` parameter.
+pub fn redacted(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let head = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(at) => rest.split_at(at),
+                None => (rest, ""),
+            };
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:***@{host}"),
+                    None => authority.to_string(),
+                },
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => head.to_string(),
+    };
+    match query {
+        Some(query) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{head}?{}", pairs.join("&"))
+        }
+        None => head,
+    }
+}
+
+/// How to open the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the schema or apply pending migrations.
+    Migrate,
+    /// Use the schema as it is: refuse a database without mpwatch's tables or with
+    /// another version (commands that only read never change a database).
+    Existing,
+}
+
+/// An open mpwatch database on PostgreSQL: one connection.
+pub struct PgStore {
+    client: postgres::Client,
+    target: String,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore").field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` and, with [`OpenMode::Migrate`], creates or migrates the
+    /// schema; with [`OpenMode::Existing`], checks that it is this build's.
+    pub fn open(url: &str, mode: OpenMode) -> Result<PgStore> {
+        let target = redacted(url);
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|error: postgres::Error| PgError::BadUrl { target: target.clone(), message: describe(&error) })?;
+        let client =
+            config.connect(postgres::NoTls).context(|| format!("connecting to PostgreSQL database {target}"))?;
+        let mut store = PgStore { client, target };
+        match mode {
+            OpenMode::Migrate => migrations::migrate(&mut store)?,
+            OpenMode::Existing => {
+                let found = store.schema_version()?;
+                let target = store.target.clone();
+                match found {
+                    0 => return Err(PgError::Missing { target }),
+                    found if found > LATEST_SCHEMA_VERSION => {
+                        return Err(PgError::NewerSchema {
+                            target,
+                            found,
+                            supported: LATEST_SCHEMA_VERSION,
+                            app_version: env!("CARGO_PKG_VERSION"),
+                        });
+                    }
+                    found if found < LATEST_SCHEMA_VERSION => {
+                        return Err(PgError::Outdated { target, found, supported: LATEST_SCHEMA_VERSION });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// The database as errors show it (no password).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The schema version: the newest applied migration, 0 without mpwatch's tables.
+    pub fn schema_version(&mut self) -> Result<i64> {
+        migrations::schema_version(&mut self.client)
+            .context(|| format!("reading the schema version of {}", self.target))
+    }
+
+    /// The connection, for what the store does not wrap.
+    pub fn client(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+
+    /// Row counts of mpwatch's tables, in the order of [`copy::TABLES`].
+    pub fn table_counts(&mut self) -> Result<Vec<(&'static str, i64)>> {
+        copy::TABLES
+            .iter()
+            .map(|table| {
+                let rows: i64 = self
+                    .client
+                    .query_one(&format!("SELECT count(*) FROM {}", table.name), &[])
+                    .and_then(|row| row.try_get(0))
+                    .context(|| format!("counting rows of {}", table.name))?;
+                Ok((table.name, rows))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_postgres_urls_only() {
+        assert!(is_postgres_url("postgres://u@h/db"));
+        assert!(is_postgres_url("PostgreSQL:///mpwatch?host=/run/postgresql"));
+        assert!(!is_postgres_url("mpwatch.db"));
+        assert!(!is_postgres_url("./postgres://x"));
+        assert!(!is_postgres_url("/var/lib/mpwatch/postgres.db"));
+        assert!(!is_postgres_url(""));
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        for (url, shown) in [
+            ("postgres://ana:s3cret@db.example:5432/mpwatch", "postgres://ana:***@db.example:5432/mpwatch"),
+            ("postgres://ana:s3cret@db.example", "postgres://ana:***@db.example"),
+            (
+                "postgresql://ana@db/mpwatch?password=s3cret&sslmode=disable",
+                "postgresql://ana@db/mpwatch?password=***&sslmode=disable",
+            ),
+            ("postgresql:///mpwatch?host=/tmp/pg&user=postgres", "postgresql:///mpwatch?host=/tmp/pg&user=postgres"),
+            ("postgres://a:p@ss@h/db", "postgres://a:***@h/db"),
+        ] {
+            assert_eq!(redacted(url), shown);
+            assert!(!redacted(url).contains("s3cret"));
+        }
+    }
+}
