@@ -313,7 +313,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("f.db"), &StoreOptions::default()).expect("store");
         let pages: i64 = store.connection().query_row("PRAGMA page_count", [], |row| row.get(0)).expect("pages");
-        store.connection().pragma_update(None, "max_page_count", pages + 8).expect("limit");
+        store.connection().sqlite().expect("SQLite").pragma_update(None, "max_page_count", pages + 8).expect("limit");
         let db = Db::new(store);
         let writes = (0..40).map(|i| {
             let db = db.clone();

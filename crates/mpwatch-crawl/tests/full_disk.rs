@@ -18,7 +18,7 @@ async fn a_full_disk_stops_the_crawl_cleanly_and_a_later_crawl_completes() {
     let store = Store::open(&harness.db_path(), &StoreOptions::default()).unwrap();
     // Room for a few dozen more pages of the database, not for the whole world.
     let pages: i64 = store.connection().query_row("PRAGMA page_count", [], |row| row.get(0)).unwrap();
-    store.connection().pragma_update(None, "max_page_count", pages + 40).unwrap();
+    store.connection().sqlite().expect("SQLite").pragma_update(None, "max_page_count", pages + 40).unwrap();
     let secrets = Secrets { client: vec![harness.credential("phone-1")], ..Secrets::default() };
     let engine =
         Arc::new(Engine::new(store, harness.config.clone(), secrets, Arc::new(harness.clock.clone())).unwrap());

@@ -77,7 +77,7 @@ pub const KINDS: [PeriodKind; 3] = [PeriodKind::Day, PeriodKind::Week, PeriodKin
 const OBSERVATION_COLUMNS: &str = "s.age_seconds, s.observed_at, coalesce(s.reads, 0), coalesce(s.likes, 0),
     coalesce(s.wows, 0), coalesce(s.shares, 0), coalesce(s.comments, 0)";
 
-fn observation(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Observation> {
+fn observation(row: &mpwatch_store::sql::Row<'_>, first: usize) -> rusqlite::Result<Observation> {
     Ok(Observation {
         age: row.get(first)?,
         observed_at: row.get(first + 1)?,
@@ -89,7 +89,7 @@ fn observation(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Observ
     })
 }
 
-fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<ArticleData> {
+fn article(row: &mpwatch_store::sql::Row<'_>) -> rusqlite::Result<ArticleData> {
     Ok(ArticleData {
         id: row.get(0)?,
         account_id: row.get(1)?,
@@ -335,7 +335,7 @@ fn write_period(
         .map_err(sqlite)?;
     for columns in &columns {
         insert_period
-            .execute(rusqlite::params_from_iter(columns.iter().chain(std::iter::once(&Value::Integer(now)))))
+            .execute(mpwatch_store::sql::params_from_iter(columns.iter().chain(std::iter::once(&Value::Integer(now)))))
             .map_err(sqlite)?;
     }
     let mut insert_value = conn
@@ -416,7 +416,7 @@ fn period_columns(row: &AccountPeriod, period: &Period) -> Vec<Value> {
 }
 
 /// The stored rows of a period as [`period_columns`] gives them, by account.
-fn stored_columns(conn: &rusqlite::Connection, kind: &str, start: i64) -> rusqlite::Result<Vec<Vec<Value>>> {
+fn stored_columns(conn: &mpwatch_store::Connection, kind: &str, start: i64) -> rusqlite::Result<Vec<Vec<Value>>> {
     let mut statement = conn.prepare_cached(
         "SELECT account_id, period_kind, period_start, period_end, first_day, d, n, pushes, headlines, reads,
             reads_headline, reads_max, wows, wows_headline, wows_max, likes, likes_headline, likes_max, shares,
@@ -431,7 +431,7 @@ fn stored_columns(conn: &rusqlite::Connection, kind: &str, start: i64) -> rusqli
 }
 
 fn ranks_of(
-    conn: &rusqlite::Connection,
+    conn: &mpwatch_store::Connection,
     kind: &str,
     start: i64,
 ) -> rusqlite::Result<HashMap<(i64, &'static str), i64>> {

@@ -162,7 +162,7 @@ fn selection(
          JOIN index_periods p USING (account_id, period_kind, period_start)
          JOIN accounts a ON a.id = v.account_id
          WHERE v.period_kind = ?1 AND v.period_start = ?2 AND v.index_name = ?3
-           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM account_groups g WHERE g.account_id = v.account_id AND g.name = ?4))",
+           AND (CAST(?4 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM account_groups g WHERE g.account_id = v.account_id AND g.name = ?4))",
     )?;
     let rows = statement
         .query_map(params![kind.as_str(), start, index.as_str(), group], |row| {
@@ -242,7 +242,7 @@ pub fn series(
         format!(
             "SELECT period_start, {metric}, n, provisional FROM index_periods
              WHERE account_id = ?1 AND period_kind = ?2 AND period_start >= ?3 AND period_start < ?4
-               AND ?5 IS NOT NULL
+               AND CAST(?5 AS TEXT) IS NOT NULL
              ORDER BY period_start"
         )
     } else {

@@ -132,8 +132,7 @@ pub fn copy(from: &Endpoint, to: &Endpoint, busy_timeout: Duration) -> Result<Co
     match from {
         Endpoint::Sqlite(path) => {
             let store = mpwatch_store::Store::open_read_only(path, busy_timeout)?;
-            let tx = store
-                .connection()
+            let tx = sqlite_of(store.connection(), path)?
                 .unchecked_transaction()
                 .map_err(|error| sqlite_error(error, &format!("reading {}", path.display())))?;
             let mut source = SqliteSide { conn: &tx, name: path.display().to_string() };
@@ -200,7 +199,11 @@ fn copy_into_sqlite(
     // The copy's own error, kept whole: the store's closure can only return a StoreError.
     let mut failure = None;
     let outcome = store.write(|tx| {
-        let mut destination = SqliteSide { conn: tx.connection(), name: name.clone() };
+        let conn = tx
+            .connection()
+            .sqlite()
+            .ok_or_else(|| mpwatch_store::StoreError::NotFound(format!("{name} is not a SQLite file")))?;
+        let mut destination = SqliteSide { conn, name: name.clone() };
         transfer(source, &mut destination, columns).map_err(|error| {
             let message = error.to_string();
             failure = Some(error);
@@ -303,8 +306,7 @@ pub fn checksums(database: &Endpoint, busy_timeout: Duration) -> Result<Vec<Tabl
     match database {
         Endpoint::Sqlite(path) => {
             let store = mpwatch_store::Store::open_read_only(path, busy_timeout)?;
-            let tx = store
-                .connection()
+            let tx = sqlite_of(store.connection(), path)?
                 .unchecked_transaction()
                 .map_err(|error| sqlite_error(error, &format!("reading {}", path.display())))?;
             read(&mut SqliteSide { conn: &tx, name: path.display().to_string() })
@@ -383,6 +385,11 @@ fn reference_columns() -> Result<Columns> {
             Ok((table.name, columns))
         })
         .collect()
+}
+
+/// The SQLite connection of a store opened on a file path.
+fn sqlite_of<'s>(conn: &'s mpwatch_store::Connection, path: &Path) -> Result<&'s rusqlite::Connection> {
+    conn.sqlite().ok_or_else(|| PgError::Copy(format!("{} is not a SQLite file", path.display())))
 }
 
 fn sqlite_error(source: rusqlite::Error, context: &str) -> PgError {

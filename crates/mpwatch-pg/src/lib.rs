@@ -2,8 +2,9 @@
 //! history (issue 15). SQLite stays the default for one machine; a database setting
 //! that is a `postgres://` or `postgresql://` URL selects this backend.
 //!
-//! - [`PgStore::open`] applies the PostgreSQL migrations in `migrations/`: the schema of
-//!   the same version as SQLite's, table by table (docs/schema.md, "PostgreSQL").
+//! - [`PgStore::open`] applies the store's PostgreSQL migrations
+//!   (`mpwatch_store::POSTGRES_MIGRATIONS`): the schema of the same version as SQLite's,
+//!   table by table (docs/schema.md, "PostgreSQL").
 //! - [`nodes`], [`queue`] and [`credentials`] are what a cluster adds: nodes with
 //!   heartbeats, work leased with `FOR UPDATE SKIP LOCKED`, credential sets leased to
 //!   one node at a time.
@@ -16,15 +17,14 @@
 
 pub mod copy;
 pub mod credentials;
-mod migrations;
 pub mod nodes;
 pub mod queue;
 #[doc(hidden)]
-pub mod test_database;
+pub use mpwatch_store::test_database;
 
 use std::fmt;
 
-pub use migrations::{LATEST_SCHEMA_VERSION, MIGRATIONS};
+pub use mpwatch_store::LATEST_SCHEMA_VERSION;
 
 /// Errors from the PostgreSQL store.
 #[derive(Debug, thiserror::Error)]
@@ -78,16 +78,6 @@ pub enum PgError {
         /// This build's version.
         supported: i64,
     },
-    /// The database's schema holds another program's tables.
-    #[error(
-        "database {target} is not an mpwatch database (its schema has {tables} tables of another program); mpwatch leaves it as it is: give mpwatch a database (or a schema in `options=-csearch_path=...`) of its own"
-    )]
-    Foreign {
-        /// The database, without its password.
-        target: String,
-        /// Its tables.
-        tables: i64,
-    },
     /// Another live node already has this name.
     #[error(
         "node name {name:?} is in use by {holder}, whose heartbeat is {age} s old; give this node another name ([node] name in the config)"
@@ -139,44 +129,7 @@ impl<T> Context<T> for std::result::Result<T, postgres::Error> {
 
 pub use mpwatch_core::config::is_postgres_url;
 
-/// The URL as errors and logs show it: the password replaced by `***`, both in the
-/// authority (`user:secret@host`) and as a `password=` parameter.
-pub fn redacted(url: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None => (url, None),
-    };
-    let head = match head.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(at) => rest.split_at(at),
-                None => (rest, ""),
-            };
-            let authority = match authority.rsplit_once('@') {
-                Some((userinfo, host)) => match userinfo.split_once(':') {
-                    Some((user, _)) => format!("{user}:***@{host}"),
-                    None => authority.to_string(),
-                },
-                None => authority.to_string(),
-            };
-            format!("{scheme}://{authority}{path}")
-        }
-        None => head.to_string(),
-    };
-    match query {
-        Some(query) => {
-            let pairs: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                    _ => pair.to_string(),
-                })
-                .collect();
-            format!("{head}?{}", pairs.join("&"))
-        }
-        None => head,
-    }
-}
+pub use mpwatch_store::sql::redacted;
 
 /// How to open the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +165,7 @@ impl PgStore {
             config.connect(postgres::NoTls).context(|| format!("connecting to PostgreSQL database {target}"))?;
         let mut store = PgStore { client, target };
         match mode {
-            OpenMode::Migrate => migrations::migrate(&mut store)?,
+            OpenMode::Migrate => mpwatch_store::migrate_postgres(&mut store.client, &store.target)?,
             OpenMode::Existing => {
                 let found = store.schema_version()?;
                 let target = store.target.clone();
@@ -243,7 +196,7 @@ impl PgStore {
 
     /// The schema version: the newest applied migration, 0 without mpwatch's tables.
     pub fn schema_version(&mut self) -> Result<i64> {
-        migrations::schema_version(&mut self.client)
+        mpwatch_store::postgres_version(&mut self.client)
             .context(|| format!("reading the schema version of {}", self.target))
     }
 

@@ -106,7 +106,7 @@ fn a_read_only_open_refuses_an_empty_database_and_another_programs() {
     let mut admin = postgres::Client::connect(database.url(), postgres::NoTls).expect("connect");
     admin.batch_execute("CREATE TABLE invoices (id int)").expect("foreign table");
     let error = PgStore::open(database.url(), OpenMode::Migrate).expect_err("foreign");
-    assert!(matches!(error, PgError::Foreign { tables: 1, .. }), "{error}");
+    assert!(matches!(error, PgError::Sqlite(mpwatch_store::StoreError::Foreign { tables: 1, .. })), "{error}");
     let tables: i64 =
         admin.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[]).expect("count").get(0);
     assert_eq!(tables, 1, "another program's database is left as it is");

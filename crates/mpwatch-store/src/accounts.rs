@@ -1,10 +1,9 @@
 //! Tracked accounts, their groups and their sources (ways of finding articles), with
 //! each source's health.
 
-use crate::ExecuteCached as _;
+use crate::sql::{Connection, OptionalExtension as _, Row, params};
 use mpwatch_core::time::UnixSeconds;
 use mpwatch_core::{Biz, SourceHealth, SourceKind};
-use rusqlite::{Connection, OptionalExtension as _, Row, params};
 use serde::Serialize;
 
 use crate::{Context as _, Result, Store, StoreError, Tx};
@@ -173,8 +172,9 @@ impl Tx<'_> {
                             alias = coalesce(alias, ?4), nickname = coalesce(?5, nickname),
                             enabled = 1, updated_at = ?6
                          WHERE id = ?1 AND (
-                            (biz IS NULL AND ?2 IS NOT NULL) OR (username IS NULL AND ?3 IS NOT NULL)
-                            OR (alias IS NULL AND ?4 IS NOT NULL) OR (?5 IS NOT NULL AND nickname IS NOT ?5)
+                            (biz IS NULL AND CAST(?2 AS TEXT) IS NOT NULL) OR (username IS NULL AND CAST(?3 AS TEXT) IS NOT NULL)
+                            OR (alias IS NULL AND CAST(?4 AS TEXT) IS NOT NULL)
+                            OR (CAST(?5 AS TEXT) IS NOT NULL AND nickname IS DISTINCT FROM ?5)
                             OR enabled = 0)",
                         params![id, new.biz.as_ref().map(Biz::as_str), new.username, new.alias, new.nickname, now],
                     )
@@ -212,7 +212,7 @@ impl Tx<'_> {
             "INSERT INTO account_sources (account_id, kind, locator, added_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (account_id, kind, locator) DO UPDATE SET
                 enabled = 1,
-                health = CASE WHEN health = 'disabled' THEN 'unknown' ELSE health END
+                health = CASE WHEN account_sources.health = 'disabled' THEN 'unknown' ELSE account_sources.health END
              RETURNING id",
             params![account_id, source.kind.as_str(), source.locator, now],
             |row| row.get(0),
@@ -283,8 +283,8 @@ impl Tx<'_> {
                 username = coalesce(username, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE username = ?3))),
                 alias = coalesce(alias, (SELECT ?4 WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE alias = ?4))),
                 updated_at = ?5
-             WHERE biz = ?1 AND ((nickname IS NULL AND ?2 IS NOT NULL) OR (username IS NULL AND ?3 IS NOT NULL)
-                OR (alias IS NULL AND ?4 IS NOT NULL))",
+             WHERE biz = ?1 AND ((nickname IS NULL AND CAST(?2 AS TEXT) IS NOT NULL)
+                OR (username IS NULL AND CAST(?3 AS TEXT) IS NOT NULL) OR (alias IS NULL AND CAST(?4 AS TEXT) IS NOT NULL))",
             params![biz.as_str(), nickname, username, alias, now],
         )
         .context(describe)?;
@@ -473,7 +473,7 @@ impl Store {
             let sql = if account_ids.is_empty() {
                 "SELECT id, biz FROM accounts WHERE enabled = 1 ORDER BY id"
             } else {
-                "SELECT id, biz FROM accounts WHERE enabled = 1 AND id IN (SELECT value FROM json_each(?1)) ORDER BY id"
+                "SELECT id, biz FROM accounts WHERE enabled = 1 AND id IN (SELECT CAST(value AS INTEGER) FROM json_each(?1)) ORDER BY id"
             };
             let accounts: Vec<(i64, Option<String>)> = conn
                 .prepare_cached(sql)

@@ -1,9 +1,8 @@
 //! Articles, keyed by (biz, mid, idx), and their append-only count snapshots.
 
-use crate::ExecuteCached as _;
+use crate::sql::{OptionalExtension as _, Row, params};
 use mpwatch_core::time::UnixSeconds;
 use mpwatch_core::{ArticleKey, ArticleKind, ArticleStatus, Biz, Copyright};
-use rusqlite::{OptionalExtension as _, Row, params};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
@@ -320,14 +319,15 @@ impl Tx<'_> {
                     published_at = coalesce(published_at, ?7), cover_url = coalesce(cover_url, ?8),
                     copyright = coalesce(copyright, ?9), source_url = coalesce(source_url, ?10),
                     account_id = coalesce(account_id, (SELECT id FROM accounts WHERE biz = articles.biz)),
-                    kind = CASE WHEN ?11 IS NOT NULL AND ?11 != 'article' THEN ?11 ELSE kind END
+                    kind = CASE WHEN CAST(?11 AS TEXT) IS NOT NULL AND ?11 != 'article' THEN ?11 ELSE kind END
                  WHERE id = ?1 AND (
-                    (?11 IS NOT NULL AND ?11 != 'article' AND kind != ?11) OR
-                    (sn IS NULL AND ?2 IS NOT NULL) OR (short_url IS NULL AND ?3 IS NOT NULL)
-                    OR (title IS NULL AND ?4 IS NOT NULL) OR (digest IS NULL AND ?5 IS NOT NULL)
-                    OR (author IS NULL AND ?6 IS NOT NULL) OR (published_at IS NULL AND ?7 IS NOT NULL)
-                    OR (cover_url IS NULL AND ?8 IS NOT NULL) OR (copyright IS NULL AND ?9 IS NOT NULL)
-                    OR (source_url IS NULL AND ?10 IS NOT NULL)
+                    (CAST(?11 AS TEXT) IS NOT NULL AND ?11 != 'article' AND kind != ?11) OR
+                    (sn IS NULL AND CAST(?2 AS TEXT) IS NOT NULL) OR (short_url IS NULL AND CAST(?3 AS TEXT) IS NOT NULL)
+                    OR (title IS NULL AND CAST(?4 AS TEXT) IS NOT NULL) OR (digest IS NULL AND CAST(?5 AS TEXT) IS NOT NULL)
+                    OR (author IS NULL AND CAST(?6 AS TEXT) IS NOT NULL)
+                    OR (published_at IS NULL AND CAST(?7 AS BIGINT) IS NOT NULL)
+                    OR (cover_url IS NULL AND CAST(?8 AS TEXT) IS NOT NULL) OR (copyright IS NULL AND CAST(?9 AS TEXT) IS NOT NULL)
+                    OR (source_url IS NULL AND CAST(?10 AS TEXT) IS NOT NULL)
                     OR (account_id IS NULL AND EXISTS (SELECT 1 FROM accounts WHERE biz = articles.biz)))",
                 )
                 .and_then(|mut statement| {
@@ -406,7 +406,7 @@ impl Tx<'_> {
         self.connection()
             .prepare_cached(
                 "INSERT INTO article_bodies (article_id, html) VALUES (?1, ?2)
-                 ON CONFLICT (article_id) DO UPDATE SET html = excluded.html WHERE html IS NOT excluded.html",
+                 ON CONFLICT (article_id) DO UPDATE SET html = excluded.html WHERE article_bodies.html IS DISTINCT FROM excluded.html",
             )?
             .execute(params![article_id, html])
     }
@@ -710,8 +710,8 @@ impl Store {
                 "SELECT id, account_name, biz, mid, idx, title, published_at, kind, status, reads, likes, wows,
                         shares, comments, snapshot_count
                  FROM v_articles
-                 WHERE (?1 IS NULL OR account_id = ?1) AND (?2 IS NULL OR published_at >= ?2)
-                   AND (?3 IS NULL OR status = ?3)
+                 WHERE (CAST(?1 AS BIGINT) IS NULL OR account_id = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR published_at >= ?2)
+                   AND (CAST(?3 AS TEXT) IS NULL OR status = ?3)
                  ORDER BY published_at DESC, biz, mid, idx
                  LIMIT coalesce(?4, -1)",
             )

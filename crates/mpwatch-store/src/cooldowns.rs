@@ -1,8 +1,7 @@
 //! Anti-crawl cooldowns of hosts and credentials, visible to users in `cooldowns`.
 
-use crate::ExecuteCached as _;
+use crate::sql::{OptionalExtension as _, params};
 use mpwatch_core::time::UnixSeconds;
-use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
 use crate::{Context as _, Result, Store, Tx};
@@ -47,7 +46,7 @@ impl Tx<'_> {
     }
 }
 
-fn cooldown_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Cooldown> {
+fn cooldown_from_row(row: &crate::sql::Row<'_>) -> rusqlite::Result<Cooldown> {
     Ok(Cooldown {
         scope: row.get(0)?,
         target: row.get(1)?,

@@ -31,21 +31,26 @@ mod migrations;
 pub mod queue;
 pub mod runs;
 pub mod service;
+pub mod sql;
 pub mod stats;
+#[doc(hidden)]
+pub mod test_database;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::OpenFlags;
 
-pub use migrations::{LATEST_SCHEMA_VERSION, MIGRATIONS};
+pub use migrations::{LATEST_SCHEMA_VERSION, MIGRATIONS, POSTGRES_MIGRATIONS, migrate_postgres, postgres_version};
+pub use sql::Connection;
 
 /// Errors from the store. Outcomes such as "already present" are return values, not
 /// errors; these are what stops the work.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// SQLite failed while doing `context`.
+    /// The database (SQLite, or PostgreSQL: see [`sql::postgres_error`]) failed while
+    /// doing `context`.
     #[error("{context}: {source}")]
     Sqlite {
         /// What the store was doing.
@@ -146,6 +151,7 @@ impl StoreError {
             StoreError::Sqlite { source: rusqlite::Error::SqliteFailure(error, _), .. } => {
                 matches!(error.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             }
+            StoreError::Sqlite { source, .. } => sql::postgres_error(source).is_some_and(sql::PostgresError::is_busy),
             _ => false,
         }
     }
@@ -185,6 +191,9 @@ impl Store {
     /// pending migrations. Fails with [`StoreError::NewerSchema`] on a file written by a
     /// newer mpwatch.
     pub fn open(path: &Path, options: &StoreOptions) -> Result<Store> {
+        if let Some(url) = postgres_url(path) {
+            return Store::open_postgres(url, true);
+        }
         if options.create
             && let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty() && !dir.exists())
         {
@@ -199,7 +208,7 @@ impl Store {
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
         let describe = || format!("opening database {}", path.display());
-        let mut conn = Connection::open_with_flags(path, flags).context(describe)?;
+        let mut conn = rusqlite::Connection::open_with_flags(path, flags).context(describe)?;
         conn.busy_timeout(options.busy_timeout).context(describe)?;
         // Before anything writes (WAL mode is a write): another program's file stays
         // byte-identical.
@@ -211,19 +220,22 @@ impl Store {
         }
         configure(&conn, options.busy_timeout).context(describe)?;
         migrations::migrate(&mut conn, path)?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store { conn: Connection::Sqlite(conn), path: path.to_path_buf() })
     }
 
     /// Opens an existing database read-only, for commands that only read: it never
     /// creates, migrates or changes the file (not even its journal mode), and refuses a
     /// missing file, another program's file, and one whose schema is not this build's.
     pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
+        if let Some(url) = postgres_url(path) {
+            return Store::open_postgres(url, false);
+        }
         if !path.exists() {
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
         let describe = || format!("opening database {} read-only", path.display());
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(path, flags).context(describe)?;
+        let conn = rusqlite::Connection::open_with_flags(path, flags).context(describe)?;
         conn.busy_timeout(busy_timeout).context(describe)?;
         let (version, tables) = schema_of(&conn).context(describe)?;
         match version {
@@ -243,26 +255,64 @@ impl Store {
             _ => {}
         }
         conn.execute_batch("PRAGMA query_only = ON").context(describe)?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store { conn: Connection::Sqlite(conn), path: path.to_path_buf() })
     }
 
-    /// The database file.
+    /// Opens a PostgreSQL database: migrates it when `migrate`, else requires this
+    /// build's schema (and reads in read-only transactions).
+    fn open_postgres(url: &str, migrate: bool) -> Result<Store> {
+        let target = sql::redacted(url);
+        let conn = Connection::open_postgres(url).context(|| format!("connecting to PostgreSQL database {target}"))?;
+        let Connection::Postgres(postgres) = &conn else { unreachable!("a PostgreSQL connection") };
+        let path = PathBuf::from(&target);
+        if migrate {
+            postgres.with_client(|client| migrate_postgres(client, &target))?;
+        } else {
+            let found = postgres
+                .with_client(migrations::postgres_version)
+                .map_err(sql::wrap_postgres)
+                .context(|| format!("reading the schema version of {target}"))?;
+            match found {
+                0 => return Err(StoreError::Missing { path }),
+                found if found > LATEST_SCHEMA_VERSION => {
+                    return Err(StoreError::NewerSchema {
+                        path,
+                        found,
+                        supported: LATEST_SCHEMA_VERSION,
+                        app_version: env!("CARGO_PKG_VERSION"),
+                    });
+                }
+                found if found < LATEST_SCHEMA_VERSION => {
+                    return Err(StoreError::Outdated { path, found, supported: LATEST_SCHEMA_VERSION });
+                }
+                _ => {}
+            }
+            conn.execute_batch("SET default_transaction_read_only = on")
+                .context(|| format!("opening {target} read-only"))?;
+        }
+        Ok(Store { conn, path })
+    }
+
+    /// The database file (for PostgreSQL: its URL without the password).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The schema version of the file (`PRAGMA user_version`).
+    /// The schema version (`PRAGMA user_version`; on PostgreSQL the newest migration).
     pub fn schema_version(&self) -> Result<i64> {
-        migrations::user_version(&self.conn).context(|| "reading schema version".into())
+        match &self.conn {
+            Connection::Sqlite(conn) => migrations::user_version(conn).context(|| "reading schema version".into()),
+            Connection::Postgres(postgres) => postgres
+                .with_client(migrations::postgres_version)
+                .map_err(sql::wrap_postgres)
+                .context(|| "reading schema version".into()),
+        }
     }
 
     /// Runs `f` in one short write transaction (`BEGIN IMMEDIATE`): everything it writes
     /// commits together, or nothing does if it returns an error.
     pub fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .context(|| "starting a write transaction".into())?;
+        let tx = self.conn.transaction(true).context(|| "starting a write transaction".into())?;
         let tx = Tx { tx };
         let value = f(&tx)?;
         tx.tx.commit().context(|| "committing".into())?;
@@ -300,9 +350,9 @@ impl Store {
     /// Runs `f` in one read transaction, so every query in it sees the same snapshot
     /// of the database even while other connections commit.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let tx = self.conn.unchecked_transaction().context(|| "starting a read transaction".into())?;
+        let tx = self.conn.transaction(false).context(|| "starting a read transaction".into())?;
         let value = f(&tx)?;
-        tx.finish().context(|| "ending a read transaction".into())?;
+        tx.commit().context(|| "ending a read transaction".into())?;
         Ok(value)
     }
 
@@ -316,7 +366,10 @@ impl Store {
     /// assert on.
     pub fn query_plan(&self, sql: &str) -> Result<Vec<String>> {
         let context = || format!("planning {sql}");
-        let mut statement = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).context(context)?;
+        let Some(conn) = self.conn.sqlite() else {
+            return Err(StoreError::NotFound("query plans are SQLite's (use EXPLAIN on PostgreSQL)".into()));
+        };
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).context(context)?;
         let nulls = vec![rusqlite::types::Null; statement.parameter_count()];
         statement
             .query_map(rusqlite::params_from_iter(nulls), |row| row.get::<_, String>(3))
@@ -341,7 +394,7 @@ pub trait GroupWrite: Send {
 /// A write transaction; every write operation of the store is a method of `Tx`.
 #[derive(Debug)]
 pub struct Tx<'c> {
-    tx: rusqlite::Transaction<'c>,
+    tx: sql::Transaction<'c>,
 }
 
 impl Tx<'_> {
@@ -352,7 +405,7 @@ impl Tx<'_> {
 }
 
 /// `user_version` and the number of tables of an open file.
-fn schema_of(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+fn schema_of(conn: &rusqlite::Connection) -> rusqlite::Result<(i64, i64)> {
     let version = migrations::user_version(conn)?;
     let tables = conn.query_row(
         "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
@@ -362,26 +415,18 @@ fn schema_of(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     Ok((version, tables))
 }
 
+/// The PostgreSQL URL `path` holds, if it holds one.
+fn postgres_url(path: &Path) -> Option<&str> {
+    path.to_str().filter(|text| mpwatch_core::config::is_postgres_url(text))
+}
+
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
-
-/// `Connection::execute` through the connection's statement cache: the store's writes
-/// run the same few dozen statements over and over.
-pub(crate) trait ExecuteCached {
-    /// Prepares `sql` once per connection, then binds `params` and runs it.
-    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
-}
-
-impl ExecuteCached for Connection {
-    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(params)
-    }
-}
 
 /// The page cache of a connection.
 const CACHE_KIB: i64 = 8 * 1024;
 
-fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+fn configure(conn: &rusqlite::Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
     // Every statement the store runs more than once is prepared once and reused
     // (`execute_cached`): parsing SQL was a quarter of a busy service's CPU. The set is

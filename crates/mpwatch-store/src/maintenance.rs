@@ -3,8 +3,8 @@
 //! long), SQLite refreshes its
 //! planner statistics, and the WAL is checkpointed and truncated.
 
+use crate::sql::params;
 use mpwatch_core::time::UnixSeconds;
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::{Context as _, Result, Store};

@@ -33,6 +33,18 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
 /// The schema version this build writes.
 pub const LATEST_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
+/// The migrations of the same schema on PostgreSQL, numbered as SQLite's: version N
+/// means the tables of SQLite's version N (PostgreSQL begins at 14, in one step).
+/// Append one beside each new SQLite migration.
+pub const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(14, include_str!("../migrations-postgres/0014_schema.sql"))];
+
+// A schema version means the same tables on both backends: a SQLite migration without
+// its PostgreSQL twin fails the build here.
+const _: () = assert!(POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.len() - 1].0 == LATEST_SCHEMA_VERSION);
+
+/// The advisory lock that serializes PostgreSQL migrations ("mpwatch" in ASCII).
+const POSTGRES_MIGRATION_LOCK: i64 = 0x006d_7077_6174_6368;
+
 pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
 }
@@ -70,4 +82,61 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         tracing::info!(version, path = %path.display(), "applied schema migration");
     }
     Ok(())
+}
+
+/// The newest applied migration of a PostgreSQL database; 0 when it has no
+/// `schema_migrations`. (Two queries: a query naming a missing table fails when it is
+/// planned, whatever its CASE.)
+pub fn postgres_version(client: &mut impl postgres::GenericClient) -> Result<i64, postgres::Error> {
+    let exists: bool = client.query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])?.try_get(0)?;
+    if !exists {
+        return Ok(0);
+    }
+    client.query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?.try_get(0)
+}
+
+/// Creates or migrates the schema of a PostgreSQL database (`target` names it in
+/// messages, without its password). Every step runs in one transaction with its
+/// `schema_migrations` row, under a transaction-scoped advisory lock, so nodes starting
+/// at once apply each step once and a failure leaves the old schema (PostgreSQL's DDL
+/// is transactional). A database whose schema holds other tables is refused.
+pub fn migrate_postgres(client: &mut postgres::Client, target: &str) -> Result<()> {
+    let path = std::path::PathBuf::from(target);
+    let fail = |what: String| {
+        move |error: postgres::Error| StoreError::Sqlite {
+            context: format!("{what} of {target}"),
+            source: crate::sql::wrap_postgres(error),
+        }
+    };
+    let mut tx = client.transaction().map_err(fail("starting the migration".into()))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&POSTGRES_MIGRATION_LOCK])
+        .map_err(fail("waiting for another node's migration".into()))?;
+    let current = postgres_version(&mut tx).map_err(fail("reading the schema version".into()))?;
+    if current > LATEST_SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path,
+            found: current,
+            supported: LATEST_SCHEMA_VERSION,
+            app_version: env!("CARGO_PKG_VERSION"),
+        });
+    }
+    if current == 0 {
+        let tables: i64 = tx
+            .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(fail("listing the tables".into()))?;
+        if tables > 0 {
+            return Err(StoreError::Foreign { path, tables });
+        }
+    }
+    for (version, sql) in POSTGRES_MIGRATIONS.iter().filter(|(version, _)| *version > current) {
+        tx.batch_execute(sql).map_err(fail(format!("applying migration {version}")))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at, mpwatch_version) VALUES ($1, $2, $3)",
+            &[version, &mpwatch_core::time::now_unix(), &env!("CARGO_PKG_VERSION")],
+        )
+        .map_err(fail(format!("applying migration {version}")))?;
+        tracing::info!(version, database = %target, "applied schema migration");
+    }
+    tx.commit().map_err(fail("committing the migration".into()))
 }

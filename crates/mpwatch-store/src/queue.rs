@@ -4,10 +4,9 @@
 //! leased again. Acknowledging an item ([`Tx::complete_work`]) in the same transaction
 //! as the write it produced makes each item's effect happen exactly once.
 
-use crate::ExecuteCached as _;
+use crate::sql::params;
 use mpwatch_core::QueueState;
 use mpwatch_core::time::UnixSeconds;
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::{Context as _, Result, Store, Tx};
@@ -46,12 +45,12 @@ impl Tx<'_> {
                 "INSERT INTO work_queue (kind, target, priority, not_before, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)
                  ON CONFLICT (kind, target) DO UPDATE SET
-                    priority = max(priority, excluded.priority),
-                    not_before = CASE WHEN state IN ('done', 'failed') THEN excluded.not_before
-                                      ELSE min(not_before, excluded.not_before) END,
-                    attempts = CASE WHEN state IN ('done', 'failed') THEN 0 ELSE attempts END,
-                    last_error = CASE WHEN state IN ('done', 'failed') THEN NULL ELSE last_error END,
-                    state = CASE WHEN state IN ('done', 'failed') THEN 'pending' ELSE state END,
+                    priority = max(work_queue.priority, excluded.priority),
+                    not_before = CASE WHEN work_queue.state IN ('done', 'failed') THEN excluded.not_before
+                                      ELSE min(work_queue.not_before, excluded.not_before) END,
+                    attempts = CASE WHEN work_queue.state IN ('done', 'failed') THEN 0 ELSE work_queue.attempts END,
+                    last_error = CASE WHEN work_queue.state IN ('done', 'failed') THEN NULL ELSE work_queue.last_error END,
+                    state = CASE WHEN work_queue.state IN ('done', 'failed') THEN 'pending' ELSE work_queue.state END,
                     updated_at = excluded.updated_at",
                 params![kind, target, priority, not_before, now],
             )
@@ -301,7 +300,7 @@ const EXPIRED_LEASES: &str = "SELECT id, kind, priority, not_before FROM work_qu
      WHERE state = 'leased' AND lease_until <= ?1";
 
 /// Every kind in the queue, one index seek each.
-fn queue_kinds(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+fn queue_kinds(conn: &crate::sql::Connection) -> Result<Vec<String>> {
     let mut next = conn.prepare_cached(NEXT_KIND).context(|| "reading the queue's kinds".into())?;
     let mut kinds: Vec<String> = Vec::new();
     while let Some(kind) = next

@@ -1,9 +1,8 @@
 //! Crawl runs and the fetch log: what mpwatch did, for status pages and users' queries.
 
-use crate::ExecuteCached as _;
+use crate::sql::params;
 use mpwatch_core::CrawlTrigger;
 use mpwatch_core::time::UnixSeconds;
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::{Context as _, Result, Tx};

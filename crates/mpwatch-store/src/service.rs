@@ -2,9 +2,8 @@
 //! crawler lock that lets one process fetch at a time (`crawler_lock`), and ad-hoc
 //! crawl requests handed to the running service (`crawl_requests`).
 
-use crate::ExecuteCached as _;
+use crate::sql::{OptionalExtension as _, params};
 use mpwatch_core::time::UnixSeconds;
-use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
 use crate::{Context as _, Result, Store, Tx};
@@ -86,7 +85,7 @@ const JOB_COLUMNS: &str = "name, kind, last_fire_at, last_started_at, last_finis
 const REQUEST_COLUMNS: &str =
     "id, requested_at, requested_by, options, state, run_id, started_at, finished_at, message";
 
-fn lock_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CrawlerLock> {
+fn lock_from_row(row: &crate::sql::Row<'_>) -> rusqlite::Result<CrawlerLock> {
     Ok(CrawlerLock {
         holder: row.get(0)?,
         role: row.get(1)?,
@@ -96,7 +95,7 @@ fn lock_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CrawlerLock> {
     })
 }
 
-fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobState> {
+fn job_from_row(row: &crate::sql::Row<'_>) -> rusqlite::Result<JobState> {
     Ok(JobState {
         name: row.get(0)?,
         kind: row.get(1)?,
@@ -111,7 +110,7 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobState> {
     })
 }
 
-fn request_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CrawlRequest> {
+fn request_from_row(row: &crate::sql::Row<'_>) -> rusqlite::Result<CrawlRequest> {
     Ok(CrawlRequest {
         id: row.get(0)?,
         requested_at: row.get(1)?,
@@ -254,7 +253,7 @@ impl Tx<'_> {
         self.connection()
             .execute_cached(
                 "INSERT INTO service_jobs (name, kind, last_fire_at, last_message) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, last_fire_at = max(coalesce(last_fire_at, 0), excluded.last_fire_at),
+                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, last_fire_at = max(coalesce(service_jobs.last_fire_at, 0), excluded.last_fire_at),
                     last_message = excluded.last_message",
                 params![name, kind, fire_at, why],
             )

@@ -1,19 +1,48 @@
 //! The store's guarantees, on real files: migrations, idempotent writes, concurrent
 //! readers, append-only history and the crash-safe queue.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mpwatch_core::{ArticleKey, ArticleKind, ArticleStatus, Biz, Copyright, SourceKind};
 use mpwatch_store::accounts::{NewAccount, NewSource};
 use mpwatch_store::articles::{ArticleRecord, Snapshot, UpsertOutcome};
+use mpwatch_store::test_database::TestDatabase;
 use mpwatch_store::{LATEST_SCHEMA_VERSION, Store, StoreError, StoreOptions};
 
 const NOW: i64 = 1_764_000_000;
 
 fn open(path: &Path) -> Store {
     Store::open(path, &StoreOptions::default()).expect("open store")
+}
+
+/// A new database of one backend: a SQLite file, or a PostgreSQL database of its own.
+struct Database {
+    location: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    _postgres: Option<TestDatabase>,
+}
+
+impl Database {
+    fn open(&self) -> Store {
+        open(&self.location)
+    }
+
+    fn location(&self) -> &Path {
+        &self.location
+    }
+}
+
+/// Runs `test` on a new SQLite file, then (when `MPWATCH_TEST_POSTGRES_URL` names a
+/// cluster; it says it skipped otherwise) on a new PostgreSQL database: the store's
+/// behaviour is the same on both backends.
+fn each_backend(name: &str, test: impl Fn(&Database)) {
+    let dir = tempfile::tempdir().unwrap();
+    test(&Database { location: dir.path().join("m.db"), _dir: Some(dir), _postgres: None });
+    if let Some(postgres) = TestDatabase::create(&format!("{name} on PostgreSQL")) {
+        test(&Database { location: PathBuf::from(postgres.url()), _dir: None, _postgres: Some(postgres) });
+    }
 }
 
 fn biz() -> Biz {
@@ -82,17 +111,22 @@ fn migrates_an_empty_file_and_sets_connection_pragmas() {
 
 #[test]
 fn reopening_is_idempotent() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.db");
-    {
-        let mut store = open(&path);
-        store.write(|tx| tx.add_account(&NewAccount::with_biz(biz()), NOW)).unwrap();
-    }
-    let store = open(&path);
-    let store_again = open(&path);
-    assert_eq!(store.schema_version().unwrap(), LATEST_SCHEMA_VERSION);
-    assert_eq!(count(&store_again, "schema_migrations"), LATEST_SCHEMA_VERSION);
-    assert_eq!(store.list_accounts(None).unwrap().len(), 1);
+    each_backend("reopening_is_idempotent", |db| {
+        let migrations = count(&db.open(), "schema_migrations");
+        {
+            let mut store = db.open();
+            store.write(|tx| tx.add_account(&NewAccount::with_biz(biz()), NOW)).unwrap();
+        }
+        let store = db.open();
+        let store_again = db.open();
+        assert_eq!(store.schema_version().unwrap(), LATEST_SCHEMA_VERSION);
+        assert_eq!(count(&store_again, "schema_migrations"), migrations);
+        assert_eq!(store.list_accounts(None).unwrap().len(), 1);
+        // A read-only open reads the same, and refuses to write.
+        let reader = Store::open_read_only(db.location(), std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(reader.list_accounts(None).unwrap().len(), 1);
+        assert!(reader.connection().execute("DELETE FROM accounts", []).is_err());
+    });
 }
 
 #[test]
@@ -111,69 +145,71 @@ fn refuses_a_database_from_a_newer_mpwatch() {
 
 #[test]
 fn account_add_is_idempotent_and_merges_identifiers() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("m.db"));
-    let new = NewAccount {
-        biz: Some(biz()),
-        nickname: Some("环球科学".into()),
-        groups: vec!["publishers".into(), " science ".into()],
-        sources: vec![NewSource { kind: SourceKind::ProfileExt, locator: biz().to_string() }],
-        ..NewAccount::default()
-    };
-    let first = store.write(|tx| tx.add_account(&new, NOW)).unwrap();
-    let second = store.write(|tx| tx.add_account(&new, NOW + 5)).unwrap();
-    assert!(first.created);
-    assert!(!second.created);
-    assert_eq!(first.id, second.id);
-    let merged = NewAccount { alias: Some("huanqiukexue".into()), ..NewAccount::with_biz(biz()) };
-    store.write(|tx| tx.add_account(&merged, NOW + 9)).unwrap();
+    each_backend("account_add_is_idempotent_and_merges_identifiers", |db| {
+        let mut store = db.open();
+        let new = NewAccount {
+            biz: Some(biz()),
+            nickname: Some("环球科学".into()),
+            groups: vec!["publishers".into(), " science ".into()],
+            sources: vec![NewSource { kind: SourceKind::ProfileExt, locator: biz().to_string() }],
+            ..NewAccount::default()
+        };
+        let first = store.write(|tx| tx.add_account(&new, NOW)).unwrap();
+        let second = store.write(|tx| tx.add_account(&new, NOW + 5)).unwrap();
+        assert!(first.created);
+        assert!(!second.created);
+        assert_eq!(first.id, second.id);
+        let merged = NewAccount { alias: Some("huanqiukexue".into()), ..NewAccount::with_biz(biz()) };
+        store.write(|tx| tx.add_account(&merged, NOW + 9)).unwrap();
 
-    let accounts = store.list_accounts(None).unwrap();
-    assert_eq!(accounts.len(), 1);
-    let account = &accounts[0];
-    assert_eq!(account.alias.as_deref(), Some("huanqiukexue"));
-    assert_eq!(account.nickname.as_deref(), Some("环球科学"));
-    assert_eq!(account.groups, vec!["publishers", "science"]);
-    assert_eq!(account.sources.len(), 1);
-    assert_eq!(store.resolve_account("huanqiukexue").unwrap().id, account.id);
-    assert_eq!(store.resolve_account("MzA5MjkzMTA1Mw").unwrap().id, account.id);
-    assert_eq!(store.list_accounts(Some("science")).unwrap().len(), 1);
-    assert!(store.list_accounts(Some("nope")).unwrap().is_empty());
-    assert!(matches!(store.resolve_account("nobody"), Err(StoreError::NotFound(_))));
+        let accounts = store.list_accounts(None).unwrap();
+        assert_eq!(accounts.len(), 1);
+        let account = &accounts[0];
+        assert_eq!(account.alias.as_deref(), Some("huanqiukexue"));
+        assert_eq!(account.nickname.as_deref(), Some("环球科学"));
+        assert_eq!(account.groups, vec!["publishers", "science"]);
+        assert_eq!(account.sources.len(), 1);
+        assert_eq!(store.resolve_account("huanqiukexue").unwrap().id, account.id);
+        assert_eq!(store.resolve_account("MzA5MjkzMTA1Mw").unwrap().id, account.id);
+        assert_eq!(store.list_accounts(Some("science")).unwrap().len(), 1);
+        assert!(store.list_accounts(Some("nope")).unwrap().is_empty());
+        assert!(matches!(store.resolve_account("nobody"), Err(StoreError::NotFound(_))));
+    });
 }
 
 #[test]
 fn article_upserts_are_idempotent() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("m.db"));
-    store.write(|tx| tx.add_account(&NewAccount::with_biz(biz()), NOW)).unwrap();
-    let record = page_record(2650000001, 1);
-    let (id, first) = store.write(|tx| tx.upsert_article(&record, NOW)).unwrap();
-    let before = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
-    let (same_id, second) = store.write(|tx| tx.upsert_article(&record, NOW + 60)).unwrap();
-    let after = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
-    assert_eq!(first, UpsertOutcome::Inserted);
-    assert_eq!(second, UpsertOutcome::Unchanged);
-    assert_eq!(id, same_id);
-    assert_eq!(count(&store, "articles"), 1);
-    assert_eq!(after.last_fetched_at, Some(NOW + 60));
-    assert_eq!(crate_independent(&before), crate_independent(&after));
-    assert_eq!(after.account_id, Some(1));
-    assert_eq!(after.content_hash.as_deref().map(str::len), Some(64));
+    each_backend("article_upserts_are_idempotent", |db| {
+        let mut store = db.open();
+        store.write(|tx| tx.add_account(&NewAccount::with_biz(biz()), NOW)).unwrap();
+        let record = page_record(2650000001, 1);
+        let (id, first) = store.write(|tx| tx.upsert_article(&record, NOW)).unwrap();
+        let before = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
+        let (same_id, second) = store.write(|tx| tx.upsert_article(&record, NOW + 60)).unwrap();
+        let after = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
+        assert_eq!(first, UpsertOutcome::Inserted);
+        assert_eq!(second, UpsertOutcome::Unchanged);
+        assert_eq!(id, same_id);
+        assert_eq!(count(&store, "articles"), 1);
+        assert_eq!(after.last_fetched_at, Some(NOW + 60));
+        assert_eq!(crate_independent(&before), crate_independent(&after));
+        assert_eq!(after.account_id, Some(1));
+        assert_eq!(after.content_hash.as_deref().map(str::len), Some(64));
 
-    // A list entry for a known article never erases what the page gave.
-    let listed = ArticleRecord {
-        key: record.key.clone(),
-        url: record.url.clone(),
-        title: Some("another title from a list".into()),
-        status: ArticleStatus::Pending,
-        ..ArticleRecord::default()
-    };
-    let (_, outcome) = store.write(|tx| tx.upsert_article(&listed, NOW + 120)).unwrap();
-    assert_eq!(outcome, UpsertOutcome::Unchanged);
-    let kept = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
-    assert_eq!(kept.title.as_deref(), Some("黑洞的第一张照片"));
-    assert_eq!(kept.status, ArticleStatus::Ok);
+        // A list entry for a known article never erases what the page gave.
+        let listed = ArticleRecord {
+            key: record.key.clone(),
+            url: record.url.clone(),
+            title: Some("another title from a list".into()),
+            status: ArticleStatus::Pending,
+            ..ArticleRecord::default()
+        };
+        let (_, outcome) = store.write(|tx| tx.upsert_article(&listed, NOW + 120)).unwrap();
+        assert_eq!(outcome, UpsertOutcome::Unchanged);
+        let kept = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
+        assert_eq!(kept.title.as_deref(), Some("黑洞的第一张照片"));
+        assert_eq!(kept.status, ArticleStatus::Ok);
+    });
 }
 
 fn crate_independent(article: &mpwatch_store::articles::StoredArticle) -> mpwatch_store::articles::StoredArticle {
@@ -182,27 +218,28 @@ fn crate_independent(article: &mpwatch_store::articles::StoredArticle) -> mpwatc
 
 #[test]
 fn deletion_keeps_content_and_records_when() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("m.db"));
-    let record = page_record(2650000002, 2);
-    store.write(|tx| tx.upsert_article(&record, NOW)).unwrap();
-    let deleted = ArticleRecord {
-        key: record.key.clone(),
-        url: record.url.clone(),
-        status: ArticleStatus::Deleted,
-        ..ArticleRecord::default()
-    };
-    let (_, outcome) = store.write(|tx| tx.upsert_article(&deleted, NOW + 86_400)).unwrap();
-    assert_eq!(outcome, UpsertOutcome::Updated { status_changed: true, content_changed: false });
-    let stored = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
-    assert_eq!(stored.status, ArticleStatus::Deleted);
-    assert_eq!(stored.status_changed_at, Some(NOW + 86_400));
-    assert_eq!(stored.content_text.as_deref(), Some("正文内容"));
-    assert_eq!(stored.title.as_deref(), Some("黑洞的第一张照片"));
-    // Seeing it deleted again does not move the time of the change.
-    store.write(|tx| tx.upsert_article(&deleted, NOW + 2 * 86_400)).unwrap();
-    let again = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
-    assert_eq!(again.status_changed_at, Some(NOW + 86_400));
+    each_backend("deletion_keeps_content_and_records_when", |db| {
+        let mut store = db.open();
+        let record = page_record(2650000002, 2);
+        store.write(|tx| tx.upsert_article(&record, NOW)).unwrap();
+        let deleted = ArticleRecord {
+            key: record.key.clone(),
+            url: record.url.clone(),
+            status: ArticleStatus::Deleted,
+            ..ArticleRecord::default()
+        };
+        let (_, outcome) = store.write(|tx| tx.upsert_article(&deleted, NOW + 86_400)).unwrap();
+        assert_eq!(outcome, UpsertOutcome::Updated { status_changed: true, content_changed: false });
+        let stored = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
+        assert_eq!(stored.status, ArticleStatus::Deleted);
+        assert_eq!(stored.status_changed_at, Some(NOW + 86_400));
+        assert_eq!(stored.content_text.as_deref(), Some("正文内容"));
+        assert_eq!(stored.title.as_deref(), Some("黑洞的第一张照片"));
+        // Seeing it deleted again does not move the time of the change.
+        store.write(|tx| tx.upsert_article(&deleted, NOW + 2 * 86_400)).unwrap();
+        let again = store.article_by_key(record.key.as_ref().unwrap()).unwrap().unwrap();
+        assert_eq!(again.status_changed_at, Some(NOW + 86_400));
+    });
 }
 
 /// A page updates its article: indexed columns are set only when their value
@@ -210,215 +247,227 @@ fn deletion_keeps_content_and_records_when() {
 /// to ok after a deletion).
 #[test]
 fn a_page_updates_the_indexed_columns_that_changed() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("m.db"));
-    let listed = ArticleRecord {
-        published_at: Some(NOW - 7200),
-        status: ArticleStatus::Pending,
-        content_text: None,
-        ..page_record(2650000005, 1)
-    };
-    store.write(|tx| tx.upsert_article(&listed, NOW)).unwrap();
-    let key = listed.key.clone().unwrap();
-    assert_eq!(store.article_by_key(&key).unwrap().unwrap().account_id, None, "no account yet");
-    store.write(|tx| tx.add_account(&NewAccount::with_biz(biz()), NOW)).unwrap();
-    let page =
-        ArticleRecord { short_url: Some("https://mp.weixin.qq.com/s/AbCdEf".into()), ..page_record(2650000005, 1) };
-    let (_, outcome) = store.write(|tx| tx.upsert_article(&page, NOW + 60)).unwrap();
-    assert!(matches!(outcome, UpsertOutcome::Updated { status_changed: true, .. }), "{outcome:?}");
-    let stored = store.article_by_key(&key).unwrap().unwrap();
-    assert_eq!(stored.published_at, Some(NOW - 3600));
-    assert_eq!(stored.short_url.as_deref(), Some("https://mp.weixin.qq.com/s/AbCdEf"));
-    assert_eq!(stored.account_id, Some(1));
-    assert_eq!(stored.status, ArticleStatus::Ok);
-    assert_eq!(store.article_by_short_url("https://mp.weixin.qq.com/s/AbCdEf").unwrap().map(|a| a.id), Some(stored.id));
-    // Deleted, then back: ok again, with the time of the change.
-    let deleted = ArticleRecord {
-        key: Some(key.clone()),
-        url: page.url.clone(),
-        status: ArticleStatus::Deleted,
-        ..ArticleRecord::default()
-    };
-    store.write(|tx| tx.upsert_article(&deleted, NOW + 120)).unwrap();
-    store.write(|tx| tx.upsert_article(&page, NOW + 180)).unwrap();
-    let back = store.article_by_key(&key).unwrap().unwrap();
-    assert_eq!((back.status, back.status_changed_at), (ArticleStatus::Ok, Some(NOW + 180)));
+    each_backend("a_page_updates_the_indexed_columns_that_changed", |db| {
+        let mut store = db.open();
+        let listed = ArticleRecord {
+            published_at: Some(NOW - 7200),
+            status: ArticleStatus::Pending,
+            content_text: None,
+            ..page_record(2650000005, 1)
+        };
+        store.write(|tx| tx.upsert_article(&listed, NOW)).unwrap();
+        let key = listed.key.clone().unwrap();
+        assert_eq!(store.article_by_key(&key).unwrap().unwrap().account_id, None, "no account yet");
+        store.write(|tx| tx.add_account(&NewAccount::with_biz(biz()), NOW)).unwrap();
+        let page =
+            ArticleRecord { short_url: Some("https://mp.weixin.qq.com/s/AbCdEf".into()), ..page_record(2650000005, 1) };
+        let (_, outcome) = store.write(|tx| tx.upsert_article(&page, NOW + 60)).unwrap();
+        assert!(matches!(outcome, UpsertOutcome::Updated { status_changed: true, .. }), "{outcome:?}");
+        let stored = store.article_by_key(&key).unwrap().unwrap();
+        assert_eq!(stored.published_at, Some(NOW - 3600));
+        assert_eq!(stored.short_url.as_deref(), Some("https://mp.weixin.qq.com/s/AbCdEf"));
+        assert_eq!(stored.account_id, Some(1));
+        assert_eq!(stored.status, ArticleStatus::Ok);
+        assert_eq!(
+            store.article_by_short_url("https://mp.weixin.qq.com/s/AbCdEf").unwrap().map(|a| a.id),
+            Some(stored.id)
+        );
+        // Deleted, then back: ok again, with the time of the change.
+        let deleted = ArticleRecord {
+            key: Some(key.clone()),
+            url: page.url.clone(),
+            status: ArticleStatus::Deleted,
+            ..ArticleRecord::default()
+        };
+        store.write(|tx| tx.upsert_article(&deleted, NOW + 120)).unwrap();
+        store.write(|tx| tx.upsert_article(&page, NOW + 180)).unwrap();
+        let back = store.article_by_key(&key).unwrap().unwrap();
+        assert_eq!((back.status, back.status_changed_at), (ArticleStatus::Ok, Some(NOW + 180)));
+    });
 }
 
 #[test]
 fn changed_content_is_detected_by_hash() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("m.db"));
-    let record = page_record(2650000003, 1);
-    store.write(|tx| tx.upsert_article(&record, NOW)).unwrap();
-    let edited = ArticleRecord { content_text: Some("修改后的正文".into()), ..record.clone() };
-    let (_, outcome) = store.write(|tx| tx.upsert_article(&edited, NOW + 10)).unwrap();
-    assert_eq!(outcome, UpsertOutcome::Updated { status_changed: false, content_changed: true });
+    each_backend("changed_content_is_detected_by_hash", |db| {
+        let mut store = db.open();
+        let record = page_record(2650000003, 1);
+        store.write(|tx| tx.upsert_article(&record, NOW)).unwrap();
+        let edited = ArticleRecord { content_text: Some("修改后的正文".into()), ..record.clone() };
+        let (_, outcome) = store.write(|tx| tx.upsert_article(&edited, NOW + 10)).unwrap();
+        assert_eq!(outcome, UpsertOutcome::Updated { status_changed: false, content_changed: true });
+    });
 }
 
 #[test]
 fn snapshots_are_append_only_and_one_per_rung() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("m.db"));
-    let (article, _) = store.write(|tx| tx.upsert_article(&page_record(2650000004, 1), NOW)).unwrap();
-    let first = store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW, Some(3600), 120))).unwrap();
-    let retried = store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW + 5, Some(3600), 125))).unwrap();
-    let adhoc = store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW + 9, None, 130))).unwrap();
-    assert!(first.is_some());
-    assert!(retried.is_none(), "a rung is stored once");
-    assert!(adhoc.is_some());
-    let history = store.snapshots_of(article).unwrap();
-    assert_eq!(history.len(), 2);
-    assert_eq!(history[0].age_seconds, Some(3600), "age = observed_at - published_at");
-    let error = store.connection().execute("UPDATE metric_snapshots SET reads = 0", []).unwrap_err().to_string();
-    assert!(error.contains("append-only"), "{error}");
-    let latest: i64 = store
-        .connection()
-        .query_row("SELECT reads FROM v_latest_metrics WHERE article_id = ?1", [article], |r| r.get(0))
-        .unwrap();
-    assert_eq!(latest, 130);
+    each_backend("snapshots_are_append_only_and_one_per_rung", |db| {
+        let mut store = db.open();
+        let (article, _) = store.write(|tx| tx.upsert_article(&page_record(2650000004, 1), NOW)).unwrap();
+        let first = store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW, Some(3600), 120))).unwrap();
+        let retried = store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW + 5, Some(3600), 125))).unwrap();
+        let adhoc = store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW + 9, None, 130))).unwrap();
+        assert!(first.is_some());
+        assert!(retried.is_none(), "a rung is stored once");
+        assert!(adhoc.is_some());
+        let history = store.snapshots_of(article).unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[0].age_seconds, Some(3600), "age = observed_at - published_at");
+        let error = store.connection().execute("UPDATE metric_snapshots SET reads = 0", []).unwrap_err().to_string();
+        assert!(error.contains("append-only"), "{error}");
+        let latest: i64 = store
+            .connection()
+            .query_row("SELECT reads FROM v_latest_metrics WHERE article_id = ?1", [article], |r| r.get(0))
+            .unwrap();
+        assert_eq!(latest, 130);
+    });
 }
 
 #[test]
 fn purge_deletes_everything_of_the_account_and_reports_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("m.db"));
-    let new = NewAccount {
-        sources: vec![NewSource { kind: SourceKind::ProfileExt, locator: biz().to_string() }],
-        ..NewAccount::with_biz(biz())
-    };
-    let account = store.write(|tx| tx.add_account(&new, NOW)).unwrap();
-    for mid in 1..=3 {
-        let (article, _) = store.write(|tx| tx.upsert_article(&page_record(mid, 1), NOW)).unwrap();
-        store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW, Some(3600), 10))).unwrap();
-    }
-    let report = store.write(|tx| tx.purge_account(account.id)).unwrap();
-    assert_eq!((report.articles, report.snapshots, report.sources), (3, 3, 1));
-    for table in ["accounts", "articles", "metric_snapshots", "account_sources"] {
-        assert_eq!(count(&store, table), 0, "{table}");
-    }
+    each_backend("purge_deletes_everything_of_the_account_and_reports_it", |db| {
+        let mut store = db.open();
+        let new = NewAccount {
+            sources: vec![NewSource { kind: SourceKind::ProfileExt, locator: biz().to_string() }],
+            ..NewAccount::with_biz(biz())
+        };
+        let account = store.write(|tx| tx.add_account(&new, NOW)).unwrap();
+        for mid in 1..=3 {
+            let (article, _) = store.write(|tx| tx.upsert_article(&page_record(mid, 1), NOW)).unwrap();
+            store.write(|tx| tx.insert_snapshot(article, &snapshot(NOW, Some(3600), 10))).unwrap();
+        }
+        let report = store.write(|tx| tx.purge_account(account.id)).unwrap();
+        assert_eq!((report.articles, report.snapshots, report.sources), (3, 3, 1));
+        for table in ["accounts", "articles", "metric_snapshots", "account_sources"] {
+            assert_eq!(count(&store, table), 0, "{table}");
+        }
+    });
 }
 
 #[test]
 fn queue_leases_expire_and_acknowledgement_commits_with_the_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("m.db"));
-    store
-        .write(|tx| {
-            tx.enqueue("page", "https://mp.weixin.qq.com/s?x=1", 0, NOW, NOW)?;
-            tx.enqueue("page", "https://mp.weixin.qq.com/s?x=2", 5, NOW, NOW)?;
-            tx.enqueue("page", "https://mp.weixin.qq.com/s?x=2", 0, NOW, NOW)?;
-            tx.enqueue("metrics", "later", 0, NOW + 100, NOW)
-        })
-        .unwrap();
-    assert_eq!(count(&store, "work_queue"), 3);
-    let leased = store.write(|tx| tx.lease_work(&["page"], 10, NOW + 60, NOW)).unwrap();
-    assert_eq!(leased.len(), 2);
-    assert_eq!(leased[0].target, "https://mp.weixin.qq.com/s?x=2", "higher priority first");
-    // A second worker finds nothing until the lease expires (a crashed worker).
-    assert!(store.write(|tx| tx.lease_work(&[], 10, NOW + 61, NOW + 1)).unwrap().is_empty());
-    let again = store.write(|tx| tx.lease_work(&["page"], 10, NOW + 200, NOW + 60)).unwrap();
-    assert_eq!(again.len(), 2);
-    assert_eq!(again[0].attempts, 2);
+    each_backend("queue_leases_expire_and_acknowledgement_commits_with_the_write", |db| {
+        let mut store = db.open();
+        store
+            .write(|tx| {
+                tx.enqueue("page", "https://mp.weixin.qq.com/s?x=1", 0, NOW, NOW)?;
+                tx.enqueue("page", "https://mp.weixin.qq.com/s?x=2", 5, NOW, NOW)?;
+                tx.enqueue("page", "https://mp.weixin.qq.com/s?x=2", 0, NOW, NOW)?;
+                tx.enqueue("metrics", "later", 0, NOW + 100, NOW)
+            })
+            .unwrap();
+        assert_eq!(count(&store, "work_queue"), 3);
+        let leased = store.write(|tx| tx.lease_work(&["page"], 10, NOW + 60, NOW)).unwrap();
+        assert_eq!(leased.len(), 2);
+        assert_eq!(leased[0].target, "https://mp.weixin.qq.com/s?x=2", "higher priority first");
+        // A second worker finds nothing until the lease expires (a crashed worker).
+        assert!(store.write(|tx| tx.lease_work(&[], 10, NOW + 61, NOW + 1)).unwrap().is_empty());
+        let again = store.write(|tx| tx.lease_work(&["page"], 10, NOW + 200, NOW + 60)).unwrap();
+        assert_eq!(again.len(), 2);
+        assert_eq!(again[0].attempts, 2);
 
-    // The write and the acknowledgement fail together.
-    let item = again[0].clone();
-    let result: Result<(), StoreError> = store.write(|tx| {
-        tx.upsert_article(&page_record(7, 1), NOW + 61)?;
-        tx.complete_work(item.id, NOW + 61)?;
-        Err(StoreError::NotFound("simulated crash before commit".into()))
+        // The write and the acknowledgement fail together.
+        let item = again[0].clone();
+        let result: Result<(), StoreError> = store.write(|tx| {
+            tx.upsert_article(&page_record(7, 1), NOW + 61)?;
+            tx.complete_work(item.id, NOW + 61)?;
+            Err(StoreError::NotFound("simulated crash before commit".into()))
+        });
+        assert!(result.is_err());
+        assert_eq!(count(&store, "articles"), 0);
+        let state: String = store
+            .connection()
+            .query_row("SELECT state FROM work_queue WHERE id = ?1", [item.id], |r| r.get(0))
+            .unwrap();
+        assert_eq!(state, "leased");
+
+        store.write(|tx| tx.retry_work(again[1].id, NOW + 500, "HTTP 503", NOW + 61)).unwrap();
+        store.write(|tx| tx.complete_work(item.id, NOW + 62)).unwrap();
+        let ready = store.write(|tx| tx.lease_work(&[], 10, NOW + 700, NOW + 400)).unwrap();
+        assert_eq!(ready.len(), 1, "only the metrics item is due");
+        assert_eq!(ready[0].kind, "metrics");
     });
-    assert!(result.is_err());
-    assert_eq!(count(&store, "articles"), 0);
-    let state: String =
-        store.connection().query_row("SELECT state FROM work_queue WHERE id = ?1", [item.id], |r| r.get(0)).unwrap();
-    assert_eq!(state, "leased");
-
-    store.write(|tx| tx.retry_work(again[1].id, NOW + 500, "HTTP 503", NOW + 61)).unwrap();
-    store.write(|tx| tx.complete_work(item.id, NOW + 62)).unwrap();
-    let ready = store.write(|tx| tx.lease_work(&[], 10, NOW + 700, NOW + 400)).unwrap();
-    assert_eq!(ready.len(), 1, "only the metrics item is due");
-    assert_eq!(ready[0].kind, "metrics");
 }
 
 #[test]
 fn a_reader_sees_consistent_data_while_a_writer_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.db");
-    drop(open(&path));
-    let done = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let path = path.clone();
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut store = open(&path);
-            for mid in 1..=300u64 {
-                // Each article and its snapshot land together.
-                store
-                    .write(|tx| {
-                        let (id, _) = tx.upsert_article(&page_record(mid, 1), NOW)?;
-                        tx.insert_snapshot(id, &snapshot(NOW, Some(3600), mid as i64))?;
-                        Ok(())
-                    })
-                    .unwrap();
-            }
-            done.store(true, Ordering::SeqCst);
-        })
-    };
-    let reader = open(&path);
-    let mut observations = 0;
-    loop {
-        let finished = done.load(Ordering::SeqCst);
-        let (articles, snapshots): (i64, i64) = reader
-            .read(|conn| {
-                let articles = conn.query_row("SELECT count(*) FROM articles", [], |r| r.get(0)).unwrap();
-                let snapshots = conn.query_row("SELECT count(*) FROM metric_snapshots", [], |r| r.get(0)).unwrap();
-                Ok((articles, snapshots))
+    each_backend("a_reader_sees_consistent_data_while_a_writer_commits", |db| {
+        let path = db.location().to_path_buf();
+        drop(open(&path));
+        let done = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let path = path.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut store = open(&path);
+                for mid in 1..=300u64 {
+                    // Each article and its snapshot land together.
+                    store
+                        .write(|tx| {
+                            let (id, _) = tx.upsert_article(&page_record(mid, 1), NOW)?;
+                            tx.insert_snapshot(id, &snapshot(NOW, Some(3600), mid as i64))?;
+                            Ok(())
+                        })
+                        .unwrap();
+                }
+                done.store(true, Ordering::SeqCst);
             })
-            .unwrap();
-        assert_eq!(articles, snapshots, "a reader saw half of a write");
-        observations += 1;
-        if finished {
-            assert_eq!(articles, 300);
-            break;
+        };
+        let reader = open(&path);
+        let mut observations = 0;
+        loop {
+            let finished = done.load(Ordering::SeqCst);
+            let (articles, snapshots): (i64, i64) = reader
+                .read(|conn| {
+                    let articles = conn.query_row("SELECT count(*) FROM articles", [], |r| r.get(0)).unwrap();
+                    let snapshots = conn.query_row("SELECT count(*) FROM metric_snapshots", [], |r| r.get(0)).unwrap();
+                    Ok((articles, snapshots))
+                })
+                .unwrap();
+            assert_eq!(articles, snapshots, "a reader saw half of a write");
+            observations += 1;
+            if finished {
+                assert_eq!(articles, 300);
+                break;
+            }
         }
-    }
-    writer.join().unwrap();
-    assert!(observations > 1);
+        writer.join().unwrap();
+        assert!(observations > 1);
+    });
 }
 
 /// The sources a crawl asks: enabled sources of enabled accounts, of the accounts asked
 /// for (all when none are named).
 #[test]
 fn active_sources_are_those_of_the_enabled_accounts_asked_for() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(&dir.path().join("m.db"));
-    let ids: Vec<i64> = (1..=3u64)
-        .map(|n| {
-            let biz = Biz::from_numeric_id(3_000_000_000 + n);
-            let new = NewAccount {
-                sources: vec![
-                    NewSource { kind: SourceKind::ProfileExt, locator: biz.to_string() },
-                    NewSource { kind: SourceKind::Feed, locator: format!("https://feeds.example.invalid/{n}.xml") },
-                ],
-                ..NewAccount::with_biz(biz)
-            };
-            store.write(|tx| tx.add_account(&new, NOW)).unwrap().id
-        })
-        .collect();
-    store.write(|tx| tx.disable_account(ids[2], NOW)).unwrap();
-    let accounts_of = |sources: Vec<(mpwatch_store::accounts::Source, Option<Biz>)>| -> Vec<i64> {
-        sources
-            .iter()
-            .map(|(source, biz)| {
-                assert!(biz.is_some());
-                source.account_id
+    each_backend("active_sources_are_those_of_the_enabled_accounts_asked_for", |db| {
+        let mut store = db.open();
+        let ids: Vec<i64> = (1..=3u64)
+            .map(|n| {
+                let biz = Biz::from_numeric_id(3_000_000_000 + n);
+                let new = NewAccount {
+                    sources: vec![
+                        NewSource { kind: SourceKind::ProfileExt, locator: biz.to_string() },
+                        NewSource { kind: SourceKind::Feed, locator: format!("https://feeds.example.invalid/{n}.xml") },
+                    ],
+                    ..NewAccount::with_biz(biz)
+                };
+                store.write(|tx| tx.add_account(&new, NOW)).unwrap().id
             })
-            .collect()
-    };
-    assert_eq!(accounts_of(store.active_sources(&[]).unwrap()), vec![ids[0], ids[0], ids[1], ids[1]]);
-    assert_eq!(accounts_of(store.active_sources(&[ids[1], ids[2]]).unwrap()), vec![ids[1], ids[1]]);
-    assert!(store.active_sources(&[ids[2]]).unwrap().is_empty(), "a disabled account is not crawled");
+            .collect();
+        store.write(|tx| tx.disable_account(ids[2], NOW)).unwrap();
+        let accounts_of = |sources: Vec<(mpwatch_store::accounts::Source, Option<Biz>)>| -> Vec<i64> {
+            sources
+                .iter()
+                .map(|(source, biz)| {
+                    assert!(biz.is_some());
+                    source.account_id
+                })
+                .collect()
+        };
+        assert_eq!(accounts_of(store.active_sources(&[]).unwrap()), vec![ids[0], ids[0], ids[1], ids[1]]);
+        assert_eq!(accounts_of(store.active_sources(&[ids[1], ids[2]]).unwrap()), vec![ids[1], ids[1]]);
+        assert!(store.active_sources(&[ids[2]]).unwrap().is_empty(), "a disabled account is not crawled");
+    });
 }
 
 /// Version 10 takes the ranks of accounts that published nothing away and keeps the

@@ -52,8 +52,9 @@ pub(super) fn export_markdown(store: &Store, args: &ExportMarkdownArgs, tz: &Tim
     std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create directory {}", args.dir.display()))?;
     let sql = format!("{MARKDOWN_SELECT}{} ORDER BY a.published_at, a.id", conditions.sql);
     let mut statement = store.connection().prepare(&sql).context("preparing the export query")?;
-    let mut rows =
-        statement.query(rusqlite::params_from_iter(conditions.params.iter())).context("running the export query")?;
+    let mut rows = statement
+        .query(mpwatch_store::sql::params_from_iter(conditions.params.iter()))
+        .context("running the export query")?;
     let mut files = 0u64;
     while let Some(row) = rows.next().context("reading the next article")? {
         let article_id: i64 = row.get(0)?;

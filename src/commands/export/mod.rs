@@ -347,7 +347,7 @@ fn export_table(
 /// Streams the rows of `statement` to `out` in `format`, one row at a time, and returns
 /// how many were written. The one code path of every table export.
 fn write_rows<W: Write>(
-    statement: &mut rusqlite::Statement<'_>,
+    statement: &mut mpwatch_store::sql::Statement<'_>,
     params: &[Value],
     columns: &[Column],
     format: ExportFormat,
@@ -355,7 +355,8 @@ fn write_rows<W: Write>(
     out: W,
 ) -> Result<u64> {
     let mut sink = Sink::new(format, out, columns)?;
-    let mut rows = statement.query(rusqlite::params_from_iter(params.iter())).context("running the export query")?;
+    let mut rows =
+        statement.query(mpwatch_store::sql::params_from_iter(params.iter())).context("running the export query")?;
     let mut count = 0u64;
     while let Some(row) = rows.next().context("reading the next row")? {
         for (index, column) in columns.iter().enumerate() {
@@ -587,7 +588,7 @@ mod tests {
 
     /// The streaming path end to end on an in-memory database.
     fn export(format: ExportFormat) -> Result<(u64, String)> {
-        let conn = rusqlite::Connection::open_in_memory()?;
+        let conn = mpwatch_store::Connection::Sqlite(rusqlite::Connection::open_in_memory()?);
         let mut statement = conn.prepare(
             "SELECT 1, 'a,b \"c\"', NULL, 1.5, 1700000000 WHERE ?1 = 1
              UNION ALL SELECT 2, '环球', 'y', NULL, NULL ORDER BY 1",

@@ -208,7 +208,7 @@ pub fn feed_items(store: &Store, scope: &Scope, filters: &Filters) -> Result<Vec
     bind(&mut sql, " ORDER BY a.published_at DESC, a.idx, a.id DESC LIMIT ?", Value::Integer(i64::from(filters.limit)));
     let mut statement = store.connection().prepare_cached(&sql)?;
     let items = statement
-        .query_map(rusqlite::params_from_iter(values), |row| {
+        .query_map(mpwatch_store::sql::params_from_iter(values), |row| {
             let observed_at: Option<i64> = row.get(19)?;
             let counts = match observed_at {
                 Some(observed_at) => Some(Counts {

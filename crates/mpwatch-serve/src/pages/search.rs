@@ -63,7 +63,7 @@ pub struct SearchPage {
 
 fn search(store: &mpwatch_store::Store, q: &str) -> Result<(Vec<Hit>, &'static str), RequestError> {
     let conn = store.connection();
-    let row = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Hit> {
+    let row = |row: &mpwatch_store::sql::Row<'_>| -> rusqlite::Result<Hit> {
         let snippet: Option<String> = row.get(6)?;
         Ok(Hit {
             id: row.get(0)?,
@@ -119,7 +119,7 @@ fn search(store: &mpwatch_store::Store, q: &str) -> Result<(Vec<Hit>, &'static s
     let sql = format!("{sql} LIMIT ?{}", values.len());
     let hits = conn
         .prepare_cached(&sql)?
-        .query_map(rusqlite::params_from_iter(values), row)?
+        .query_map(mpwatch_store::sql::params_from_iter(values), row)?
         .collect::<rusqlite::Result<_>>()?;
     Ok((hits, method))
 }

@@ -1,5 +1,5 @@
 -- mpwatch schema version 14 on PostgreSQL: the SQLite schema of the same version
--- (crates/mpwatch-store/migrations/0001..0014), table by table and column by column in
+-- (../migrations/0001..0014), table by table and column by column in
 -- the same order, with the same names, constraints and meaning. Differences, all of
 -- form (docs/schema.md, "PostgreSQL"):
 --   - INTEGER is BIGINT, REAL is DOUBLE PRECISION, BLOB is BYTEA; row ids are
