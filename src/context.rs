@@ -19,20 +19,18 @@ pub struct AppContext {
     pub config: Config,
     /// The database file (or PostgreSQL URL: see [`AppContext::postgres_url`]).
     pub db_path: PathBuf,
-    /// The command being run, as messages name it (`crawl`, `db stats`, ...).
-    pub command: String,
 }
 
 impl AppContext {
     /// Finds and loads the config; an explicit `--config` that does not exist is an error.
-    pub fn load(global: &GlobalArgs, command: &str) -> Result<AppContext> {
+    pub fn load(global: &GlobalArgs) -> Result<AppContext> {
         let config_path = config::discover_config(global.config.as_deref());
         let config = match &config_path {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
         let db_path = config::resolve_database(global.db.as_deref(), &config);
-        Ok(AppContext { config_path, config, db_path, command: command.to_string() })
+        Ok(AppContext { config_path, config, db_path })
     }
 
     /// Opens (creating and migrating) the database.
@@ -53,22 +51,9 @@ impl AppContext {
         }
     }
 
-    /// Fails with one clear line when the database is PostgreSQL and `command` does not
-    /// run there yet, instead of taking the URL for a file name.
-    pub fn require_sqlite(&self, command: &str) -> Result<()> {
-        match self.postgres_url() {
-            None => Ok(()),
-            Some(url) => anyhow::bail!(
-                "`mpwatch {command}` does not run on PostgreSQL yet ({}); to use it, copy the history into SQLite: `mpwatch db copy --from URL --to mpwatch.db` (PostgreSQL runs: db migrate, stats, checksums, copy)",
-                mpwatch_pg::redacted(url)
-            ),
-        }
-    }
-
     /// Opens (creating if `create`, adding mpwatch's tables to another program's file
     /// if `adopt`) and migrates the database.
     pub fn open_store_with(&self, create: bool, adopt: bool) -> Result<Store> {
-        self.require_sqlite(&self.command)?;
         let options = StoreOptions { busy_timeout: self.config.store.busy_timeout, create, adopt };
         Ok(Store::open(&self.db_path, &options)?)
     }
@@ -76,7 +61,6 @@ impl AppContext {
     /// Opens an existing database for a command that only reads: nothing is created,
     /// migrated or changed.
     pub fn open_store_read_only(&self) -> Result<Store> {
-        self.require_sqlite(&self.command)?;
         Ok(Store::open_read_only(&self.db_path, self.config.store.busy_timeout)?)
     }
 

@@ -90,6 +90,11 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<()> {
 /// system's temporary directory (kept, so it can be queried afterwards).
 fn database_path(given: Option<&Path>) -> Result<(PathBuf, bool)> {
     if let Some(path) = given {
+        if path.to_str().is_some_and(mpwatch_core::config::is_postgres_url) {
+            anyhow::bail!(
+                "the demo writes a SQLite file of its own; give --db a file (copy it into PostgreSQL afterwards with `mpwatch db copy`)"
+            );
+        }
         return Ok((path.to_path_buf(), false));
     }
     let stamp = jiff::ZonedDateTime::now().strftime("%Y%m%d-%H%M%S").to_string();

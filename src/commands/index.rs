@@ -23,7 +23,7 @@ pub fn run(global: &GlobalArgs, args: &IndexArgs) -> Result<()> {
     if let Some(IndexCommand::Calc { formula, values, json }) = &args.calc {
         return calc(formula, values, *json);
     }
-    let context = AppContext::load(global, "index")?;
+    let context = AppContext::load(global)?;
     let rules = rules(&context)?;
     let scope = match (&args.from, &args.to, args.full) {
         (_, _, true) => Scope::Full,
@@ -182,7 +182,7 @@ pub fn ranking_text(
     // computed or stored for it.
     let published = store.connection().query_row(
         "SELECT EXISTS (SELECT 1 FROM articles a JOIN accounts acc ON acc.id = a.account_id
-                        WHERE acc.enabled AND a.published_at >= ?1 AND a.published_at < ?2)",
+                        WHERE acc.enabled = 1 AND a.published_at >= ?1 AND a.published_at < ?2)",
         (period.start, period.end),
         |row| row.get::<_, bool>(0),
     )?;

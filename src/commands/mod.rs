@@ -27,25 +27,25 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         // init writes the config, so it must not require one to exist.
         Command::Init(args) => init::run(&cli.global, &args),
-        Command::Config(command) => config::run(&AppContext::load(&cli.global, "config")?, &command),
-        Command::Account(command) => account::run(&AppContext::load(&cli.global, "account")?, command),
-        Command::Db(command) => db::run(&AppContext::load(&cli.global, "db")?, &command),
+        Command::Config(command) => config::run(&AppContext::load(&cli.global)?, &command),
+        Command::Account(command) => account::run(&AppContext::load(&cli.global)?, command),
+        Command::Db(command) => db::run(&AppContext::load(&cli.global)?, &command),
         // parse is pure: it needs neither config nor database.
         Command::Parse(args) => parse::run(&args),
         Command::Sim(args) => sim::run(&args),
-        Command::Crawl(args) => crawl::run(&AppContext::load(&cli.global, "crawl")?, &args),
+        Command::Crawl(args) => crawl::run(&AppContext::load(&cli.global)?, &args),
         Command::Run => run::run(&cli.global),
         // The demo brings its own configuration and database.
         Command::Demo(args) => demo::run(&cli.global, &args),
-        Command::Status { json } => status::run(&AppContext::load(&cli.global, "status")?, json),
-        Command::Articles(args) => articles::run(&AppContext::load(&cli.global, "articles")?, &args),
+        Command::Status { json } => status::run(&AppContext::load(&cli.global)?, json),
+        Command::Articles(args) => articles::run(&AppContext::load(&cli.global)?, &args),
         Command::Index(args) => index::run(&cli.global, &args),
-        Command::Report(args) => index::report(&AppContext::load(&cli.global, "report")?, &args),
-        Command::Chart(args) => chart::run(&AppContext::load(&cli.global, "chart")?, &args),
-        Command::Export(args) => export::run(&AppContext::load(&cli.global, "export")?, &args),
-        Command::Serve(args) => serve::run(&AppContext::load(&cli.global, "serve")?, &args),
+        Command::Report(args) => index::report(&AppContext::load(&cli.global)?, &args),
+        Command::Chart(args) => chart::run(&AppContext::load(&cli.global)?, &args),
+        Command::Export(args) => export::run(&AppContext::load(&cli.global)?, &args),
+        Command::Serve(args) => serve::run(&AppContext::load(&cli.global)?, &args),
         Command::Reparse => {
-            let context = AppContext::load(&cli.global, "reparse")?;
+            let context = AppContext::load(&cli.global)?;
             let mut store = context.open_store()?;
             let summary = mpwatch_crawl::reparse::reparse(&mut store, context.now())?;
             println!(

@@ -14,8 +14,7 @@ use crate::context::AppContext;
 
 /// Runs the scheduler until SIGTERM or SIGINT; SIGHUP reloads the configuration.
 pub fn run(global: &GlobalArgs) -> Result<()> {
-    let context = AppContext::load(global, "run")?;
-    context.require_sqlite("run")?;
+    let context = AppContext::load(global)?;
     let secrets = context.load_secrets()?.unwrap_or_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -29,7 +28,7 @@ pub fn run(global: &GlobalArgs) -> Result<()> {
         db_path: context.db_path.clone(),
         clock: Arc::new(SystemClock),
         reload: Box::new(move || {
-            let context = AppContext::load(&reload_global, "run").map_err(|error| format!("{error:#}"))?;
+            let context = AppContext::load(&reload_global).map_err(|error| format!("{error:#}"))?;
             let secrets = context.load_secrets().map_err(|error| format!("{error:#}"))?.unwrap_or_default();
             Ok((context.config, secrets))
         }),

@@ -17,7 +17,6 @@ use crate::context::AppContext;
 
 /// The server's options from the context.
 fn options(context: &AppContext, listen: SocketAddr) -> Result<ServeOptions> {
-    context.require_sqlite("serve")?;
     let secrets = context.load_secrets()?.unwrap_or_default();
     Ok(ServeOptions {
         listen,

@@ -12,7 +12,7 @@ use crate::context::AppContext;
 pub fn run(context: &AppContext, json_output: bool) -> Result<()> {
     let store = context.open_store_read_only()?;
     let config = &context.config;
-    let status = Status::read(&store, config, &context.db_path, mpwatch_core::time::now_unix())?;
+    let status = Status::read(&store, config, mpwatch_core::time::now_unix())?;
     if json_output {
         println!("{}", serde_json::to_string_pretty(&status.to_json())?);
         return Ok(());

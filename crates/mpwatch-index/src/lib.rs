@@ -245,6 +245,11 @@ struct ForeignKeysOff;
 
 impl ForeignKeysOff {
     fn new(store: &Store) -> std::result::Result<ForeignKeysOff, StoreError> {
+        // PostgreSQL checks the keys as it always does (turning them off needs a
+        // superuser there); SQLite's check of every index row is what this saves.
+        if store.connection().is_postgres() {
+            return Ok(ForeignKeysOff);
+        }
         store
             .connection()
             .execute_batch("PRAGMA foreign_keys = OFF")
@@ -253,6 +258,9 @@ impl ForeignKeysOff {
     }
 
     fn restore(self, store: &Store) -> std::result::Result<(), StoreError> {
+        if store.connection().is_postgres() {
+            return Ok(());
+        }
         store
             .connection()
             .execute_batch("PRAGMA foreign_keys = ON")
@@ -267,9 +275,11 @@ fn accounts_still_exist(tx: &Tx<'_>, accounts: &[i64]) -> std::result::Result<()
     let ids = format!("[{}]", accounts.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
     let present: i64 = tx
         .connection()
-        .query_row("SELECT count(*) FROM accounts WHERE id IN (SELECT value FROM json_each(?1))", [ids], |row| {
-            row.get(0)
-        })
+        .query_row(
+            "SELECT count(*) FROM accounts WHERE id IN (SELECT CAST(value AS INTEGER) FROM json_each(?1))",
+            [ids],
+            |row| row.get(0),
+        )
         .map_err(|source| StoreError::Sqlite { context: "checking the tracked accounts".into(), source })?;
     if present as usize != accounts.len() {
         return Err(StoreError::NotFound(
@@ -520,7 +530,7 @@ fn touched(store: &Store, scope: Scope, since: &Seen, now: i64) -> Result<BTreeS
 
 /// Whether a tracked account published in `[?1, ?2)` (a range of `articles_by_published`).
 const PUBLISHED_IN: &str = "SELECT EXISTS (SELECT 1 FROM articles a JOIN accounts acc ON acc.id = a.account_id
-     WHERE a.published_at >= ?1 AND a.published_at < ?2 AND acc.enabled)";
+     WHERE a.published_at >= ?1 AND a.published_at < ?2 AND acc.enabled = 1)";
 
 /// Starts of provisional periods that ended before `?1` (now minus the ladder's last
 /// age): a range of the partial index `index_periods_provisional`.
@@ -675,16 +685,20 @@ fn write_while_reading(
     now: i64,
     summary: &mut UpdateSummary,
 ) -> Result<()> {
-    let path = store.path().to_path_buf();
-    let busy_ms: i64 = store.connection().query_row("PRAGMA busy_timeout", [], |row| row.get(0))?;
-    let busy_timeout = std::time::Duration::from_millis(busy_ms.max(0) as u64);
+    let busy_timeout = match store.connection().sqlite() {
+        Some(conn) => {
+            let busy_ms: i64 = conn.query_row("PRAGMA busy_timeout", [], |row| row.get(0))?;
+            std::time::Duration::from_millis(busy_ms.max(0) as u64)
+        }
+        None => mpwatch_core::config::DEFAULT_BUSY_TIMEOUT,
+    };
+    let reader = store.open_read_only_again(busy_timeout)?;
     std::thread::scope(|scope| {
         // One part computed ahead: at most the part being written, the one waiting
         // and the one being read are in memory.
         let (send, receive) = std::sync::mpsc::sync_channel::<Result<(Vec<Period>, Vec<Vec<AccountPeriod>>)>>(1);
         scope.spawn(move || {
             let reading = (|| -> Result<()> {
-                let reader = Store::open_read_only(&path, busy_timeout)?;
                 for part in parts {
                     let computed = compute_part(&reader, accounts, &part, rules)?;
                     if send.send(Ok((part, computed))).is_err() {

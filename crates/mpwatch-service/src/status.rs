@@ -3,8 +3,6 @@
 //! cooldowns, the alerts of the last 24 hours and the database. Read from the database
 //! alone (a read-only connection does).
 
-use std::path::Path;
-
 use mpwatch_core::config::Config;
 use mpwatch_store::Store;
 use mpwatch_store::accounts::Account;
@@ -86,8 +84,8 @@ pub struct DatabaseStatus {
 }
 
 impl Status {
-    /// Reads the status of the database at `db_path` through `store`.
-    pub fn read(store: &Store, config: &Config, db_path: &Path, now: i64) -> Result<Status, ServiceError> {
+    /// Reads the status of the database through `store`.
+    pub fn read(store: &Store, config: &Config, now: i64) -> Result<Status, ServiceError> {
         let lock = store.crawler_lock()?;
         let alive = |role: &str| lock.clone().filter(|lock| lock.role == role && lock_holder_alive(lock, now));
         let states = store.job_states()?;
@@ -109,7 +107,6 @@ impl Status {
                 }
             })
             .collect();
-        let size = |path: &str| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         Ok(Status {
             now,
             service: alive("service"),
@@ -122,11 +119,15 @@ impl Status {
             credentials: store.credential_states()?,
             cooldowns: store.active_cooldowns(now)?,
             alerts: store.alerts_since(now - 86_400)?,
-            database: DatabaseStatus {
-                path: db_path.display().to_string(),
-                file_bytes: size(&db_path.display().to_string()),
-                wal_bytes: size(&format!("{}-wal", db_path.display())),
-                schema_version: store.schema_version()?,
+            database: {
+                // The store's path: a PostgreSQL URL without its password.
+                let (file_bytes, wal_bytes) = store.disk_usage()?;
+                DatabaseStatus {
+                    path: store.path().display().to_string(),
+                    file_bytes,
+                    wal_bytes,
+                    schema_version: store.schema_version()?,
+                }
             },
         })
     }

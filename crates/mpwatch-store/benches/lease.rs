@@ -5,16 +5,24 @@
 //! due in the future (the ladder) and N/10 pages due now (a crawl's backlog); one lease
 //! takes 16 in a write transaction and gives them back. Leasing by index ranges should
 //! not grow with N; the single sorted query it replaced (an UPDATE over the first 16 of
-//! every ready item, sorted) is timed beside it. Results are in docs/benchmarks.md.
+//! every ready item, sorted) is timed beside it. With `MPWATCH_TEST_POSTGRES_URL` set,
+//! the same leases on PostgreSQL (`FOR UPDATE SKIP LOCKED`, a round trip to the server
+//! per statement) are timed too, and one lease of one item with its acknowledgement.
+//! Results are in docs/benchmarks.md.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use mpwatch_store::test_database::TestDatabase;
 use mpwatch_store::{Store, StoreOptions};
 
 const NOW: i64 = 1_800_000_000;
 
 fn queue(future: usize) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let mut store = Store::open(&dir.path().join("lease.db"), &StoreOptions::default()).expect("open");
+    let store = Store::open(&dir.path().join("lease.db"), &StoreOptions::default()).expect("open");
+    (dir, fill(store, future))
+}
+
+fn fill(mut store: Store, future: usize) -> Store {
     store
         .write(|tx| {
             let conn = tx.connection();
@@ -41,7 +49,14 @@ fn queue(future: usize) -> (tempfile::TempDir, Store) {
         })
         .expect("fill the queue");
     store.connection().execute_batch("ANALYZE").expect("analyze");
-    (dir, store)
+    store
+}
+
+/// The same queue on PostgreSQL, when a test cluster is named.
+fn postgres_queue(future: usize) -> Option<(TestDatabase, Store)> {
+    let database = TestDatabase::create("the PostgreSQL lease benchmark")?;
+    let store = Store::open(std::path::Path::new(database.url()), &StoreOptions::default()).expect("open");
+    Some((database, fill(store, future)))
 }
 
 /// The statement leasing used before: the first 16 of every ready item, sorted.
@@ -84,6 +99,39 @@ fn lease(c: &mut Criterion) {
                         Ok(ids.len())
                     })
                     .expect("lease")
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("lease_postgres");
+    group.sample_size(20);
+    for future in [10_000usize, 100_000] {
+        let Some((_database, mut store)) = postgres_queue(future) else { break };
+        group.bench_with_input(BenchmarkId::new("lease_16_skip_locked", future), &future, |b, _| {
+            b.iter(|| {
+                store
+                    .write(|tx| {
+                        let items = tx.lease_work(&["page", "metrics", "discover"], 16, NOW + 600, NOW)?;
+                        let ids: Vec<i64> = items.iter().map(|item| item.id).collect();
+                        tx.release_work(&ids, NOW)?;
+                        Ok(items.len())
+                    })
+                    .expect("lease")
+            })
+        });
+        // What a worker pays per item: lease one, acknowledge it, in two transactions.
+        group.bench_with_input(BenchmarkId::new("lease_1_and_ack", future), &future, |b, _| {
+            b.iter(|| {
+                let items = store.write(|tx| tx.lease_work(&["page"], 1, NOW + 600, NOW)).expect("lease");
+                store
+                    .write(|tx| {
+                        for item in &items {
+                            tx.retry_work(item.id, NOW, "bench", NOW)?;
+                        }
+                        Ok(())
+                    })
+                    .expect("ack")
             })
         });
     }

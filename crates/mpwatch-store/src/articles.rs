@@ -656,7 +656,7 @@ impl Store {
             let mut statement = conn
                 .prepare(
                     "SELECT a.id, a.biz, a.mid, a.idx, a.sn, a.comment_id, a.published_at,
-                            (SELECT group_concat(rung_seconds) FROM metric_snapshots s
+                            (SELECT string_agg(CAST(rung_seconds AS TEXT), ',') FROM metric_snapshots s
                              WHERE s.article_id = a.id AND s.rung_seconds IS NOT NULL)
                      FROM articles a LEFT JOIN accounts acc ON acc.id = a.account_id
                      WHERE +a.status = 'ok' AND a.published_at IS NOT NULL AND a.published_at >= ?1
@@ -713,7 +713,7 @@ impl Store {
                  WHERE (CAST(?1 AS BIGINT) IS NULL OR account_id = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR published_at >= ?2)
                    AND (CAST(?3 AS TEXT) IS NULL OR status = ?3)
                  ORDER BY published_at DESC, biz, mid, idx
-                 LIMIT coalesce(?4, -1)",
+                 LIMIT coalesce(CAST(?4 AS BIGINT), 9223372036854775807)",
             )
             .context(|| "listing articles".into())?;
         let rows = statement

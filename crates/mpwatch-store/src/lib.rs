@@ -183,7 +183,23 @@ impl Default for StoreOptions {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// The file, or the PostgreSQL URL without its password (what messages show).
     path: PathBuf,
+    /// How to open the database again (the URL with its password, if it has one).
+    location: Location,
+}
+
+/// Where a database is, as given; its `Debug` never shows a password.
+#[derive(Clone)]
+struct Location(PathBuf);
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match postgres_url(&self.0) {
+            Some(url) => f.write_str(&sql::redacted(url)),
+            None => self.0.fmt(f),
+        }
+    }
 }
 
 impl Store {
@@ -220,7 +236,7 @@ impl Store {
         }
         configure(&conn, options.busy_timeout).context(describe)?;
         migrations::migrate(&mut conn, path)?;
-        Ok(Store { conn: Connection::Sqlite(conn), path: path.to_path_buf() })
+        Ok(Store { conn: Connection::Sqlite(conn), path: path.to_path_buf(), location: Location(path.to_path_buf()) })
     }
 
     /// Opens an existing database read-only, for commands that only read: it never
@@ -255,7 +271,7 @@ impl Store {
             _ => {}
         }
         conn.execute_batch("PRAGMA query_only = ON").context(describe)?;
-        Ok(Store { conn: Connection::Sqlite(conn), path: path.to_path_buf() })
+        Ok(Store { conn: Connection::Sqlite(conn), path: path.to_path_buf(), location: Location(path.to_path_buf()) })
     }
 
     /// Opens a PostgreSQL database: migrates it when `migrate`, else requires this
@@ -265,12 +281,14 @@ impl Store {
         let conn = Connection::open_postgres(url).context(|| format!("connecting to PostgreSQL database {target}"))?;
         let Connection::Postgres(postgres) = &conn else { unreachable!("a PostgreSQL connection") };
         let path = PathBuf::from(&target);
+        let on_thread = |error| StoreError::Sqlite { context: format!("opening {target}"), source: error };
         if migrate {
-            postgres.with_client(|client| migrate_postgres(client, &target))?;
+            let named = target.clone();
+            postgres.with_client(move |client| migrate_postgres(client, &named)).map_err(on_thread)??;
         } else {
             let found = postgres
-                .with_client(migrations::postgres_version)
-                .map_err(sql::wrap_postgres)
+                .with_client(|client| migrations::postgres_version(client).map_err(sql::wrap_postgres))
+                .and_then(|found| found)
                 .context(|| format!("reading the schema version of {target}"))?;
             match found {
                 0 => return Err(StoreError::Missing { path }),
@@ -290,7 +308,7 @@ impl Store {
             conn.execute_batch("SET default_transaction_read_only = on")
                 .context(|| format!("opening {target} read-only"))?;
         }
-        Ok(Store { conn, path })
+        Ok(Store { conn, path, location: Location(PathBuf::from(url)) })
     }
 
     /// The database file (for PostgreSQL: its URL without the password).
@@ -298,13 +316,18 @@ impl Store {
         &self.path
     }
 
+    /// Another connection to the same database, read-only (see [`Store::open_read_only`]).
+    pub fn open_read_only_again(&self, busy_timeout: Duration) -> Result<Store> {
+        Store::open_read_only(&self.location.0, busy_timeout)
+    }
+
     /// The schema version (`PRAGMA user_version`; on PostgreSQL the newest migration).
     pub fn schema_version(&self) -> Result<i64> {
         match &self.conn {
             Connection::Sqlite(conn) => migrations::user_version(conn).context(|| "reading schema version".into()),
             Connection::Postgres(postgres) => postgres
-                .with_client(migrations::postgres_version)
-                .map_err(sql::wrap_postgres)
+                .with_client(|client| migrations::postgres_version(client).map_err(sql::wrap_postgres))
+                .and_then(|found| found)
                 .context(|| "reading schema version".into()),
         }
     }

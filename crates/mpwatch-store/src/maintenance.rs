@@ -1,7 +1,7 @@
 //! Housekeeping for a long-running database: old fetch-log rows, finished work items
 //! and alerts go (in small transactions, so that readers and the crawler never wait
-//! long), SQLite refreshes its
-//! planner statistics, and the WAL is checkpointed and truncated.
+//! long), the planner's statistics are refreshed (SQLite's `PRAGMA optimize`,
+//! PostgreSQL's `ANALYZE`), and SQLite's WAL is checkpointed and truncated.
 
 use crate::sql::params;
 use mpwatch_core::time::UnixSeconds;
@@ -66,6 +66,11 @@ impl Store {
         }
         if !keep_going() {
             summary.stopped_early = true;
+            return Ok(summary);
+        }
+        if self.connection().is_postgres() {
+            // PostgreSQL's autovacuum keeps statistics and space; its log is its own.
+            self.connection().execute_batch("ANALYZE").context(|| "running ANALYZE".into())?;
             return Ok(summary);
         }
         self.connection().execute_batch("PRAGMA optimize").context(|| "running PRAGMA optimize".into())?;

@@ -4,7 +4,7 @@
 //! leased again. Acknowledging an item ([`Tx::complete_work`]) in the same transaction
 //! as the write it produced makes each item's effect happen exactly once.
 
-use crate::sql::params;
+use crate::sql::{OptionalExtension as _, params};
 use mpwatch_core::QueueState;
 use mpwatch_core::time::UnixSeconds;
 use serde::Serialize;
@@ -110,24 +110,80 @@ impl Tx<'_> {
         } else {
             kinds.iter().map(|kind| kind.to_string()).collect()
         };
+        if self.connection().is_postgres() {
+            return self.lease_skip_locked(&kinds, limit, lease_until, now, holder);
+        }
         let mut candidates = self.due_pending(&kinds, limit, now)?;
         candidates.extend(self.expired_leases(&kinds, now)?);
         candidates.sort_unstable_by_key(|&(priority, not_before, id)| (-priority, not_before, id));
         candidates.truncate(limit);
         let conn = self.connection();
+        // The lease holds only if the item is still due when it is written: on
+        // PostgreSQL another node may have leased it since it was read (its update
+        // waits for that node's row lock, then finds the item leased and changes
+        // nothing), so two nodes never hold one item. SQLite's write lock makes the
+        // check always pass there.
         let mut lease = conn
             .prepare_cached(
                 "UPDATE work_queue SET state = 'leased', lease_until = ?1, attempts = attempts + 1, updated_at = ?2,
                     leased_by = ?3
-                 WHERE id = ?4
+                 WHERE id = ?4 AND ((state = 'pending' AND not_before <= ?2) OR (state = 'leased' AND lease_until <= ?2))
                  RETURNING id, kind, target, priority, attempts, last_error",
             )
             .context(|| "leasing work".into())?;
-        candidates
-            .iter()
-            .map(|&(_, _, id)| {
-                lease
-                    .query_row(params![lease_until, now, holder, id], |row| {
+        let mut leased = Vec::with_capacity(candidates.len());
+        for &(_, _, id) in &candidates {
+            let item = lease
+                .query_row(params![lease_until, now, holder, id], |row| {
+                    Ok(WorkItem {
+                        id: row.get(0)?,
+                        kind: row.get(1)?,
+                        target: row.get(2)?,
+                        priority: row.get(3)?,
+                        attempts: row.get(4)?,
+                        last_error: row.get(5)?,
+                    })
+                })
+                .optional()
+                .context(|| format!("leasing work item #{id}"))?;
+            leased.extend(item);
+        }
+        Ok(leased)
+    }
+
+    /// [`Tx::lease_work_as`] on PostgreSQL, where several nodes lease at once: one
+    /// statement picks the due items in order and locks them with `FOR UPDATE SKIP
+    /// LOCKED`, so nodes leasing at the same moment take disjoint items without waiting
+    /// for each other. It reads the due items (the partial indexes `work_queue_due` and
+    /// `work_queue_lease_expiry`), never the future rungs.
+    fn lease_skip_locked(
+        &self,
+        kinds: &[String],
+        limit: usize,
+        lease_until: UnixSeconds,
+        now: UnixSeconds,
+        holder: Option<&str>,
+    ) -> Result<Vec<WorkItem>> {
+        let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
+        let mut items: Vec<WorkItem> = self
+            .connection()
+            .prepare_cached(
+                "WITH picked AS (
+                    SELECT id FROM work_queue
+                    WHERE ((state = 'pending' AND not_before <= ?2) OR (state = 'leased' AND lease_until <= ?2))
+                      AND kind IN (SELECT value FROM json_each(?4))
+                    ORDER BY priority DESC, not_before, id
+                    LIMIT ?5
+                    FOR UPDATE SKIP LOCKED)
+                 UPDATE work_queue SET state = 'leased', lease_until = ?1, attempts = work_queue.attempts + 1,
+                    updated_at = ?2, leased_by = ?3
+                 FROM picked WHERE work_queue.id = picked.id
+                 RETURNING work_queue.id, work_queue.kind, work_queue.target, work_queue.priority,
+                    work_queue.attempts, work_queue.last_error",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params![lease_until, now, holder, kinds, limit as i64], |row| {
                         Ok(WorkItem {
                             id: row.get(0)?,
                             kind: row.get(1)?,
@@ -136,10 +192,13 @@ impl Tx<'_> {
                             attempts: row.get(4)?,
                             last_error: row.get(5)?,
                         })
-                    })
-                    .context(|| format!("leasing work item #{id}"))
+                    })?
+                    .collect()
             })
-            .collect()
+            .context(|| "leasing work".into())?;
+        // RETURNING keeps no order: priority first, as on SQLite.
+        items.sort_by_key(|item| (std::cmp::Reverse(item.priority), item.id));
+        Ok(items)
     }
 
     /// Up to `limit` due pending items of each kind, as (priority, not_before, id):

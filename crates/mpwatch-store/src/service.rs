@@ -329,12 +329,17 @@ impl Tx<'_> {
             .optional()
             .context(|| "reading crawl requests".into())?;
         let Some(mut request) = request else { return Ok(None) };
-        self.connection()
+        // Only if still pending: on PostgreSQL another service may have taken it since.
+        let taken = self
+            .connection()
             .execute_cached(
-                "UPDATE crawl_requests SET state = 'running', started_at = ?2 WHERE id = ?1",
+                "UPDATE crawl_requests SET state = 'running', started_at = ?2 WHERE id = ?1 AND state = 'pending'",
                 params![request.id, now],
             )
             .context(|| format!("starting crawl request #{}", request.id))?;
+        if taken == 0 {
+            return Ok(None);
+        }
         request.state = "running".into();
         request.started_at = Some(now);
         Ok(Some(request))
@@ -568,7 +573,7 @@ impl Store {
                      UNION ALL SELECT kind, state, not_before FROM work_queue INDEXED BY work_queue_lease_expiry
                       WHERE state = 'leased'
                      UNION ALL SELECT kind, 'failed' AS state, not_before FROM work_queue INDEXED BY work_queue_failed
-                      WHERE state = 'failed')
+                      WHERE state = 'failed') AS queued
                  GROUP BY kind, state ORDER BY kind, state",
             )
             .and_then(|mut s| {

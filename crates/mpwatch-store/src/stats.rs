@@ -55,17 +55,31 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
+        let (file_bytes, wal_bytes) = self.disk_usage()?;
+        Ok(DbStats {
+            path: self.path().display().to_string(),
+            schema_version: self.schema_version()?,
+            file_bytes,
+            wal_bytes,
+            tables,
+        })
+    }
+
+    /// Bytes on disk: the file and its write-ahead log (SQLite), or the database's
+    /// size as PostgreSQL counts it (`pg_database_size`; no log of its own).
+    pub fn disk_usage(&self) -> Result<(u64, u64)> {
+        if self.connection().is_postgres() {
+            let bytes: i64 = self
+                .connection()
+                .query_row("SELECT CAST(pg_database_size(current_database()) AS BIGINT)", [], |row| row.get(0))
+                .context(|| "reading the database's size".into())?;
+            return Ok((u64::try_from(bytes).unwrap_or(0), 0));
+        }
         let size = |suffix: &str| {
             let mut path = self.path().as_os_str().to_owned();
             path.push(suffix);
             std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
         };
-        Ok(DbStats {
-            path: self.path().display().to_string(),
-            schema_version: self.schema_version()?,
-            file_bytes: size(""),
-            wal_bytes: size("-wal"),
-            tables,
-        })
+        Ok((size(""), size("-wal")))
     }
 }

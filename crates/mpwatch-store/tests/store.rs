@@ -604,3 +604,60 @@ fn full_text_search_finds_chinese_and_stays_in_step() {
         .execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)", [])
         .unwrap();
 }
+
+/// Several processes (here connections on threads) leasing from one queue at once take
+/// disjoint items, and together all of them: on PostgreSQL with no lock between them but
+/// the rows', on SQLite through its write lock.
+#[test]
+fn several_stores_lease_disjoint_work() {
+    each_backend("several_stores_lease_disjoint_work", |db| {
+        let mut store = db.open();
+        store
+            .write(|tx| {
+                for n in 0..400 {
+                    tx.enqueue("page", &format!("https://mp.weixin.qq.com/s?n={n}"), n % 3, NOW, NOW)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let taken: Vec<Vec<i64>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|worker| {
+                    scope.spawn(move || {
+                        let mut store = db.open();
+                        let holder = format!("{worker}@test");
+                        let mut mine = Vec::new();
+                        loop {
+                            let items =
+                                store.write(|tx| tx.lease_work_as(&["page"], 8, NOW + 60, NOW, Some(&holder))).unwrap();
+                            if items.is_empty() {
+                                // Empty because others took these candidates, or because
+                                // nothing is left: only the second ends the worker.
+                                if count(&store, "work_queue WHERE state = 'pending'") == 0 {
+                                    break;
+                                }
+                                continue;
+                            }
+                            store
+                                .write(|tx| {
+                                    for item in &items {
+                                        tx.complete_work(item.id, NOW)?;
+                                    }
+                                    Ok(())
+                                })
+                                .unwrap();
+                            mine.extend(items.iter().map(|item| item.id));
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|worker| worker.join().unwrap()).collect()
+        });
+        let all: Vec<i64> = taken.iter().flatten().copied().collect();
+        let distinct: std::collections::BTreeSet<i64> = all.iter().copied().collect();
+        assert_eq!(all.len(), 400, "every item leased once");
+        assert_eq!(distinct.len(), 400, "no item leased twice");
+        assert_eq!(count(&store, "work_queue WHERE state = 'done'"), 400);
+    });
+}

@@ -166,7 +166,7 @@ pub fn feed_items(store: &Store, scope: &Scope, filters: &Filters) -> Result<Vec
          WHERE a.title IS NOT NULL AND a.published_at IS NOT NULL",
     );
     if !filters.all_states {
-        sql.push_str(" AND a.status <> 'pending' AND acc.enabled");
+        sql.push_str(" AND a.status <> 'pending' AND acc.enabled = 1");
     }
     let mut values: Vec<Value> = Vec::new();
     let mut bind = |sql: &mut String, clause: &str, value: Value| {

@@ -129,7 +129,7 @@ fn read(store: &mpwatch_store::Store, rules: &Rules, choice: Choice) -> Result<R
     let published: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM articles a JOIN accounts acc ON acc.id = a.account_id
-                            WHERE acc.enabled AND a.published_at >= ?1 AND a.published_at < ?2)",
+                            WHERE acc.enabled = 1 AND a.published_at >= ?1 AND a.published_at < ?2)",
         )?
         .query_row((period.start, period.end), |row| row.get(0))?;
     let stored: bool = conn

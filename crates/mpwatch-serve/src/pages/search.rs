@@ -84,15 +84,23 @@ fn search(store: &mpwatch_store::Store, q: &str) -> Result<(Vec<Hit>, &'static s
     let (long, short): (Vec<&str>, Vec<&str>) = words.iter().partition(|word| word.chars().count() >= 3);
     let like = |word: &str| format!("%{}%", word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     let mut values: Vec<rusqlite::types::Value> = Vec::new();
-    let (sql, method) = if long.is_empty() {
+    // PostgreSQL has no FTS5: every word through LIKE (its trigram indexes serve the
+    // long ones), in the title, digest or text.
+    let (sql, method) = if long.is_empty() || conn.is_postgres() {
         let mut sql = format!(
             "SELECT a.id, a.title, {name}, a.account_id, a.published_at, {latest_reads}, a.digest
-             FROM articles a JOIN accounts acc ON acc.id = a.account_id WHERE 1"
+             FROM articles a JOIN accounts acc ON acc.id = a.account_id WHERE 1 = 1"
         );
-        for word in &short {
+        for word in &words {
             values.push(like(word).into());
             let n = values.len();
-            sql.push_str(&format!(" AND (a.title LIKE ?{n} ESCAPE '\\' OR a.digest LIKE ?{n} ESCAPE '\\')"));
+            if word.chars().count() >= 3 {
+                sql.push_str(&format!(
+                    " AND (a.title LIKE ?{n} ESCAPE '\\' OR a.digest LIKE ?{n} ESCAPE '\\' OR a.content_text LIKE ?{n} ESCAPE '\\')"
+                ));
+            } else {
+                sql.push_str(&format!(" AND (a.title LIKE ?{n} ESCAPE '\\' OR a.digest LIKE ?{n} ESCAPE '\\')"));
+            }
         }
         sql.push_str(" ORDER BY a.published_at DESC, a.idx");
         (sql, "like")

@@ -15,12 +15,11 @@ use crate::error::RequestError;
 
 async fn load(state: &SharedState) -> Result<(Value, Markup), RequestError> {
     let config = state.config.clone();
-    let path = state.db_path.clone();
     let tz = state.rules.tz.clone();
     state
         .readers
         .read(move |store| {
-            let status = Status::read(store, &config, &path, mpwatch_core::time::now_unix())
+            let status = Status::read(store, &config, mpwatch_core::time::now_unix())
                 .map_err(|error| RequestError::Internal(error.to_string()))?;
             Ok((status.to_json(), render(&status, &tz)))
         })

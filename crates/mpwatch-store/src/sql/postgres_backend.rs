@@ -1,8 +1,9 @@
 //! The PostgreSQL side of [`super::Connection`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::mpsc;
 
 use postgres::types::{IsNull, Kind, ToSql as PgToSql, Type};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
@@ -61,15 +62,36 @@ pub fn wrap(error: postgres::Error) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(PostgresError { message, code }))
 }
 
+/// `error` of the statement `sql`, which the debug log shows (`-vv`).
+fn failed(sql: &str, error: postgres::Error) -> rusqlite::Error {
+    let error = wrap(error);
+    tracing::debug!(sql, %error, "PostgreSQL statement failed");
+    error
+}
+
 fn unsupported(message: String) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(PostgresError { message, code: None }))
 }
 
-/// A PostgreSQL connection with its prepared statements (by the SQL as written).
+/// A job for the connection's thread.
+type Job = Box<dyn FnOnce(&mut Session) + Send>;
+
+/// A PostgreSQL connection. The `postgres` client drives its socket with a runtime of
+/// its own, which must never run inside another runtime (the crawler's): so the client
+/// lives on a thread of its own, and each call hands it a job and waits for the answer
+/// (blocking the caller's thread as a SQLite call does, and nothing else).
 pub struct Postgres {
-    client: RefCell<postgres::Client>,
-    statements: RefCell<HashMap<String, postgres::Statement>>,
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     in_transaction: Cell<bool>,
+}
+
+/// What the connection's thread holds: the client, its prepared statements (by the SQL
+/// as written) and whether a transaction is open.
+pub(crate) struct Session {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+    in_transaction: bool,
 }
 
 impl fmt::Debug for Postgres {
@@ -78,41 +100,166 @@ impl fmt::Debug for Postgres {
     }
 }
 
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread, which drops the client there.
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 impl Postgres {
     pub(crate) fn connect(url: &str) -> Result<Postgres> {
         let config: postgres::Config = url.parse().map_err(wrap)?;
-        let client = config.connect(postgres::NoTls).map_err(wrap)?;
-        Ok(Postgres { client: RefCell::new(client), statements: RefCell::default(), in_transaction: Cell::new(false) })
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let (ready, connected) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("mpwatch-postgres".into())
+            .spawn(move || {
+                let client = match config.connect(postgres::NoTls) {
+                    Ok(client) => {
+                        let _ = ready.send(Ok(()));
+                        client
+                    }
+                    Err(error) => {
+                        let _ = ready.send(Err(wrap(error)));
+                        return;
+                    }
+                };
+                let mut session = Session { client, statements: HashMap::new(), in_transaction: false };
+                for job in receiver {
+                    job(&mut session);
+                }
+            })
+            .map_err(|error| unsupported(format!("cannot start the PostgreSQL connection's thread: {error}")))?;
+        match connected.recv() {
+            Ok(Ok(())) => Ok(Postgres { jobs: Some(jobs), thread: Some(thread), in_transaction: Cell::new(false) }),
+            Ok(Err(error)) => {
+                let _ = thread.join();
+                Err(error)
+            }
+            Err(_) => Err(unsupported("the PostgreSQL connection's thread ended".into())),
+        }
     }
 
-    /// The client, for what needs PostgreSQL itself (leases, copies).
-    pub fn with_client<T>(&self, f: impl FnOnce(&mut postgres::Client) -> T) -> T {
-        f(&mut self.client.borrow_mut())
+    /// Runs `job` on the connection's thread and returns its answer.
+    fn run<T: Send + 'static>(&self, job: impl FnOnce(&mut Session) -> T + Send + 'static) -> Result<T> {
+        let (answer, answered) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |session| {
+            let _ = answer.send(job(session));
+        });
+        let gone = || unsupported("the PostgreSQL connection's thread ended".into());
+        self.jobs.as_ref().ok_or_else(gone)?.send(job).map_err(|_| gone())?;
+        answered.recv().map_err(|_| gone())
     }
 
+    /// The client, for what needs PostgreSQL itself (migrations, leases).
+    pub fn with_client<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> T + Send + 'static,
+    ) -> Result<T> {
+        self.run(move |session| f(&mut session.client))
+    }
+
+    pub(crate) fn execute(&self, sql: &str, params: Params<'_>) -> Result<usize> {
+        let (sql, values) = (sql.to_string(), owned_params(params)?);
+        self.run(move |session| {
+            let statement = session.statement(&sql, &values)?;
+            let bound = bind(&statement, values)?;
+            let changed = session.client.execute(&statement, &refs(&bound)).map_err(|error| failed(&sql, error))?;
+            Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+        })?
+    }
+
+    pub(crate) fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Vec<Value>>> {
+        let (sql, values) = (sql.to_string(), owned_params(params)?);
+        self.run(move |session| {
+            let statement = session.statement(&sql, &values)?;
+            let bound = bind(&statement, values)?;
+            let rows = session.client.query(&statement, &refs(&bound)).map_err(|error| failed(&sql, error))?;
+            rows.iter().map(values_of).collect()
+        })?
+    }
+
+    pub(crate) fn execute_batch(&self, sql: &str) -> Result<()> {
+        let translated = translate(sql);
+        self.run(move |session| session.client.batch_execute(&translated).map_err(wrap))?
+    }
+
+    /// Starts a transaction: READ COMMITTED for writes (rows are locked as they are
+    /// written), REPEATABLE READ for reads (every query sees one snapshot, as a SQLite
+    /// read transaction does).
+    pub(crate) fn begin(&self, write: bool) -> Result<()> {
+        self.execute_batch(if write { "BEGIN" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ" })?;
+        self.set_in_transaction(true)
+    }
+
+    pub(crate) fn end(&self, how: &str) -> Result<()> {
+        self.set_in_transaction(false)?;
+        self.execute_batch(how)
+    }
+
+    fn set_in_transaction(&self, open: bool) -> Result<()> {
+        self.in_transaction.set(open);
+        self.run(move |session| session.in_transaction = open)
+    }
+
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.in_transaction.get()
+    }
+
+    pub(crate) fn last_value(&self) -> i64 {
+        self.run(|session| {
+            // lastval() fails before the session drew any sequence value: 0, as SQLite says.
+            let guarded = session.in_transaction && session.client.batch_execute("SAVEPOINT last_value").is_ok();
+            let value = session.client.query_one("SELECT lastval()", &[]).and_then(|row| row.try_get(0)).ok();
+            if guarded {
+                let _ = session.client.batch_execute(if value.is_some() {
+                    "RELEASE last_value"
+                } else {
+                    "ROLLBACK TO last_value; RELEASE last_value"
+                });
+            }
+            value.unwrap_or(0)
+        })
+        .unwrap_or(0)
+    }
+
+    pub(crate) fn column_count(&self, sql: &str) -> Result<usize> {
+        let sql = sql.to_string();
+        self.run(move |session| Ok(session.statement(&sql, &[])?.columns().len()))?
+    }
+
+    pub(crate) fn parameter_count(&self, sql: &str) -> Result<usize> {
+        let sql = sql.to_string();
+        self.run(move |session| Ok(session.statement(&sql, &[])?.params().len()))?
+    }
+}
+
+impl Session {
     /// The prepared statement for `sql`. PostgreSQL infers each parameter's type from
     /// where it is used; when it cannot (a parameter unused in this variant of a
     /// statement, or only tested with `IS NULL`), the types come from the values bound
     /// the first time: a value's own type, and for a NULL first PostgreSQL's inference,
     /// then TEXT (SQLite takes anything anywhere). Statements whose parameters need a
     /// type in every case say it with `CAST(?N AS ...)`.
-    fn statement(&self, sql: &str, params: Params<'_>) -> Result<postgres::Statement> {
-        if let Some(statement) = self.statements.borrow().get(sql) {
+    fn statement(&mut self, sql: &str, values: &[Value]) -> Result<postgres::Statement> {
+        if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
         let translated = translate(sql);
         let unspecified = Type::new("unspecified".into(), 0, Kind::Pseudo, "pg_catalog".into());
         let typed = |null: &Type| -> Vec<Type> {
-            params
+            values
                 .iter()
-                .map(|param| match param.to_sql() {
-                    Ok(ToSqlOutput::Borrowed(ValueRef::Integer(_)) | ToSqlOutput::Owned(Value::Integer(_))) => {
-                        Type::INT8
-                    }
-                    Ok(ToSqlOutput::Borrowed(ValueRef::Real(_)) | ToSqlOutput::Owned(Value::Real(_))) => Type::FLOAT8,
-                    Ok(ToSqlOutput::Borrowed(ValueRef::Text(_)) | ToSqlOutput::Owned(Value::Text(_))) => Type::TEXT,
-                    Ok(ToSqlOutput::Borrowed(ValueRef::Blob(_)) | ToSqlOutput::Owned(Value::Blob(_))) => Type::BYTEA,
-                    _ => null.clone(),
+                .map(|value| match value {
+                    Value::Integer(_) => Type::INT8,
+                    Value::Real(_) => Type::FLOAT8,
+                    Value::Text(_) => Type::TEXT,
+                    Value::Blob(_) => Type::BYTEA,
+                    Value::Null => null.clone(),
                 })
                 .collect()
         };
@@ -133,24 +280,26 @@ impl Postgres {
         }
         let statement = match outcome {
             Some(Ok(statement)) => statement,
-            Some(Err(error)) => return Err(wrap(error)),
+            Some(Err(error)) => return Err(failed(sql, error)),
             None => unreachable!("at least one attempt"),
         };
-        self.statements.borrow_mut().insert(sql.to_string(), statement.clone());
+        self.statements.insert(sql.to_string(), statement.clone());
         Ok(statement)
     }
 
     /// Prepares `sql`; inside a transaction in a savepoint, because a failed prepare
     /// aborts the transaction around it.
-    fn prepare_guarded(&self, sql: &str, types: &[Type]) -> std::result::Result<postgres::Statement, postgres::Error> {
-        let mut client = self.client.borrow_mut();
-        let guarded = self.in_transaction.get();
-        if guarded {
-            client.batch_execute("SAVEPOINT mpwatch_prepare")?;
+    fn prepare_guarded(
+        &mut self,
+        sql: &str,
+        types: &[Type],
+    ) -> std::result::Result<postgres::Statement, postgres::Error> {
+        if self.in_transaction {
+            self.client.batch_execute("SAVEPOINT mpwatch_prepare")?;
         }
-        let prepared = client.prepare_typed(sql, types);
-        if guarded {
-            client.batch_execute(if prepared.is_ok() {
+        let prepared = self.client.prepare_typed(sql, types);
+        if self.in_transaction {
+            self.client.batch_execute(if prepared.is_ok() {
                 "RELEASE SAVEPOINT mpwatch_prepare"
             } else {
                 "ROLLBACK TO SAVEPOINT mpwatch_prepare; RELEASE SAVEPOINT mpwatch_prepare"
@@ -158,86 +307,30 @@ impl Postgres {
         }
         prepared
     }
+}
 
-    fn bind(statement: &postgres::Statement, params: Params<'_>) -> Result<Vec<Bound>> {
-        let types = statement.params();
-        if types.len() != params.len() {
-            return Err(rusqlite::Error::InvalidParameterCount(params.len(), types.len()));
-        }
-        params
-            .iter()
-            .map(|param| {
-                Ok(Bound(match param.to_sql()? {
-                    ToSqlOutput::Borrowed(value) => owned(value),
-                    ToSqlOutput::Owned(value) => value,
-                    _ => return Err(unsupported("a parameter type PostgreSQL cannot take".into())),
-                }))
-            })
-            .collect()
-    }
+/// The parameters as owned SQLite values, to hand to the connection's thread.
+fn owned_params(params: Params<'_>) -> Result<Vec<Value>> {
+    params
+        .iter()
+        .map(|param| match param.to_sql()? {
+            ToSqlOutput::Borrowed(value) => Ok(owned(value)),
+            ToSqlOutput::Owned(value) => Ok(value),
+            _ => Err(unsupported("a parameter type PostgreSQL cannot take".into())),
+        })
+        .collect()
+}
 
-    pub(crate) fn execute(&self, sql: &str, params: Params<'_>) -> Result<usize> {
-        let statement = self.statement(sql, params)?;
-        let bound = Self::bind(&statement, params)?;
-        let refs: Vec<&(dyn PgToSql + Sync)> = bound.iter().map(|value| value as &(dyn PgToSql + Sync)).collect();
-        let changed = self.client.borrow_mut().execute(&statement, &refs).map_err(wrap)?;
-        Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+fn bind(statement: &postgres::Statement, values: Vec<Value>) -> Result<Vec<Bound>> {
+    let expected = statement.params().len();
+    if expected != values.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(values.len(), expected));
     }
+    Ok(values.into_iter().map(Bound).collect())
+}
 
-    pub(crate) fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Vec<Value>>> {
-        let statement = self.statement(sql, params)?;
-        let bound = Self::bind(&statement, params)?;
-        let refs: Vec<&(dyn PgToSql + Sync)> = bound.iter().map(|value| value as &(dyn PgToSql + Sync)).collect();
-        let rows = self.client.borrow_mut().query(&statement, &refs).map_err(wrap)?;
-        rows.iter().map(values_of).collect()
-    }
-
-    pub(crate) fn execute_batch(&self, sql: &str) -> Result<()> {
-        let translated = translate(sql);
-        self.client.borrow_mut().batch_execute(&translated).map_err(wrap)
-    }
-
-    /// Starts a transaction: READ COMMITTED for writes (rows are locked as they are
-    /// written), REPEATABLE READ for reads (every query sees one snapshot, as a SQLite
-    /// read transaction does).
-    pub(crate) fn begin(&self, write: bool) -> Result<()> {
-        self.execute_batch(if write { "BEGIN" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ" })?;
-        self.in_transaction.set(true);
-        Ok(())
-    }
-
-    pub(crate) fn end(&self, how: &str) -> Result<()> {
-        self.in_transaction.set(false);
-        self.execute_batch(how)
-    }
-
-    pub(crate) fn in_transaction(&self) -> bool {
-        self.in_transaction.get()
-    }
-
-    pub(crate) fn last_value(&self) -> i64 {
-        // lastval() fails before the session drew any sequence value: 0, as SQLite says.
-        let mut client = self.client.borrow_mut();
-        let saved =
-            if self.in_transaction.get() { client.batch_execute("SAVEPOINT last_value").is_ok() } else { false };
-        let value = client.query_one("SELECT lastval()", &[]).and_then(|row| row.try_get(0)).ok();
-        if saved {
-            let _ = client.batch_execute(if value.is_some() {
-                "RELEASE last_value"
-            } else {
-                "ROLLBACK TO last_value; RELEASE last_value"
-            });
-        }
-        value.unwrap_or(0)
-    }
-
-    pub(crate) fn column_count(&self, sql: &str) -> Result<usize> {
-        Ok(self.statement(sql, &[])?.columns().len())
-    }
-
-    pub(crate) fn parameter_count(&self, sql: &str) -> Result<usize> {
-        Ok(self.statement(sql, &[])?.params().len())
-    }
+fn refs(bound: &[Bound]) -> Vec<&(dyn PgToSql + Sync)> {
+    bound.iter().map(|value| value as &(dyn PgToSql + Sync)).collect()
 }
 
 /// A PostgreSQL row as the SQLite values it stands for.

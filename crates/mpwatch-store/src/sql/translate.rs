@@ -5,6 +5,8 @@
 //! - `max(a, b)` and `min(a, b)` with two or more arguments (SQLite's scalar forms)
 //!   become `greatest` and `least` (one argument: the aggregates, unchanged);
 //! - `INSERT OR IGNORE INTO ...` becomes `INSERT INTO ... ON CONFLICT DO NOTHING`;
+//! - `LIKE` becomes `ILIKE` (SQLite's LIKE ignores the case of ASCII letters);
+//! - a unary `+` on a column (SQLite's way to keep a term off an index) is dropped;
 //! - `json_each(?N)` (the elements of a JSON array parameter, in a column `value`)
 //!   becomes `json_array_elements_text(CAST(CAST($N AS text) AS json))` (the same, as
 //!   text).
@@ -77,6 +79,15 @@ pub fn translate(sql: &str) -> String {
                 out.push_str(&format!("json_array_elements_text(CAST(CAST(${number} AS text) AS json))"));
                 at += 4;
                 continue;
+            }
+            Token::Word(word) if word.eq_ignore_ascii_case("like") => {
+                // SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE ignores case.
+                out.push_str("ILIKE");
+            }
+            Token::Other('+')
+                if matches!(tokens.get(at + 1), Some(Token::Word(_))) && previous_is_operand_start(&tokens, at) =>
+            {
+                // A unary plus on a column (SQLite: "use no index for this term"): dropped.
             }
             Token::Placeholder(number) => {
                 let number = match number {
@@ -194,6 +205,18 @@ fn previous_word_is(tokens: &[Token], at: usize, word: &str) -> bool {
         .is_some_and(|token| matches!(token, Token::Word(previous) if previous.eq_ignore_ascii_case(word)))
 }
 
+/// Whether what precedes `at` starts an operand (so a `+` there is unary).
+fn previous_is_operand_start(tokens: &[Token], at: usize) -> bool {
+    match tokens[..at].iter().rev().find(|token| !matches!(token, Token::Space(_))) {
+        None => true,
+        Some(Token::Other('(' | ',' | '=' | '<' | '>')) => true,
+        Some(Token::Word(word)) => ["where", "and", "or", "on", "not", "select", "by", "when", "then", "else"]
+            .iter()
+            .any(|keyword| word.eq_ignore_ascii_case(keyword)),
+        Some(_) => false,
+    }
+}
+
 /// Commas at the top level of the parenthesis opening at `open`.
 fn top_level_commas(tokens: &[Token], open: usize) -> usize {
     let mut depth = 0;
@@ -243,6 +266,8 @@ mod tests {
             "INSERT INTO account_groups (account_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
         );
         assert_eq!(translate("-- max(a, b) ?\nSELECT 1"), "-- max(a, b) ?\nSELECT 1");
+        assert_eq!(translate("WHERE +a.status = 'ok' AND b + c > 1"), "WHERE a.status = 'ok' AND b + c > 1");
+        assert_eq!(translate("WHERE title LIKE ?1 ESCAPE '\\'"), "WHERE title ILIKE $1 ESCAPE '\\'");
         assert_eq!(
             translate("WHERE name NOT IN (SELECT value FROM json_each(?1))"),
             "WHERE name NOT IN (SELECT value FROM json_array_elements_text(CAST(CAST($1 AS text) AS json)))"
