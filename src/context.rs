@@ -10,8 +10,8 @@ use mpwatch_store::{Store, StoreOptions};
 
 use crate::cli::GlobalArgs;
 
-/// The resolved configuration of one invocation.
-#[derive(Debug)]
+/// The resolved configuration of one invocation. (Its `Debug` shows the database
+/// without a password.)
 pub struct AppContext {
     /// The config file used, if any was found.
     pub config_path: Option<PathBuf>,
@@ -19,6 +19,15 @@ pub struct AppContext {
     pub config: Config,
     /// The database file (or PostgreSQL URL: see [`AppContext::postgres_url`]).
     pub db_path: PathBuf,
+}
+
+impl std::fmt::Debug for AppContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppContext")
+            .field("config_path", &self.config_path)
+            .field("database", &self.database_display())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppContext {
@@ -30,6 +39,17 @@ impl AppContext {
             None => Config::default(),
         };
         let db_path = config::resolve_database(global.db.as_deref(), &config);
+        // libpq's key=value form ("host=db user=u password=...") would be taken for a
+        // file name, and shown as one.
+        if let Some(text) = db_path.to_str()
+            && !config::is_postgres_url(text)
+            && text.contains('=')
+            && text.split_whitespace().count() > 1
+        {
+            anyhow::bail!(
+                "the database looks like a key=value connection string; give PostgreSQL as a URL: postgresql://USER@HOST/DATABASE"
+            );
+        }
         Ok(AppContext { config_path, config, db_path })
     }
 

@@ -128,6 +128,57 @@ fn a_demo_history_round_trips_through_postgres_and_reads_the_same() {
         }
     }
 
+    // The server answers the same from either backend (feeds with title filters,
+    // rankings, an account, the status page's numbers aside from the database line).
+    let serve = |db: &str| -> (std::process::Child, String) {
+        // A free port, then the server on it; ready once it accepts a connection.
+        let address = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .to_string();
+        let child = Command::new(env!("CARGO_BIN_EXE_mpwatch"))
+            .args(["--db", db, "serve", "--listen", &address])
+            .current_dir(dir.path())
+            .env_remove("MPWATCH_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the server on {db} never listened");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        (child, address)
+    };
+    let get = |address: &str, path: &str| -> String {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+        body.replace(address, "ADDRESS")
+    };
+    let (mut on_postgres, postgres_address) = serve(url);
+    let (mut on_sqlite, sqlite_address) = serve(&demo_path);
+    for path in [
+        "/feeds/all.json?limit=50",
+        "/feeds/all.json?title_include=%E7%A7%91%E5%AD%A6|%E5%9F%BA%E5%9B%A0&title_exclude=%E7%AC%AC3%E6%9C%9F",
+        "/feeds/all.atom?min_reads=10000&original_only=1",
+        "/rankings.json",
+        "/rankings.json?period=week&index=nri",
+        "/account/1.json",
+    ] {
+        assert_eq!(get(&postgres_address, path), get(&sqlite_address, path), "{path}");
+    }
+    let _ = (on_postgres.kill(), on_sqlite.kill(), on_postgres.wait(), on_sqlite.wait());
+
     // A password in the URL is never shown (the throwaway cluster trusts local users,
     // so it is not even checked).
     let with_password = format!("{url}&password=hunter2-secret");

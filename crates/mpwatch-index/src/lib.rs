@@ -276,7 +276,7 @@ fn accounts_still_exist(tx: &Tx<'_>, accounts: &[i64]) -> std::result::Result<()
     let present: i64 = tx
         .connection()
         .query_row(
-            "SELECT count(*) FROM accounts WHERE id IN (SELECT CAST(value AS INTEGER) FROM json_each(?1))",
+            "SELECT count(*) FROM accounts WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each(?1))",
             [ids],
             |row| row.get(0),
         )

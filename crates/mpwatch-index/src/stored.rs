@@ -142,6 +142,11 @@ fn ranks_within(rows: &[RankingRow]) -> HashMap<i64, i64> {
     competition_ranks(&published).into_iter().collect()
 }
 
+/// A count stored as a double, as a whole number (half away from zero).
+fn rounded(value: f64) -> i64 {
+    value.round() as i64
+}
+
 /// The selection's rows of one stored period, unranked.
 fn selection(
     store: &Store,
@@ -152,11 +157,12 @@ fn selection(
 ) -> Result<Vec<RankingRow>> {
     let mut statement = store.connection().prepare_cached(
         // The columns of v_rankings, from its tables: the view cannot be filtered by
-        // period start, and by kind alone it reads every period of that kind.
+        // period start, and by kind alone it reads every period of that kind. The counts
+        // are rounded here, half away from zero as SQLite's round() does (PostgreSQL's
+        // round() of a double rounds half to even).
         "SELECT v.account_id, coalesce(a.nickname, a.alias, a.biz) AS account_name, p.n,
-                CAST(round(p.reads) AS INTEGER), p.reads / nullif(p.n, 0), CAST(round(p.reads_max) AS INTEGER),
-                CAST(round(p.reads_headline) AS INTEGER), CAST(round(p.wows) AS INTEGER),
-                CAST(round(p.likes) AS INTEGER), v.value, p.late_articles, p.provisional, p.pushes,
+                p.reads, p.reads / nullif(p.n, 0), p.reads_max, p.reads_headline, p.wows,
+                p.likes, v.value, p.late_articles, p.provisional, p.pushes,
                 p.missing_articles
          FROM index_values v
          JOIN index_periods p USING (account_id, period_kind, period_start)
@@ -172,12 +178,12 @@ fn selection(
                 account_id: row.get(0)?,
                 account: row.get(1)?,
                 n: row.get(2)?,
-                reads: row.get(3)?,
+                reads: rounded(row.get(3)?),
                 reads_per_article: row.get(4)?,
-                reads_max: row.get(5)?,
-                reads_headline: row.get(6)?,
-                wows: row.get(7)?,
-                likes: row.get(8)?,
+                reads_max: rounded(row.get(5)?),
+                reads_headline: rounded(row.get(6)?),
+                wows: rounded(row.get(7)?),
+                likes: rounded(row.get(8)?),
                 value: row.get(9)?,
                 late: row.get(10)?,
                 provisional: row.get(11)?,

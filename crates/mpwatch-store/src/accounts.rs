@@ -473,7 +473,7 @@ impl Store {
             let sql = if account_ids.is_empty() {
                 "SELECT id, biz FROM accounts WHERE enabled = 1 ORDER BY id"
             } else {
-                "SELECT id, biz FROM accounts WHERE enabled = 1 AND id IN (SELECT CAST(value AS INTEGER) FROM json_each(?1)) ORDER BY id"
+                "SELECT id, biz FROM accounts WHERE enabled = 1 AND id IN (SELECT CAST(value AS BIGINT) FROM json_each(?1)) ORDER BY id"
             };
             let accounts: Vec<(i64, Option<String>)> = conn
                 .prepare_cached(sql)

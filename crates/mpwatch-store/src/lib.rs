@@ -208,7 +208,11 @@ impl Store {
     /// newer mpwatch.
     pub fn open(path: &Path, options: &StoreOptions) -> Result<Store> {
         if let Some(url) = postgres_url(path) {
-            return Store::open_postgres(url, true);
+            return Store::open_postgres(
+                url,
+                options.busy_timeout,
+                if options.create { Open::Migrate } else { Open::MigrateExisting },
+            );
         }
         if options.create
             && let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty() && !dir.exists())
@@ -244,7 +248,7 @@ impl Store {
     /// missing file, another program's file, and one whose schema is not this build's.
     pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
         if let Some(url) = postgres_url(path) {
-            return Store::open_postgres(url, false);
+            return Store::open_postgres(url, busy_timeout, Open::ReadOnly);
         }
         if !path.exists() {
             return Err(StoreError::Missing { path: path.to_path_buf() });
@@ -276,20 +280,21 @@ impl Store {
 
     /// Opens a PostgreSQL database: migrates it when `migrate`, else requires this
     /// build's schema (and reads in read-only transactions).
-    fn open_postgres(url: &str, migrate: bool) -> Result<Store> {
+    fn open_postgres(url: &str, busy_timeout: Duration, open: Open) -> Result<Store> {
         let target = sql::redacted(url);
-        let conn = Connection::open_postgres(url).context(|| format!("connecting to PostgreSQL database {target}"))?;
+        let conn = Connection::open_postgres(url, busy_timeout)
+            .context(|| format!("connecting to PostgreSQL database {target}"))?;
         let Connection::Postgres(postgres) = &conn else { unreachable!("a PostgreSQL connection") };
         let path = PathBuf::from(&target);
         let on_thread = |error| StoreError::Sqlite { context: format!("opening {target}"), source: error };
-        if migrate {
+        let found = postgres
+            .with_client(|client| migrations::postgres_version(client).map_err(sql::wrap_postgres))
+            .and_then(|found| found)
+            .context(|| format!("reading the schema version of {target}"))?;
+        if open == Open::Migrate || (open == Open::MigrateExisting && found > 0) {
             let named = target.clone();
             postgres.with_client(move |client| migrate_postgres(client, &named)).map_err(on_thread)??;
         } else {
-            let found = postgres
-                .with_client(|client| migrations::postgres_version(client).map_err(sql::wrap_postgres))
-                .and_then(|found| found)
-                .context(|| format!("reading the schema version of {target}"))?;
             match found {
                 0 => return Err(StoreError::Missing { path }),
                 found if found > LATEST_SCHEMA_VERSION => {
@@ -305,8 +310,10 @@ impl Store {
                 }
                 _ => {}
             }
-            conn.execute_batch("SET default_transaction_read_only = on")
-                .context(|| format!("opening {target} read-only"))?;
+            if open == Open::ReadOnly {
+                conn.execute_batch("SET default_transaction_read_only = on")
+                    .context(|| format!("opening {target} read-only"))?;
+            }
         }
         Ok(Store { conn, path, location: Location(PathBuf::from(url)) })
     }
@@ -436,6 +443,18 @@ fn schema_of(conn: &rusqlite::Connection) -> rusqlite::Result<(i64, i64)> {
         |row| row.get(0),
     )?;
     Ok((version, tables))
+}
+
+/// How [`Store::open_postgres`] treats the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    /// Create it or apply pending migrations.
+    Migrate,
+    /// Apply pending migrations to an existing schema; refuse a database without one
+    /// (a SQLite file that does not exist is not created either).
+    MigrateExisting,
+    /// This build's schema only, in read-only transactions.
+    ReadOnly,
 }
 
 /// The PostgreSQL URL `path` holds, if it holds one.

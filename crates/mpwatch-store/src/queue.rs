@@ -65,7 +65,7 @@ impl Tx<'_> {
         self.connection()
             .execute_cached(
                 "INSERT INTO work_queue (kind, target, priority, not_before, created_at, updated_at)
-                 SELECT 'page', url, 10, ?1, ?1, ?1 FROM articles WHERE status = 'pending'
+                 SELECT DISTINCT 'page', url, 10, ?1, ?1, ?1 FROM articles WHERE status = 'pending'
                  ON CONFLICT (kind, target) DO UPDATE SET
                     state = 'pending', attempts = 0, last_error = NULL,
                     not_before = excluded.not_before, updated_at = excluded.updated_at
@@ -263,9 +263,11 @@ impl Tx<'_> {
             }
             reclaimed += conn
                 .execute_cached(
+                    // Only if still held by the dead holder: on PostgreSQL another node
+                    // may have finished or leased it again since it was read.
                     "UPDATE work_queue SET state = 'pending', lease_until = NULL, leased_by = NULL, updated_at = ?2
-                     WHERE id = ?1",
-                    params![id, now],
+                     WHERE id = ?1 AND state = 'leased' AND leased_by IS NOT DISTINCT FROM ?3",
+                    params![id, now, holder],
                 )
                 .context(|| format!("reclaiming work item #{id}"))?;
         }

@@ -214,7 +214,7 @@ fn article_conditions(store: &Store, filter: &ExportFilterArgs, tz: &TimeZone, t
         // One JSON array bound to one `?`, so the SQL text is the same however many
         // accounts are given.
         let ids = serde_json::to_string(&ids).context("encoding account ids")?;
-        conditions.push("a.account_id IN (SELECT CAST(value AS INTEGER) FROM json_each(?))", Value::Text(ids));
+        conditions.push("a.account_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?))", Value::Text(ids));
     }
     if let Some(group) = &filter.group {
         check_group(store, group)?;

@@ -195,15 +195,21 @@ pub fn feed_items(store: &Store, scope: &Scope, filters: &Filters) -> Result<Vec
     if let Some(min) = filters.min_reads {
         bind(&mut sql, " AND m.reads >= ?", Value::Integer(min));
     }
+    // A word inside the title, ignoring case: LIKE with the word's own % and _ escaped
+    // (the same on both backends; PostgreSQL has no instr).
+    let inside = |word: &str| {
+        let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        Value::Text(format!("%{escaped}%"))
+    };
     if !filters.title_include.is_empty() {
-        sql.push_str(" AND (0");
+        sql.push_str(" AND (1 = 0");
         for word in &filters.title_include {
-            bind(&mut sql, " OR instr(lower(a.title), lower(?)) > 0", Value::Text(word.clone()));
+            bind(&mut sql, " OR lower(a.title) LIKE lower(?) ESCAPE '\\'", inside(word));
         }
         sql.push(')');
     }
     for word in &filters.title_exclude {
-        bind(&mut sql, " AND instr(lower(a.title), lower(?)) = 0", Value::Text(word.clone()));
+        bind(&mut sql, " AND lower(a.title) NOT LIKE lower(?) ESCAPE '\\'", inside(word));
     }
     bind(&mut sql, " ORDER BY a.published_at DESC, a.idx, a.id DESC LIMIT ?", Value::Integer(i64::from(filters.limit)));
     let mut statement = store.connection().prepare_cached(&sql)?;

@@ -118,9 +118,10 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Connects to PostgreSQL at `url` (which may hold a password: errors never show it).
-    pub fn open_postgres(url: &str) -> Result<Connection> {
-        Postgres::connect(url).map(|postgres| Connection::Postgres(Box::new(postgres)))
+    /// Connects to PostgreSQL at `url` (which may hold a password: errors never show it);
+    /// row locks are waited for up to `busy_timeout`.
+    pub fn open_postgres(url: &str, busy_timeout: std::time::Duration) -> Result<Connection> {
+        Postgres::connect(url, busy_timeout).map(|postgres| Connection::Postgres(Box::new(postgres)))
     }
 
     /// Whether this is a PostgreSQL connection.
@@ -239,11 +240,14 @@ impl fmt::Debug for Transaction<'_> {
 impl Transaction<'_> {
     /// Commits.
     pub fn commit(mut self) -> Result<()> {
-        self.finished = true;
-        match self.conn {
+        let committed = match self.conn {
             Connection::Sqlite(conn) => conn.execute_batch("COMMIT"),
             Connection::Postgres(conn) => conn.end("COMMIT"),
-        }
+        };
+        // A COMMIT that failed may leave SQLite's transaction open (busy, a full
+        // disk): dropping `self` unfinished rolls it back.
+        self.finished = committed.is_ok();
+        committed
     }
 
     /// Rolls back.
@@ -486,40 +490,90 @@ impl Row<'_> {
 }
 
 /// A PostgreSQL URL as errors and logs show it: the password replaced by `***`, both in
-/// the authority (`user:secret@host`) and as a `password=` parameter.
+/// the user information (`user:secret@host`: everything up to the first `@` is user
+/// information, as the client reads it, so a password may hold `/` or `?`) and as any
+/// parameter whose name, percent-decoded, contains `password`.
 pub fn redacted(url: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None => (url, None),
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let rest = match rest.split_once('@') {
+        Some((userinfo, after)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{after}"),
+            None => format!("{userinfo}@{after}"),
+        },
+        None => rest.to_string(),
     };
-    let head = match head.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(at) => rest.split_at(at),
-                None => (rest, ""),
-            };
-            let authority = match authority.rsplit_once('@') {
-                Some((userinfo, host)) => match userinfo.split_once(':') {
-                    Some((user, _)) => format!("{user}:***@{host}"),
-                    None => authority.to_string(),
-                },
-                None => authority.to_string(),
-            };
-            format!("{scheme}://{authority}{path}")
-        }
-        None => head.to_string(),
+    let (head, query) = match rest.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (rest.as_str(), None),
     };
     match query {
         Some(query) => {
             let pairs: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    Some((key, _)) if percent_decoded(key).to_ascii_lowercase().contains("password") => {
+                        format!("{key}=***")
+                    }
                     _ => pair.to_string(),
                 })
                 .collect();
-            format!("{head}?{}", pairs.join("&"))
+            format!("{scheme}://{head}?{}", pairs.join("&"))
         }
-        None => head,
+        None => format!("{scheme}://{head}"),
+    }
+}
+
+/// `%XX` escapes decoded (bytes that do not make UTF-8 are kept as they are written).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[at] == b'%'
+            && let (Some(high), Some(low)) =
+                (bytes.get(at + 1).copied().and_then(hex), bytes.get(at + 2).copied().and_then(hex))
+        {
+            out.push((high * 16 + low) as u8);
+            at += 3;
+        } else {
+            out.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
+}
+
+/// `url` with its scheme in lower case: the client knows `postgres://` and
+/// `postgresql://` only in lower case, and mpwatch accepts any case.
+pub fn normalized_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_never_show() {
+        for (url, shown) in [
+            ("postgres://ana:s3cret@db.example:5432/mpwatch", "postgres://ana:***@db.example:5432/mpwatch"),
+            ("postgres://ana:s3cret@db.example", "postgres://ana:***@db.example"),
+            (
+                "postgresql://ana@db/mpwatch?password=s3cret&sslmode=disable",
+                "postgresql://ana@db/mpwatch?password=***&sslmode=disable",
+            ),
+            ("postgresql:///mpwatch?host=/tmp/pg&user=postgres", "postgresql:///mpwatch?host=/tmp/pg&user=postgres"),
+            ("postgres://a:s3cret/x@h/db", "postgres://a:***@h/db"),
+            ("postgres://a:s3cret?x@h/db", "postgres://a:***@h/db"),
+            ("postgres://a:p@ss@h/db", "postgres://a:***@ss@h/db"),
+            ("postgres://h/db?pass%77ord=s3cret&sslpassword=s3cret", "postgres://h/db?pass%77ord=***&sslpassword=***"),
+        ] {
+            assert_eq!(redacted(url), shown);
+            assert!(!redacted(url).contains("s3cret"));
+        }
     }
 }

@@ -34,10 +34,13 @@ impl fmt::Display for PostgresError {
 impl std::error::Error for PostgresError {}
 
 impl PostgresError {
-    /// Another transaction held what this one needed (a serialization failure, a
-    /// deadlock, a lock timeout): the work can be tried again, as with SQLite's busy.
+    /// Another transaction held or changed what this one needed (a serialization
+    /// failure, a deadlock, a lock timeout, a unique row it inserted first): the work
+    /// can be tried again, as with SQLite's busy.
     pub fn is_busy(&self) -> bool {
-        matches!(self.code.as_deref(), Some("40001" | "40P01" | "55P03"))
+        // 23505: another node inserted the same row (an article, an account) between
+        // this one's read and its insert; tried again, the read finds it.
+        matches!(self.code.as_deref(), Some("40001" | "40P01" | "55P03" | "23505"))
     }
 }
 
@@ -72,6 +75,13 @@ fn failed(sql: &str, error: postgres::Error) -> rusqlite::Error {
 fn unsupported(message: String) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(PostgresError { message, code: None }))
 }
+
+/// How long connecting may take unless the URL says (`connect_timeout`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Prepared statements kept per connection; beyond it the cache starts again (dynamic
+/// statements of feeds, search and exports would otherwise pile up on the server).
+const STATEMENT_CACHE: usize = 512;
 
 /// A job for the connection's thread.
 type Job = Box<dyn FnOnce(&mut Session) + Send>;
@@ -111,8 +121,17 @@ impl Drop for Postgres {
 }
 
 impl Postgres {
-    pub(crate) fn connect(url: &str) -> Result<Postgres> {
-        let config: postgres::Config = url.parse().map_err(wrap)?;
+    /// Connects (giving up after [`CONNECT_TIMEOUT`]); a row lock another session holds
+    /// is waited for up to `busy_timeout`, then the statement fails as busy (as with
+    /// SQLite's busy timeout).
+    pub(crate) fn connect(url: &str, busy_timeout: std::time::Duration) -> Result<Postgres> {
+        let mut config: postgres::Config = super::normalized_url(url).parse().map_err(wrap)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // Added to the URL's own `options` (a search_path, say), not in their place.
+        let options = format!("{} -c lock_timeout={}", config.get_options().unwrap_or(""), busy_timeout.as_millis());
+        config.options(options.trim());
         let (jobs, receiver) = mpsc::channel::<Job>();
         let (ready, connected) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -192,6 +211,10 @@ impl Postgres {
     /// written), REPEATABLE READ for reads (every query sees one snapshot, as a SQLite
     /// read transaction does).
     pub(crate) fn begin(&self, write: bool) -> Result<()> {
+        if self.in_transaction.get() {
+            // PostgreSQL would only warn, and the inner commit would end the outer work.
+            return Err(unsupported("a transaction inside a transaction".into()));
+        }
         self.execute_batch(if write { "BEGIN" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ" })?;
         self.set_in_transaction(true)
     }
@@ -283,6 +306,9 @@ impl Session {
             Some(Err(error)) => return Err(failed(sql, error)),
             None => unreachable!("at least one attempt"),
         };
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
         self.statements.insert(sql.to_string(), statement.clone());
         Ok(statement)
     }

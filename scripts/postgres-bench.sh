@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Issue 15's figures for one node: the same crawl into SQLite and into PostgreSQL, and
+# `db copy` of a history both ways. Needs release binaries (cargo build --release) and
+# a PostgreSQL cluster (MPWATCH_TEST_POSTGRES_URL, e.g. from
+# `eval "$(scripts/postgres-throwaway.sh start)"`); talks to the simulator on loopback
+# only.
+#
+#   scripts/postgres-bench.sh crawl ACCOUNTS DAYS    # sim world, limits lifted, feeds off
+#   scripts/postgres-bench.sh copy FILE.db           # FILE.db -> PostgreSQL -> SQLite
+#
+# Prints wall time, CPU seconds and peak RSS of each run (GNU time), and the articles
+# stored; each side starts from the same copy of the world's database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mpwatch=$PWD/target/release/mpwatch
+url=${MPWATCH_TEST_POSTGRES_URL:?set MPWATCH_TEST_POSTGRES_URL (scripts/postgres-throwaway.sh start)}
+work=$(mktemp -d /tmp/mpwatch-pgbench.XXXXXX)
+trap 'kill "${sim_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# A new database on the cluster, named NAME; prints its URL.
+new_database() {
+    psql "$url" -qc "DROP DATABASE IF EXISTS $1" -qc "CREATE DATABASE $1" >/dev/null
+    echo "$url" | sed -E "s#(postgres(ql)?://[^/]*/)[^?]*#\1$1#"
+}
+
+timed() {
+    local label=$1
+    shift
+    /usr/bin/time -f "$label: %e s wall, %U s user + %S s system, %M KB peak" "$@" >"$work/out" 2>"$work/err" \
+        || { cat "$work/err" >&2; exit 1; }
+    grep -E "wall" "$work/err"
+}
+
+case ${1:-} in
+crawl)
+    accounts=${2:?accounts} days=${3:?days}
+    "$mpwatch" sim --listen 127.0.0.1:0 --accounts "$accounts" --days "$days" --page-bytes 20000 \
+        --write-config "$work/w" >"$work/sim.out" 2>/dev/null &
+    sim_pid=$!
+    until grep -q '^serving' "$work/sim.out" 2>/dev/null; do sleep 0.1; done
+    base=$(sed -n 's/^WeChat simulator at //p' "$work/sim.out")
+    # The world stands still while both sides crawl it, and both find articles through
+    # the list API only (as bench/run.sh's crawl benchmark).
+    now=$(curl -s "$base/__sim/clock" | python3 -c 'import json,sys; print(json.load(sys.stdin)["now"])')
+    curl -s -X PUT -H 'content-type: application/json' -d "{\"mode\":\"fixed\",\"at\":$now}" "$base/__sim/clock" >/dev/null
+    sqlite3 "$work/w/mpwatch.db" "UPDATE account_sources SET enabled = 0 WHERE kind = 'feed'"
+    python3 - "$work/w/mpwatch.toml" <<'EOF'
+import re, sys
+path = sys.argv[1]
+text = open(path).read()
+for cls in ("article_page", "list_api", "count_api", "feed"):
+    def lift(match):
+        body = re.sub(r"^interval = .*$", 'interval = "1us"', match.group(2), flags=re.M)
+        return match.group(1) + re.sub(r"^burst = .*$", "burst = 100000", body, flags=re.M)
+    text = re.sub(rf"^(\[rate_limits\.{cls}\]\n)(.*?)(?=^\[|\Z)", lift, text, flags=re.M | re.S)
+open(path, "w").write(text)
+EOF
+    cp "$work/w/mpwatch.db" "$work/sqlite.db"
+    target=$(new_database mpwatch_bench_crawl)
+    "$mpwatch" db copy --from "$work/w/mpwatch.db" --to "$target" >/dev/null
+    timed "crawl into SQLite" "$mpwatch" --config "$work/w/mpwatch.toml" --db "$work/sqlite.db" crawl
+    timed "crawl into PostgreSQL" "$mpwatch" --config "$work/w/mpwatch.toml" --db "$target" crawl
+    echo "articles: SQLite $(sqlite3 "$work/sqlite.db" 'SELECT count(*) FROM articles'), PostgreSQL $(psql "$target" -Atc 'SELECT count(*) FROM articles')"
+    echo "snapshots: SQLite $(sqlite3 "$work/sqlite.db" 'SELECT count(*) FROM metric_snapshots'), PostgreSQL $(psql "$target" -Atc 'SELECT count(*) FROM metric_snapshots')"
+    ;;
+copy)
+    file=${2:?FILE.db}
+    target=$(new_database mpwatch_bench_copy)
+    timed "db copy SQLite -> PostgreSQL" "$mpwatch" db copy --from "$file" --to "$target"
+    timed "db copy PostgreSQL -> SQLite" "$mpwatch" db copy --from "$target" --to "$work/back.db"
+    echo "sizes: SQLite $(stat -c %s "$file") bytes, PostgreSQL $(psql "$target" -Atc 'SELECT pg_database_size(current_database())') bytes"
+    psql "$target" -Atc "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 2 DESC LIMIT 6"
+    ;;
+*)
+    echo "usage: $0 crawl ACCOUNTS DAYS | copy FILE.db" >&2
+    exit 2
+    ;;
+esac
