@@ -24,8 +24,9 @@ pub struct GlobalArgs {
     /// Config file [default: mpwatch.toml in ., ~/.config/mpwatch/, /etc/mpwatch/]
     #[arg(long, global = true, env = "MPWATCH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Database file [default: the config's `database`, else ./mpwatch.db]
-    #[arg(long, global = true, env = "MPWATCH_DB", value_name = "FILE")]
+    /// Database: a SQLite file or a postgres:// URL [default: the config's `database`,
+    /// else ./mpwatch.db]
+    #[arg(long, global = true, env = "MPWATCH_DB", value_name = "FILE|URL")]
     pub db: Option<PathBuf>,
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]

@@ -39,6 +39,18 @@ impl AppContext {
             None => Config::default(),
         };
         let db_path = config::resolve_database(global.db.as_deref(), &config);
+        // A URL of another scheme (a typo of postgres://, sqlite://) would become a file
+        // named after it, password and all.
+        if let Some(text) = db_path.to_str()
+            && let Some((scheme, _)) = text.split_once("://")
+            && !config::is_postgres_url(text)
+            && !scheme.contains('/')
+        {
+            anyhow::bail!(
+                "the database {} has the scheme {scheme}://, which mpwatch does not know: give a SQLite file path or a postgres:// URL",
+                mpwatch_store::sql::redacted(text)
+            );
+        }
         // libpq's key=value form ("host=db user=u password=...") would be taken for a
         // file name, and shown as one.
         if let Some(text) = db_path.to_str()

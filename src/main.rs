@@ -105,7 +105,10 @@ fn init_logging(global: &cli::GlobalArgs, command: &cli::Command) {
         (false, 2) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // The PostgreSQL client logs every statement and poll at debug and trace: only its
+    // warnings unless RUST_LOG asks for more.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},tokio_postgres=warn,postgres=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

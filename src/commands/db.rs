@@ -39,6 +39,17 @@ pub fn run(context: &AppContext, command: &DbCommand) -> Result<()> {
             print_tables(&database.to_string(), &tables, *json)?;
         }
         DbCommand::Copy { from, to, json } => {
+            for database in [from, to] {
+                if let Some((scheme, _)) = database.split_once("://")
+                    && !mpwatch_core::config::is_postgres_url(database)
+                    && !scheme.contains('/')
+                {
+                    anyhow::bail!(
+                        "{} has the scheme {scheme}://, which mpwatch does not know: give a SQLite file path or a postgres:// URL",
+                        mpwatch_store::sql::redacted(database)
+                    );
+                }
+            }
             let (from, to) = (Endpoint::parse(from), Endpoint::parse(to));
             let report = mpwatch_pg::copy::copy(&from, &to, busy_timeout)?;
             print_tables(&to.to_string(), &report.tables, *json)?;

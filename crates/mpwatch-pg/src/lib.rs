@@ -31,12 +31,12 @@ pub use mpwatch_store::LATEST_SCHEMA_VERSION;
 #[non_exhaustive]
 pub enum PgError {
     /// PostgreSQL (or the connection to it) failed while doing `context`.
-    #[error("{context}: {}", describe(source))]
+    #[error("{context}: {}", describe(error))]
     Postgres {
         /// What the store was doing.
         context: String,
-        /// The client's error.
-        source: postgres::Error,
+        /// The client's error (described in the message, so not a second cause).
+        error: postgres::Error,
     },
     /// The database setting is not a URL the client understands.
     #[error("cannot read the PostgreSQL URL {target}: {message}")]
@@ -123,7 +123,7 @@ pub(crate) trait Context<T> {
 
 impl<T> Context<T> for std::result::Result<T, postgres::Error> {
     fn context(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| PgError::Postgres { context: context(), source })
+        self.map_err(|error| PgError::Postgres { context: context(), error })
     }
 }
 

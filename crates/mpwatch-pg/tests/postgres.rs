@@ -106,10 +106,31 @@ fn a_read_only_open_refuses_an_empty_database_and_another_programs() {
     let mut admin = postgres::Client::connect(database.url(), postgres::NoTls).expect("connect");
     admin.batch_execute("CREATE TABLE invoices (id int)").expect("foreign table");
     let error = PgStore::open(database.url(), OpenMode::Migrate).expect_err("foreign");
-    assert!(matches!(error, PgError::Sqlite(mpwatch_store::StoreError::Foreign { tables: 1, .. })), "{error}");
+    assert!(matches!(error, PgError::Sqlite(mpwatch_store::StoreError::ForeignPostgres { tables: 1, .. })), "{error}");
     let tables: i64 =
         admin.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[]).expect("count").get(0);
     assert_eq!(tables, 1, "another program's database is left as it is");
+}
+
+/// A role that owns its database but is no superuser migrates it (pg_trgm is trusted);
+/// the schema of another role's database it may not write is refused in one line.
+#[test]
+fn a_database_owner_migrates_without_being_superuser() {
+    let Some(database) = TestDatabase::create("a_database_owner_migrates_without_being_superuser") else {
+        return;
+    };
+    let mut admin = postgres::Client::connect(database.url(), postgres::NoTls).expect("connect");
+    let role = format!("mpwatch_owner_{}", std::process::id());
+    admin.batch_execute(&format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN")).expect("role");
+    let name = database.url().split("///").nth(1).and_then(|rest| rest.split('?').next()).expect("database name");
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} OWNER TO {role}; ALTER SCHEMA public OWNER TO {role}"))
+        .expect("owner");
+    let as_owner = database.url().replace("user=postgres", &format!("user={role}"));
+    let mut store = PgStore::open(&as_owner, OpenMode::Migrate).expect("the owner migrates");
+    assert_eq!(store.schema_version().expect("version"), mpwatch_store::LATEST_SCHEMA_VERSION);
+    drop(store);
+    drop(admin);
 }
 
 #[test]

@@ -404,14 +404,19 @@ JOIN index_periods p USING (account_id, period_kind, period_start)
 JOIN accounts a ON a.id = v.account_id;
 
 -- Search without FTS5: trigram indexes answer `ILIKE '%word%'` when the server has the
--- pg_trgm extension (Debian's postgresql package does; it is a trusted extension, so
--- the database's owner may create it). Without it, search reads the table.
+-- pg_trgm extension and mpwatch's role may use it (Debian's postgresql package has it;
+-- it is a trusted extension, so the database's owner may create it). Without it,
+-- search reads the table.
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm') THEN
-        CREATE EXTENSION IF NOT EXISTS pg_trgm;
-        CREATE INDEX articles_title_trigrams ON articles USING gin (title gin_trgm_ops);
-        CREATE INDEX articles_text_trigrams ON articles USING gin (content_text gin_trgm_ops);
+        BEGIN
+            CREATE EXTENSION IF NOT EXISTS pg_trgm;
+            CREATE INDEX articles_title_trigrams ON articles USING gin (title gin_trgm_ops);
+            CREATE INDEX articles_text_trigrams ON articles USING gin (content_text gin_trgm_ops);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'pg_trgm could not be created (%): search reads the articles without trigram indexes', SQLERRM;
+        END;
     END IF;
 END
 $$;

@@ -78,6 +78,22 @@ pub enum StoreError {
         /// The path.
         path: PathBuf,
     },
+    /// The PostgreSQL database has no mpwatch tables (read commands never create them).
+    #[error("database {target} has no mpwatch tables; create them with `mpwatch --db URL db migrate`")]
+    MissingPostgres {
+        /// The database, without its password.
+        target: String,
+    },
+    /// The PostgreSQL database's schema holds another program's tables.
+    #[error(
+        "database {target} is not an mpwatch database (its schema has {tables} tables of another program); mpwatch leaves it as it is: give mpwatch a database of its own, or a schema of its own (`?options=-csearch_path%3Dmpwatch` in the URL)"
+    )]
+    ForeignPostgres {
+        /// The database, without its password.
+        target: String,
+        /// Its tables.
+        tables: i64,
+    },
     /// The file is another program's SQLite database.
     #[error(
         "{path} is not an mpwatch database (it has {tables} tables of another program); mpwatch leaves it as it is (`mpwatch db migrate --adopt` adds mpwatch's tables to it)"
@@ -296,7 +312,7 @@ impl Store {
             postgres.with_client(move |client| migrate_postgres(client, &named)).map_err(on_thread)??;
         } else {
             match found {
-                0 => return Err(StoreError::Missing { path }),
+                0 => return Err(StoreError::MissingPostgres { target }),
                 found if found > LATEST_SCHEMA_VERSION => {
                     return Err(StoreError::NewerSchema {
                         path,

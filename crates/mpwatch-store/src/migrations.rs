@@ -126,7 +126,7 @@ pub fn migrate_postgres(client: &mut postgres::Client, target: &str) -> Result<(
             .and_then(|row| row.try_get(0))
             .map_err(fail("listing the tables".into()))?;
         if tables > 0 {
-            return Err(StoreError::Foreign { path, tables });
+            return Err(StoreError::ForeignPostgres { target: target.to_string(), tables });
         }
     }
     for (version, sql) in POSTGRES_MIGRATIONS.iter().filter(|(version, _)| *version > current) {

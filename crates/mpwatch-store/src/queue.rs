@@ -65,7 +65,8 @@ impl Tx<'_> {
         self.connection()
             .execute_cached(
                 "INSERT INTO work_queue (kind, target, priority, not_before, created_at, updated_at)
-                 SELECT DISTINCT 'page', url, 10, ?1, ?1, ?1 FROM articles WHERE status = 'pending'
+                 SELECT 'page', url, 10, ?1, ?1, ?1 FROM (SELECT DISTINCT url FROM articles WHERE status = 'pending') AS unfetched
+                 WHERE url IS NOT NULL
                  ON CONFLICT (kind, target) DO UPDATE SET
                     state = 'pending', attempts = 0, last_error = NULL,
                     not_before = excluded.not_before, updated_at = excluded.updated_at

@@ -189,7 +189,7 @@ fn render(page: &SearchPage) -> Markup {
         }
         @if !page.q.is_empty() {
             p.meta { (page.hits.len()) " results" @if page.hits.len() as i64 == LIMIT { " (the first " (LIMIT) ")" }
-                @if page.method == "like" { " · words of one or two characters only: titles and digests searched" } }
+                @if page.method == "like" { " · without the full-text index: each word looked for in titles and digests, and words of three characters or more also in the text" } }
             ol.hits { @for hit in &page.hits {
                 li {
                     a href=(format!("/article/{}", hit.id)) { (hit.title) }
