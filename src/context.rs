@@ -39,28 +39,8 @@ impl AppContext {
             None => Config::default(),
         };
         let db_path = config::resolve_database(global.db.as_deref(), &config);
-        // A URL of another scheme (a typo of postgres://, sqlite://) would become a file
-        // named after it, password and all.
-        if let Some(text) = db_path.to_str()
-            && let Some((scheme, _)) = text.split_once("://")
-            && !config::is_postgres_url(text)
-            && !scheme.contains('/')
-        {
-            anyhow::bail!(
-                "the database {} has the scheme {scheme}://, which mpwatch does not know: give a SQLite file path or a postgres:// URL",
-                mpwatch_store::sql::redacted(text)
-            );
-        }
-        // libpq's key=value form ("host=db user=u password=...") would be taken for a
-        // file name, and shown as one.
-        if let Some(text) = db_path.to_str()
-            && !config::is_postgres_url(text)
-            && text.contains('=')
-            && text.split_whitespace().count() > 1
-        {
-            anyhow::bail!(
-                "the database looks like a key=value connection string; give PostgreSQL as a URL: postgresql://USER@HOST/DATABASE"
-            );
+        if let Some(text) = db_path.to_str() {
+            mpwatch_store::sql::check_database_setting(text).map_err(anyhow::Error::msg)?;
         }
         Ok(AppContext { config_path, config, db_path })
     }

@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 use mpwatch_pg::copy::{Endpoint, TableReport};
-use mpwatch_pg::{OpenMode, PgStore};
 
 use crate::cli::DbCommand;
 use crate::context::AppContext;
@@ -13,26 +12,16 @@ pub fn run(context: &AppContext, command: &DbCommand) -> Result<()> {
     let busy_timeout = context.config.store.busy_timeout;
     match command {
         DbCommand::Path => println!("{}", context.database_display()),
-        DbCommand::Migrate { adopt } => match context.postgres_url() {
-            Some(url) => {
-                if *adopt {
-                    anyhow::bail!(
-                        "--adopt is for SQLite files; on PostgreSQL, give mpwatch a database or schema of its own"
-                    );
-                }
-                let mut store = PgStore::open(url, OpenMode::Migrate)?;
-                let version = store.schema_version()?;
-                println!("{}: schema version {version}", store.target());
+        DbCommand::Migrate { adopt } => {
+            if *adopt && context.postgres_url().is_some() {
+                anyhow::bail!(
+                    "--adopt is for SQLite files; on PostgreSQL, give mpwatch a database or schema of its own"
+                );
             }
-            None => {
-                let store = context.open_store_with(true, *adopt)?;
-                println!("{}: schema version {}", store.path().display(), store.schema_version()?);
-            }
-        },
-        DbCommand::Stats { json } => match context.postgres_url() {
-            Some(url) => postgres_stats(url, *json)?,
-            None => sqlite_stats(context, *json)?,
-        },
+            let store = context.open_store_with(true, *adopt)?;
+            println!("{}: schema version {}", store.path().display(), store.schema_version()?);
+        }
+        DbCommand::Stats { json } => stats(context, *json)?,
         DbCommand::Checksums { json } => {
             let database = Endpoint::parse(&context.db_path.to_string_lossy());
             let tables = mpwatch_pg::copy::checksums(&database, busy_timeout)?;
@@ -40,15 +29,7 @@ pub fn run(context: &AppContext, command: &DbCommand) -> Result<()> {
         }
         DbCommand::Copy { from, to, json } => {
             for database in [from, to] {
-                if let Some((scheme, _)) = database.split_once("://")
-                    && !mpwatch_core::config::is_postgres_url(database)
-                    && !scheme.contains('/')
-                {
-                    anyhow::bail!(
-                        "{} has the scheme {scheme}://, which mpwatch does not know: give a SQLite file path or a postgres:// URL",
-                        mpwatch_store::sql::redacted(database)
-                    );
-                }
+                mpwatch_store::sql::check_database_setting(database).map_err(anyhow::Error::msg)?;
             }
             let (from, to) = (Endpoint::parse(from), Endpoint::parse(to));
             let report = mpwatch_pg::copy::copy(&from, &to, busy_timeout)?;
@@ -65,41 +46,19 @@ pub fn run(context: &AppContext, command: &DbCommand) -> Result<()> {
     Ok(())
 }
 
-fn sqlite_stats(context: &AppContext, json: bool) -> Result<()> {
+fn stats(context: &AppContext, json: bool) -> Result<()> {
     let stats = context.open_store_read_only()?.stats()?;
     if json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
     } else {
         println!("database: {}", stats.path);
         println!("schema version: {}", stats.schema_version);
-        println!("file size: {} bytes (+ {} bytes write-ahead log)", stats.file_bytes, stats.wal_bytes);
-        for (table, rows) in &stats.tables {
-            println!("{table:<20} {rows:>10}");
+        if context.postgres_url().is_some() {
+            println!("database size: {} bytes", stats.file_bytes);
+        } else {
+            println!("file size: {} bytes (+ {} bytes write-ahead log)", stats.file_bytes, stats.wal_bytes);
         }
-    }
-    Ok(())
-}
-
-fn postgres_stats(url: &str, json: bool) -> Result<()> {
-    let mut store = PgStore::open(url, OpenMode::Existing)?;
-    let version = store.schema_version()?;
-    let tables = store.table_counts()?;
-    let bytes: i64 = store.client().query_one("SELECT pg_database_size(current_database())", &[])?.try_get(0)?;
-    if json {
-        let tables: serde_json::Map<String, serde_json::Value> =
-            tables.iter().map(|(table, rows)| (table.to_string(), (*rows).into())).collect();
-        let stats = serde_json::json!({
-            "database": store.target(),
-            "schema_version": version,
-            "database_bytes": bytes,
-            "tables": tables,
-        });
-        println!("{}", serde_json::to_string_pretty(&stats)?);
-    } else {
-        println!("database: {}", store.target());
-        println!("schema version: {version}");
-        println!("database size: {bytes} bytes");
-        for (table, rows) in &tables {
+        for (table, rows) in &stats.tables {
             println!("{table:<20} {rows:>10}");
         }
     }

@@ -129,16 +129,23 @@ pub fn copy(from: &Endpoint, to: &Endpoint, busy_timeout: Duration) -> Result<Co
         return Err(PgError::Copy(format!("db copy needs two databases; --from and --to both name {from}")));
     }
     let columns = reference_columns()?;
-    match from {
+    in_snapshot(from, busy_timeout, |source| copy_into(source, to, &columns, busy_timeout))
+}
+
+/// Runs `f` on `database` read in one snapshot: a SQLite read transaction, or a
+/// PostgreSQL `REPEATABLE READ` read-only one.
+fn in_snapshot<T>(
+    database: &Endpoint,
+    busy_timeout: Duration,
+    f: impl FnOnce(&mut dyn Side) -> Result<T>,
+) -> Result<T> {
+    match database {
         Endpoint::Sqlite(path) => {
             let store = mpwatch_store::Store::open_read_only(path, busy_timeout)?;
             let tx = sqlite_of(store.connection(), path)?
                 .unchecked_transaction()
                 .map_err(|error| sqlite_error(error, &format!("reading {}", path.display())))?;
-            let mut source = SqliteSide { conn: &tx, name: path.display().to_string() };
-            let report = copy_into(&mut source, to, &columns, busy_timeout);
-            drop(tx);
-            report
+            f(&mut SqliteSide { conn: &tx, name: path.display().to_string() })
         }
         Endpoint::Postgres(url) => {
             let mut store = PgStore::open(url, OpenMode::Existing)?;
@@ -150,8 +157,7 @@ pub fn copy(from: &Endpoint, to: &Endpoint, busy_timeout: Duration) -> Result<Co
                 .read_only(true)
                 .start()
                 .context(|| format!("reading {name}"))?;
-            let mut source = PgSide { tx: &mut tx, name };
-            copy_into(&mut source, to, &columns, busy_timeout)
+            f(&mut PgSide { tx: &mut tx, name })
         }
     }
 }
@@ -234,13 +240,10 @@ fn transfer(source: &mut dyn Side, destination: &mut dyn Side, columns: &Columns
     let mut tables = Vec::new();
     for table in TABLES {
         let wanted = &columns[table.name];
-        let mut from = Digest::default();
-        if table.made_by_migrations {
-            source.each_row(table.name, wanted, &mut |row| {
-                from.add(row);
-                Ok(())
-            })?;
+        let from = if table.made_by_migrations {
+            digest_of(source, table.name, wanted)?
         } else {
+            let mut from = Digest::default();
             let mut writer = destination.writer(table, wanted)?;
             source.each_row(table.name, wanted, &mut |row| {
                 from.add(row);
@@ -250,12 +253,9 @@ fn transfer(source: &mut dyn Side, destination: &mut dyn Side, columns: &Columns
             if table.identity {
                 destination.continue_ids(table.name)?;
             }
-        }
-        let mut to = Digest::default();
-        destination.each_row(table.name, wanted, &mut |row| {
-            to.add(row);
-            Ok(())
-        })?;
+            from
+        };
+        let to = digest_of(destination, table.name, wanted)?;
         if from != to {
             return Err(PgError::Copy(format!(
                 "{} differs after the copy: {} rows, checksum {} in {}; {} rows, checksum {} in {}; nothing was committed",
@@ -283,17 +283,13 @@ fn transfer(source: &mut dyn Side, destination: &mut dyn Side, columns: &Columns
 /// snapshot: what `db copy` compares, for checking two databases by hand.
 pub fn checksums(database: &Endpoint, busy_timeout: Duration) -> Result<Vec<TableReport>> {
     let columns = reference_columns()?;
-    let read = |side: &mut dyn Side| -> Result<Vec<TableReport>> {
+    in_snapshot(database, busy_timeout, |side| {
         TABLES
             .iter()
             .map(|table| {
                 let wanted = &columns[table.name];
                 side.check_columns(table.name, wanted)?;
-                let mut digest = Digest::default();
-                side.each_row(table.name, wanted, &mut |row| {
-                    digest.add(row);
-                    Ok(())
-                })?;
+                let digest = digest_of(side, table.name, wanted)?;
                 Ok(TableReport {
                     table: table.name,
                     rows: digest.rows,
@@ -302,28 +298,17 @@ pub fn checksums(database: &Endpoint, busy_timeout: Duration) -> Result<Vec<Tabl
                 })
             })
             .collect()
-    };
-    match database {
-        Endpoint::Sqlite(path) => {
-            let store = mpwatch_store::Store::open_read_only(path, busy_timeout)?;
-            let tx = sqlite_of(store.connection(), path)?
-                .unchecked_transaction()
-                .map_err(|error| sqlite_error(error, &format!("reading {}", path.display())))?;
-            read(&mut SqliteSide { conn: &tx, name: path.display().to_string() })
-        }
-        Endpoint::Postgres(url) => {
-            let mut store = PgStore::open(url, OpenMode::Existing)?;
-            let name = store.target().to_string();
-            let mut tx = store
-                .client()
-                .build_transaction()
-                .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .context(|| format!("reading {name}"))?;
-            read(&mut PgSide { tx: &mut tx, name })
-        }
-    }
+    })
+}
+
+/// The row count and checksum of `table` on `side`.
+fn digest_of(side: &mut dyn Side, table: &str, columns: &[(String, Kind)]) -> Result<Digest> {
+    let mut digest = Digest::default();
+    side.each_row(table, columns, &mut |row| {
+        digest.add(row);
+        Ok(())
+    })?;
+    Ok(digest)
 }
 
 /// A column's type, as the SQLite schema declares it.

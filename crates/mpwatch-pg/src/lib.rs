@@ -24,8 +24,6 @@ pub use mpwatch_store::test_database;
 
 use std::fmt;
 
-pub use mpwatch_store::LATEST_SCHEMA_VERSION;
-
 /// Errors from the PostgreSQL store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -45,38 +43,6 @@ pub enum PgError {
         target: String,
         /// Why.
         message: String,
-    },
-    /// The database was written by a newer mpwatch.
-    #[error(
-        "database {target} has schema version {found}, written by a newer mpwatch; this mpwatch ({app_version}) supports schema versions up to {supported}: upgrade mpwatch"
-    )]
-    NewerSchema {
-        /// The database, without its password.
-        target: String,
-        /// Its schema version.
-        found: i64,
-        /// The newest version this build knows.
-        supported: i64,
-        /// This build's version.
-        app_version: &'static str,
-    },
-    /// The database has no mpwatch schema and a read-only command cannot create it.
-    #[error("database {target} has no mpwatch tables; create them with `mpwatch --db URL db migrate`")]
-    Missing {
-        /// The database, without its password.
-        target: String,
-    },
-    /// The database has an older schema and a read-only command cannot migrate it.
-    #[error(
-        "database {target} has schema version {found}; this mpwatch reads version {supported}: run `mpwatch db migrate`"
-    )]
-    Outdated {
-        /// The database, without its password.
-        target: String,
-        /// Its schema version.
-        found: i64,
-        /// This build's version.
-        supported: i64,
     },
     /// Another live node already has this name.
     #[error(
@@ -158,9 +124,8 @@ impl PgStore {
     /// schema; with [`OpenMode::Existing`], checks that it is this build's.
     pub fn open(url: &str, mode: OpenMode) -> Result<PgStore> {
         let target = redacted(url);
-        let config: postgres::Config = mpwatch_store::sql::normalized_url(url)
-            .parse()
-            .map_err(|error: postgres::Error| PgError::BadUrl { target: target.clone(), message: describe(&error) })?;
+        let config = mpwatch_store::sql::client_config(url, mpwatch_core::config::DEFAULT_BUSY_TIMEOUT)
+            .map_err(|error| PgError::BadUrl { target: target.clone(), message: describe(&error) })?;
         let client =
             config.connect(postgres::NoTls).context(|| format!("connecting to PostgreSQL database {target}"))?;
         let mut store = PgStore { client, target };
@@ -168,22 +133,10 @@ impl PgStore {
             OpenMode::Migrate => mpwatch_store::migrate_postgres(&mut store.client, &store.target)?,
             OpenMode::Existing => {
                 let found = store.schema_version()?;
-                let target = store.target.clone();
-                match found {
-                    0 => return Err(PgError::Missing { target }),
-                    found if found > LATEST_SCHEMA_VERSION => {
-                        return Err(PgError::NewerSchema {
-                            target,
-                            found,
-                            supported: LATEST_SCHEMA_VERSION,
-                            app_version: env!("CARGO_PKG_VERSION"),
-                        });
-                    }
-                    found if found < LATEST_SCHEMA_VERSION => {
-                        return Err(PgError::Outdated { target, found, supported: LATEST_SCHEMA_VERSION });
-                    }
-                    _ => {}
+                if found == 0 {
+                    return Err(mpwatch_store::StoreError::MissingPostgres { target: store.target.clone() }.into());
                 }
+                mpwatch_store::require_this_schema(found, std::path::Path::new(&store.target))?;
             }
         }
         Ok(store)
@@ -203,21 +156,6 @@ impl PgStore {
     /// The connection, for what the store does not wrap.
     pub fn client(&mut self) -> &mut postgres::Client {
         &mut self.client
-    }
-
-    /// Row counts of mpwatch's tables, in the order of [`copy::TABLES`].
-    pub fn table_counts(&mut self) -> Result<Vec<(&'static str, i64)>> {
-        copy::TABLES
-            .iter()
-            .map(|table| {
-                let rows: i64 = self
-                    .client
-                    .query_one(&format!("SELECT count(*) FROM {}", table.name), &[])
-                    .and_then(|row| row.try_get(0))
-                    .context(|| format!("counting rows of {}", table.name))?;
-                Ok((table.name, rows))
-            })
-            .collect()
     }
 }
 

@@ -102,7 +102,7 @@ fn a_read_only_open_refuses_an_empty_database_and_another_programs() {
         return;
     };
     let error = PgStore::open(database.url(), OpenMode::Existing).expect_err("empty");
-    assert!(matches!(error, PgError::Missing { .. }), "{error}");
+    assert!(matches!(error, PgError::Sqlite(mpwatch_store::StoreError::MissingPostgres { .. })), "{error}");
     let mut admin = postgres::Client::connect(database.url(), postgres::NoTls).expect("connect");
     admin.batch_execute("CREATE TABLE invoices (id int)").expect("foreign table");
     let error = PgStore::open(database.url(), OpenMode::Migrate).expect_err("foreign");

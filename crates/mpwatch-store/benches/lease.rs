@@ -59,6 +59,18 @@ fn postgres_queue(future: usize) -> Option<(TestDatabase, Store)> {
     Some((database, fill(store, future)))
 }
 
+/// One lease of 16 items of any kind, given back at once, in one write transaction.
+fn lease_16_and_release(store: &mut Store) -> usize {
+    store
+        .write(|tx| {
+            let items = tx.lease_work(&["page", "metrics", "discover"], 16, NOW + 600, NOW)?;
+            let ids: Vec<i64> = items.iter().map(|item| item.id).collect();
+            tx.release_work(&ids, NOW)?;
+            Ok(items.len())
+        })
+        .expect("lease")
+}
+
 /// The statement leasing used before: the first 16 of every ready item, sorted.
 const SORTED_QUERY: &str = "UPDATE work_queue SET state = 'leased', lease_until = ?1 + 600, attempts = attempts + 1
     WHERE id IN (
@@ -74,16 +86,7 @@ fn lease(c: &mut Criterion) {
     for future in [10_000usize, 100_000, 1_000_000] {
         let (_dir, mut store) = queue(future);
         group.bench_with_input(BenchmarkId::new("index_ranges", future), &future, |b, _| {
-            b.iter(|| {
-                store
-                    .write(|tx| {
-                        let items = tx.lease_work(&["page", "metrics", "discover"], 16, NOW + 600, NOW)?;
-                        let ids: Vec<i64> = items.iter().map(|item| item.id).collect();
-                        tx.release_work(&ids, NOW)?;
-                        Ok(items.len())
-                    })
-                    .expect("lease")
-            })
+            b.iter(|| lease_16_and_release(&mut store))
         });
         group.bench_with_input(BenchmarkId::new("sorted_query", future), &future, |b, _| {
             b.iter(|| {
@@ -109,16 +112,7 @@ fn lease(c: &mut Criterion) {
     for future in [10_000usize, 100_000] {
         let Some((_database, mut store)) = postgres_queue(future) else { break };
         group.bench_with_input(BenchmarkId::new("lease_16_skip_locked", future), &future, |b, _| {
-            b.iter(|| {
-                store
-                    .write(|tx| {
-                        let items = tx.lease_work(&["page", "metrics", "discover"], 16, NOW + 600, NOW)?;
-                        let ids: Vec<i64> = items.iter().map(|item| item.id).collect();
-                        tx.release_work(&ids, NOW)?;
-                        Ok(items.len())
-                    })
-                    .expect("lease")
-            })
+            b.iter(|| lease_16_and_release(&mut store))
         });
         // What a worker pays per item: lease one, acknowledge it, in two transactions.
         group.bench_with_input(BenchmarkId::new("lease_1_and_ack", future), &future, |b, _| {

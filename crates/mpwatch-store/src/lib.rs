@@ -277,18 +277,7 @@ impl Store {
         match version {
             0 if tables > 0 => return Err(StoreError::Foreign { path: path.to_path_buf(), tables }),
             0 => return Err(StoreError::Missing { path: path.to_path_buf() }),
-            found if found > LATEST_SCHEMA_VERSION => {
-                return Err(StoreError::NewerSchema {
-                    path: path.to_path_buf(),
-                    found,
-                    supported: LATEST_SCHEMA_VERSION,
-                    app_version: env!("CARGO_PKG_VERSION"),
-                });
-            }
-            found if found < LATEST_SCHEMA_VERSION => {
-                return Err(StoreError::Outdated { path: path.to_path_buf(), found, supported: LATEST_SCHEMA_VERSION });
-            }
-            _ => {}
+            found => require_this_schema(found, path)?,
         }
         conn.execute_batch("PRAGMA query_only = ON").context(describe)?;
         Ok(Store { conn: Connection::Sqlite(conn), path: path.to_path_buf(), location: Location(path.to_path_buf()) })
@@ -313,18 +302,7 @@ impl Store {
         } else {
             match found {
                 0 => return Err(StoreError::MissingPostgres { target }),
-                found if found > LATEST_SCHEMA_VERSION => {
-                    return Err(StoreError::NewerSchema {
-                        path,
-                        found,
-                        supported: LATEST_SCHEMA_VERSION,
-                        app_version: env!("CARGO_PKG_VERSION"),
-                    });
-                }
-                found if found < LATEST_SCHEMA_VERSION => {
-                    return Err(StoreError::Outdated { path, found, supported: LATEST_SCHEMA_VERSION });
-                }
-                _ => {}
+                found => require_this_schema(found, &path)?,
             }
             if open == Open::ReadOnly {
                 conn.execute_batch("SET default_transaction_read_only = on")
@@ -459,6 +437,23 @@ fn schema_of(conn: &rusqlite::Connection) -> rusqlite::Result<(i64, i64)> {
         |row| row.get(0),
     )?;
     Ok((version, tables))
+}
+
+/// Fails unless `found` (a database's schema version, not 0) is the one this build
+/// reads: newer is refused, older must be migrated first.
+pub fn require_this_schema(found: i64, path: &Path) -> Result<()> {
+    if found > LATEST_SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            supported: LATEST_SCHEMA_VERSION,
+            app_version: env!("CARGO_PKG_VERSION"),
+        });
+    }
+    if found < LATEST_SCHEMA_VERSION {
+        return Err(StoreError::Outdated { path: path.to_path_buf(), found, supported: LATEST_SCHEMA_VERSION });
+    }
+    Ok(())
 }
 
 /// How [`Store::open_postgres`] treats the schema.

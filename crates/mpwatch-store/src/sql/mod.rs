@@ -22,7 +22,7 @@ pub mod translate;
 use std::fmt;
 
 use postgres_backend::{Postgres, PostgresRows};
-pub use postgres_backend::{PostgresError, wrap as wrap_postgres};
+pub use postgres_backend::{PostgresError, client_config, wrap as wrap_postgres};
 pub use rusqlite::types::{FromSql, ToSql, ValueRef};
 pub use rusqlite::{OptionalExtension, Result, params};
 
@@ -181,7 +181,9 @@ impl Connection {
     /// Prepares a statement (for SQLite; PostgreSQL prepares through the cache).
     pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
         match self {
-            Connection::Sqlite(conn) => conn.prepare(sql).map(Statement::Sqlite),
+            Connection::Sqlite(conn) => {
+                conn.prepare(sql).map(|statement| Statement::Sqlite(SqliteStatement::Plain(statement)))
+            }
             Connection::Postgres(conn) => Ok(Statement::Postgres { conn, sql: sql.to_string() }),
         }
     }
@@ -189,7 +191,9 @@ impl Connection {
     /// Prepares a statement once per connection and reuses it.
     pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
         match self {
-            Connection::Sqlite(conn) => conn.prepare_cached(sql).map(Statement::SqliteCached),
+            Connection::Sqlite(conn) => {
+                conn.prepare_cached(sql).map(|statement| Statement::Sqlite(SqliteStatement::Cached(statement)))
+            }
             Connection::Postgres(conn) => Ok(Statement::Postgres { conn, sql: sql.to_string() }),
         }
     }
@@ -284,10 +288,8 @@ impl std::ops::Deref for Transaction<'_> {
 
 /// A prepared statement.
 pub enum Statement<'c> {
-    /// rusqlite's statement.
-    Sqlite(rusqlite::Statement<'c>),
-    /// rusqlite's statement from the connection's cache.
-    SqliteCached(rusqlite::CachedStatement<'c>),
+    /// rusqlite's statement (from the connection's cache or not).
+    Sqlite(SqliteStatement<'c>),
     /// A statement of the PostgreSQL connection (prepared once, through its cache).
     Postgres {
         /// The connection.
@@ -297,20 +299,40 @@ pub enum Statement<'c> {
     },
 }
 
-impl<'c> Statement<'c> {
-    fn sqlite(&mut self) -> Option<&mut rusqlite::Statement<'c>> {
+/// rusqlite's statement, prepared once or taken from the connection's cache.
+pub enum SqliteStatement<'c> {
+    /// Prepared for this use.
+    Plain(rusqlite::Statement<'c>),
+    /// From the connection's cache (goes back to it when dropped).
+    Cached(rusqlite::CachedStatement<'c>),
+}
+
+impl<'c> std::ops::Deref for SqliteStatement<'c> {
+    type Target = rusqlite::Statement<'c>;
+
+    fn deref(&self) -> &rusqlite::Statement<'c> {
         match self {
-            Statement::Sqlite(statement) => Some(statement),
-            Statement::SqliteCached(statement) => Some(statement),
-            Statement::Postgres { .. } => None,
+            SqliteStatement::Plain(statement) => statement,
+            SqliteStatement::Cached(statement) => statement,
         }
     }
+}
 
+impl std::ops::DerefMut for SqliteStatement<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            SqliteStatement::Plain(statement) => statement,
+            SqliteStatement::Cached(statement) => statement,
+        }
+    }
+}
+
+impl Statement<'_> {
     /// Runs it, returning the rows it changed.
     pub fn execute(&mut self, params: impl Params) -> Result<usize> {
         params.with_slice(|params| match self {
+            Statement::Sqlite(statement) => statement.execute(params),
             Statement::Postgres { conn, sql } => conn.execute(sql, params),
-            sqlite => sqlite.sqlite().map_or(Ok(0), |statement| statement.execute(params)),
         })
     }
 
@@ -320,34 +342,25 @@ impl<'c> Statement<'c> {
         F: FnOnce(&Row<'_>) -> Result<T>,
     {
         params.with_slice(|params| match self {
+            Statement::Sqlite(statement) => statement.query_row(params, |row| f(&Row::Sqlite(row))),
             Statement::Postgres { conn, sql } => match conn.query(sql, params)?.first() {
                 Some(values) => f(&Row::Postgres(values)),
-                None => Err(rusqlite::Error::QueryReturnedNoRows),
-            },
-            sqlite => match sqlite.sqlite() {
-                Some(statement) => statement.query_row(params, |row| f(&Row::Sqlite(row))),
                 None => Err(rusqlite::Error::QueryReturnedNoRows),
             },
         })
     }
 
     /// Every row through `f`, lazily on SQLite (rows are read as the iterator is).
-    pub fn query_map<'s, T, F>(&'s mut self, params: impl Params, mut f: F) -> Result<MappedRows<'s, T>>
+    pub fn query_map<T, F>(&mut self, params: impl Params, mut f: F) -> Result<MappedRows<'_, T, F>>
     where
-        F: FnMut(&Row<'_>) -> Result<T> + 's,
+        F: FnMut(&Row<'_>) -> Result<T>,
     {
         params.with_slice(move |params| match self {
+            Statement::Sqlite(statement) => Ok(MappedRows::Sqlite { rows: statement.query(params)?, map: f }),
             Statement::Postgres { conn, sql } => {
                 let rows = conn.query(sql, params)?;
                 let mapped: Vec<Result<T>> = rows.iter().map(|values| f(&Row::Postgres(values))).collect();
-                Ok(MappedRows { inner: MappedInner::Postgres(mapped.into_iter()) })
-            }
-            sqlite => {
-                let Some(statement) = sqlite.sqlite() else { unreachable!("a SQLite statement") };
-                let rows = statement.query(params)?;
-                Ok(MappedRows {
-                    inner: MappedInner::Sqlite(Box::new(SqliteMapped { rows, map: Box::new(move |row| f(row)) })),
-                })
+                Ok(MappedRows::Postgres(mapped.into_iter()))
             }
         })
     }
@@ -355,67 +368,60 @@ impl<'c> Statement<'c> {
     /// The rows, to walk with [`Rows::next`].
     pub fn query(&mut self, params: impl Params) -> Result<Rows<'_>> {
         params.with_slice(move |params| match self {
+            Statement::Sqlite(statement) => statement.query(params).map(Rows::Sqlite),
             Statement::Postgres { conn, sql } => Ok(Rows::Postgres(PostgresRows::new(conn.query(sql, params)?))),
-            sqlite => {
-                let Some(statement) = sqlite.sqlite() else { unreachable!("a SQLite statement") };
-                statement.query(params).map(Rows::Sqlite)
-            }
         })
     }
 
     /// Whether the query returns a row.
     pub fn exists(&mut self, params: impl Params) -> Result<bool> {
         params.with_slice(|params| match self {
+            Statement::Sqlite(statement) => statement.exists(params),
             Statement::Postgres { conn, sql } => Ok(!conn.query(sql, params)?.is_empty()),
-            sqlite => sqlite.sqlite().map_or(Ok(false), |statement| statement.exists(params)),
         })
     }
 
     /// The number of columns it returns.
     pub fn column_count(&mut self) -> usize {
         match self {
+            Statement::Sqlite(statement) => statement.column_count(),
             Statement::Postgres { conn, sql } => conn.column_count(sql).unwrap_or(0),
-            sqlite => sqlite.sqlite().map_or(0, |statement| statement.column_count()),
         }
     }
 
     /// The number of parameters it takes.
     pub fn parameter_count(&mut self) -> usize {
         match self {
+            Statement::Sqlite(statement) => statement.parameter_count(),
             Statement::Postgres { conn, sql } => conn.parameter_count(sql).unwrap_or(0),
-            sqlite => sqlite.sqlite().map_or(0, |statement| statement.parameter_count()),
         }
     }
 }
 
-type RowMap<'s, T> = Box<dyn FnMut(&Row<'_>) -> Result<T> + 's>;
-
-struct SqliteMapped<'s, T> {
-    rows: rusqlite::Rows<'s>,
-    map: RowMap<'s, T>,
-}
-
-enum MappedInner<'s, T> {
-    Sqlite(Box<SqliteMapped<'s, T>>),
+/// The rows of [`Statement::query_map`], each through the mapping function.
+pub enum MappedRows<'s, T, F> {
+    /// rusqlite's rows, mapped as they are read.
+    Sqlite {
+        /// The rows.
+        rows: rusqlite::Rows<'s>,
+        /// The mapping function.
+        map: F,
+    },
+    /// PostgreSQL's rows, read whole and mapped.
     Postgres(std::vec::IntoIter<Result<T>>),
 }
 
-/// The rows of [`Statement::query_map`], each through the mapping function.
-pub struct MappedRows<'s, T> {
-    inner: MappedInner<'s, T>,
-}
-
-impl<T> Iterator for MappedRows<'_, T> {
+impl<T, F: FnMut(&Row<'_>) -> Result<T>> Iterator for MappedRows<'_, T, F> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
-        match &mut self.inner {
-            MappedInner::Sqlite(mapped) => match mapped.rows.next() {
-                Ok(Some(row)) => Some((mapped.map)(&Row::Sqlite(row))),
+        match self {
+            MappedRows::Sqlite { rows, map } => match rows.next() {
+                Ok(Some(row)) => Some(map(&Row::Sqlite(row))),
                 Ok(None) => None,
                 Err(error) => Some(Err(error)),
             },
-            MappedInner::Postgres(rows) => rows.next(),
+            MappedRows::Postgres(rows) => rows.next(),
         }
     }
 }
@@ -542,6 +548,31 @@ fn percent_decoded(text: &str) -> String {
         }
     }
     String::from_utf8(out).unwrap_or_else(|_| text.to_string())
+}
+
+/// Refuses, with one line that shows no password, a database setting that is neither a
+/// SQLite file path nor a `postgres://` URL but would be taken for a file named after
+/// it: a URL of another scheme (a typo of `postgres://`, `sqlite://`) or libpq's
+/// key=value form (`host=db user=u password=...`).
+pub fn check_database_setting(database: &str) -> std::result::Result<(), String> {
+    if mpwatch_core::config::is_postgres_url(database) {
+        return Ok(());
+    }
+    if let Some((scheme, _)) = database.split_once("://")
+        && !scheme.contains('/')
+    {
+        return Err(format!(
+            "the database {} has the scheme {scheme}://, which mpwatch does not know: give a SQLite file path or a postgres:// URL",
+            redacted(database)
+        ));
+    }
+    if database.contains('=') && database.split_whitespace().count() > 1 {
+        return Err(
+            "the database looks like a key=value connection string; give PostgreSQL as a URL: postgresql://USER@HOST/DATABASE"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// `url` with its scheme in lower case: the client knows `postgres://` and

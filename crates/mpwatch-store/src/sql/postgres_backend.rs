@@ -1,6 +1,5 @@
 //! The PostgreSQL side of [`super::Connection`].
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::mpsc;
@@ -83,6 +82,22 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// statements of feeds, search and exports would otherwise pile up on the server).
 const STATEMENT_CACHE: usize = 512;
 
+/// The client's settings for `url`: its scheme in lower case (the client knows only
+/// that), a connect timeout unless the URL sets one, and `lock_timeout` =
+/// `busy_timeout` added to the URL's own `options` (a search_path, say).
+pub fn client_config(
+    url: &str,
+    busy_timeout: std::time::Duration,
+) -> std::result::Result<postgres::Config, postgres::Error> {
+    let mut config: postgres::Config = super::normalized_url(url).parse()?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let options = format!("{} -c lock_timeout={}", config.get_options().unwrap_or(""), busy_timeout.as_millis());
+    config.options(options.trim());
+    Ok(config)
+}
+
 /// A job for the connection's thread.
 type Job = Box<dyn FnOnce(&mut Session) + Send>;
 
@@ -93,7 +108,6 @@ type Job = Box<dyn FnOnce(&mut Session) + Send>;
 pub struct Postgres {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    in_transaction: Cell<bool>,
 }
 
 /// What the connection's thread holds: the client, its prepared statements (by the SQL
@@ -125,13 +139,7 @@ impl Postgres {
     /// is waited for up to `busy_timeout`, then the statement fails as busy (as with
     /// SQLite's busy timeout).
     pub(crate) fn connect(url: &str, busy_timeout: std::time::Duration) -> Result<Postgres> {
-        let mut config: postgres::Config = super::normalized_url(url).parse().map_err(wrap)?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        // Added to the URL's own `options` (a search_path, say), not in their place.
-        let options = format!("{} -c lock_timeout={}", config.get_options().unwrap_or(""), busy_timeout.as_millis());
-        config.options(options.trim());
+        let config = client_config(url, busy_timeout).map_err(wrap)?;
         let (jobs, receiver) = mpsc::channel::<Job>();
         let (ready, connected) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -154,7 +162,7 @@ impl Postgres {
             })
             .map_err(|error| unsupported(format!("cannot start the PostgreSQL connection's thread: {error}")))?;
         match connected.recv() {
-            Ok(Ok(())) => Ok(Postgres { jobs: Some(jobs), thread: Some(thread), in_transaction: Cell::new(false) }),
+            Ok(Ok(())) => Ok(Postgres { jobs: Some(jobs), thread: Some(thread) }),
             Ok(Err(error)) => {
                 let _ = thread.join();
                 Err(error)
@@ -209,28 +217,31 @@ impl Postgres {
 
     /// Starts a transaction: READ COMMITTED for writes (rows are locked as they are
     /// written), REPEATABLE READ for reads (every query sees one snapshot, as a SQLite
-    /// read transaction does).
+    /// read transaction does). One job on the connection's thread, which keeps whether
+    /// a transaction is open.
     pub(crate) fn begin(&self, write: bool) -> Result<()> {
-        if self.in_transaction.get() {
-            // PostgreSQL would only warn, and the inner commit would end the outer work.
-            return Err(unsupported("a transaction inside a transaction".into()));
-        }
-        self.execute_batch(if write { "BEGIN" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ" })?;
-        self.set_in_transaction(true)
+        self.run(move |session| {
+            if session.in_transaction {
+                // PostgreSQL would only warn, and the inner commit would end the outer work.
+                return Err(unsupported("a transaction inside a transaction".into()));
+            }
+            let begin = if write { "BEGIN" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ" };
+            session.client.batch_execute(begin).map_err(wrap)?;
+            session.in_transaction = true;
+            Ok(())
+        })?
     }
 
-    pub(crate) fn end(&self, how: &str) -> Result<()> {
-        self.set_in_transaction(false)?;
-        self.execute_batch(how)
-    }
-
-    fn set_in_transaction(&self, open: bool) -> Result<()> {
-        self.in_transaction.set(open);
-        self.run(move |session| session.in_transaction = open)
+    /// Ends the transaction with `how` (`COMMIT` or `ROLLBACK`).
+    pub(crate) fn end(&self, how: &'static str) -> Result<()> {
+        self.run(move |session| {
+            session.in_transaction = false;
+            session.client.batch_execute(how).map_err(wrap)
+        })?
     }
 
     pub(crate) fn in_transaction(&self) -> bool {
-        self.in_transaction.get()
+        self.run(|session| session.in_transaction).unwrap_or(false)
     }
 
     pub(crate) fn last_value(&self) -> i64 {

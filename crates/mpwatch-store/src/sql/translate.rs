@@ -24,17 +24,8 @@ pub fn translate(sql: &str) -> String {
         let token = &tokens[at];
         match token {
             Token::Word(word) if word.eq_ignore_ascii_case("indexed") && next_word_is(&tokens, at, "by") => {
-                // INDEXED BY <name>: skip the three words, the spaces between and one after.
-                let mut skipped_words = 0;
-                while at < tokens.len() && skipped_words < 3 {
-                    if matches!(tokens[at], Token::Word(_)) {
-                        skipped_words += 1;
-                    }
-                    at += 1;
-                }
-                if matches!(tokens.get(at), Some(Token::Space(_))) {
-                    at += 1;
-                }
+                // INDEXED BY <name>: dropped.
+                at = after_words(&tokens, at, 3);
                 continue;
             }
             Token::Word(word)
@@ -44,17 +35,7 @@ pub fn translate(sql: &str) -> String {
             {
                 // INSERT OR IGNORE: drop "OR IGNORE", add the conflict clause at the end.
                 ignore_conflicts = true;
-                let mut skipped_words = 0;
-                while at < tokens.len() && skipped_words < 2 {
-                    if matches!(tokens[at], Token::Word(_)) {
-                        skipped_words += 1;
-                    }
-                    at += 1;
-                }
-                // and the space after IGNORE
-                if matches!(tokens.get(at), Some(Token::Space(_))) {
-                    at += 1;
-                }
+                at = after_words(&tokens, at, 2);
                 continue;
             }
             Token::Word(word)
@@ -188,6 +169,22 @@ fn tokenize(sql: &str) -> Vec<Token> {
         }
     }
     tokens
+}
+
+/// The position after `words` words from `at`, the spaces between them and one space
+/// after them.
+fn after_words(tokens: &[Token], mut at: usize, words: usize) -> usize {
+    let mut skipped = 0;
+    while at < tokens.len() && skipped < words {
+        if matches!(tokens[at], Token::Word(_)) {
+            skipped += 1;
+        }
+        at += 1;
+    }
+    if matches!(tokens.get(at), Some(Token::Space(_))) {
+        at += 1;
+    }
+    at
 }
 
 fn next_word_is(tokens: &[Token], at: usize, word: &str) -> bool {
