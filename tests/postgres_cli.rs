@@ -77,7 +77,11 @@ fn a_demo_history_round_trips_through_postgres_and_reads_the_same() {
         on_sqlite.extend_from_slice(args);
         let (a, b) = (mpwatch(&on_postgres, dir.path()), mpwatch(&on_sqlite, dir.path()));
         assert!(a.status.success(), "{args:?} on PostgreSQL: {}", String::from_utf8_lossy(&a.stderr));
-        assert!(b.status.success() && !b.stdout.is_empty(), "{args:?} on SQLite: {}", String::from_utf8_lossy(&b.stderr));
+        assert!(
+            b.status.success() && !b.stdout.is_empty(),
+            "{args:?} on SQLite: {}",
+            String::from_utf8_lossy(&b.stderr)
+        );
         assert_eq!(String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&b.stdout), "{args:?}");
     };
     same(&["report", "--index", "nri", "--format", "csv"]);
