@@ -6,10 +6,14 @@
 # only.
 #
 #   scripts/postgres-bench.sh crawl ACCOUNTS DAYS    # sim world, limits lifted, feeds off
+#   scripts/postgres-bench.sh nodes ACCOUNTS DAYS N  # the same world, N nodes at once
 #   scripts/postgres-bench.sh copy FILE.db           # FILE.db -> PostgreSQL -> SQLite
 #
 # Prints wall time, CPU seconds and peak RSS of each run (GNU time), and the articles
-# stored; each side starts from the same copy of the world's database.
+# stored; each side starts from the same copy of the world's database. `nodes` runs N
+# `mpwatch crawl` processes, each its own node (`[node] name`) with its own credential
+# set from the simulator, into one PostgreSQL database, and prints the wall time until
+# the last one ended and what each did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mpwatch=$PWD/target/release/mpwatch
@@ -31,9 +35,9 @@ timed() {
     grep -E "wall" "$work/err"
 }
 
-case ${1:-} in
-crawl)
-    accounts=${2:?accounts} days=${3:?days}
+# A simulated world that stands still, limits lifted, feeds off: $work/w.
+still_world() {
+    local accounts=$1 days=$2
     "$mpwatch" sim --listen 127.0.0.1:0 --accounts "$accounts" --days "$days" --page-bytes 20000 \
         --write-config "$work/w" >"$work/sim.out" 2>/dev/null &
     sim_pid=$!
@@ -55,6 +59,11 @@ for cls in ("article_page", "list_api", "count_api", "feed"):
     text = re.sub(rf"^(\[rate_limits\.{cls}\]\n)(.*?)(?=^\[|\Z)", lift, text, flags=re.M | re.S)
 open(path, "w").write(text)
 EOF
+}
+
+case ${1:-} in
+crawl)
+    still_world "${2:?accounts}" "${3:?days}"
     cp "$work/w/mpwatch.db" "$work/sqlite.db"
     target=$(new_database mpwatch_bench_crawl)
     "$mpwatch" db copy --from "$work/w/mpwatch.db" --to "$target" >/dev/null
@@ -62,6 +71,36 @@ EOF
     timed "crawl into PostgreSQL" "$mpwatch" --config "$work/w/mpwatch.toml" --db "$target" crawl
     echo "articles: SQLite $(sqlite3 "$work/sqlite.db" 'SELECT count(*) FROM articles'), PostgreSQL $(psql "$target" -Atc 'SELECT count(*) FROM articles')"
     echo "snapshots: SQLite $(sqlite3 "$work/sqlite.db" 'SELECT count(*) FROM metric_snapshots'), PostgreSQL $(psql "$target" -Atc 'SELECT count(*) FROM metric_snapshots')"
+    ;;
+nodes)
+    still_world "${2:?accounts}" "${3:?days}"
+    count=${4:?nodes}
+    target=$(new_database mpwatch_bench_nodes)
+    "$mpwatch" db copy --from "$work/w/mpwatch.db" --to "$target" >/dev/null
+    start=$(date +%s.%N)
+    pids=()
+    for n in $(seq 1 "$count"); do
+        curl -s -X POST -H 'content-type: application/json' -d "{\"name\":\"node-$n\"}" "$base/__sim/credentials" \
+            | python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+print("[[client]]")
+for key in ("name", "uin", "key", "pass_ticket", "appmsg_token", "cookie"):
+    print(f"{key} = {json.dumps(c[key])}")' >"$work/w/secrets-$n.toml"
+        chmod 600 "$work/w/secrets-$n.toml"
+        sed -e "s/^secrets_file = .*/secrets_file = \"secrets-$n.toml\"/" "$work/w/mpwatch.toml" >"$work/w/node-$n.toml"
+        printf '\n[node]\nname = "node-%s"\n' "$n" >>"$work/w/node-$n.toml"
+        /usr/bin/time -f "node-$n: %e s wall, %U s user + %S s system, %M KB peak" \
+            "$mpwatch" --config "$work/w/node-$n.toml" --db "$target" crawl >"$work/node-$n.out" 2>"$work/node-$n.err" &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || { cat "$work"/node-*.err >&2; exit 1; }; done
+    wall=$(python3 -c "import time; print(f'{time.time() - $start:.1f}')")
+    for n in $(seq 1 "$count"); do grep wall "$work/node-$n.err"; done
+    pages=$(psql "$target" -Atc "SELECT count(*) FROM fetch_log WHERE url_class = 'article_page'")
+    echo "$count node(s): $wall s wall until the last ended; $pages page fetches ($(python3 -c "print(round($pages / $wall))") pages/s)"
+    echo "articles $(psql "$target" -Atc 'SELECT count(*) FROM articles'), snapshots $(psql "$target" -Atc 'SELECT count(*) FROM metric_snapshots')"
+    psql "$target" -Atc "SELECT r.holder, count(*) FROM fetch_log f JOIN crawl_runs r ON r.id = f.crawl_run_id GROUP BY 1 ORDER BY 1"
     ;;
 copy)
     file=${2:?FILE.db}
@@ -72,7 +111,7 @@ copy)
     psql "$target" -Atc "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 2 DESC LIMIT 6"
     ;;
 *)
-    echo "usage: $0 crawl ACCOUNTS DAYS | copy FILE.db" >&2
+    echo "usage: $0 crawl ACCOUNTS DAYS | nodes ACCOUNTS DAYS N | copy FILE.db" >&2
     exit 2
     ;;
 esac

@@ -64,7 +64,7 @@ fn a_demo_history_round_trips_through_postgres_and_reads_the_same() {
 
     let stats = mpwatch(&["--db", url, "db", "stats", "--json"], dir.path());
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("stats json");
-    assert_eq!(stats["schema_version"], 14);
+    assert_eq!(stats["schema_version"], mpwatch_store::LATEST_SCHEMA_VERSION);
     let articles =
         stats["tables"].as_array().expect("tables").iter().find(|pair| pair[0] == "articles").expect("articles");
     assert_eq!(articles[1].as_u64(), Some(rows("articles")));
@@ -278,4 +278,34 @@ fn a_crawl_into_postgres_survives_a_kill_and_stores_the_world_once() {
         live,
         "every live article has its counts"
     );
+}
+
+/// `mpwatch init --db URL` creates the schema in an existing PostgreSQL database and
+/// writes the URL into the config (never a password: then it says how to give it).
+#[test]
+fn init_sets_up_a_postgres_database_and_keeps_a_password_out_of_the_config() {
+    let Some(database) = TestDatabase::create("init_sets_up_a_postgres_database") else {
+        return;
+    };
+    let url = database.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let init = mpwatch(&["--db", url, "init", "--dir", "setup"], dir.path());
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let config = dir.path().join("setup/mpwatch.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains(&format!("database = {}", toml::Value::String(url.to_string()))), "{text}");
+    let config_arg = config.to_str().expect("path");
+    let status = mpwatch(&["--config", config_arg, "db", "stats", "--json"], dir.path());
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let stats: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(stats["schema_version"], mpwatch_store::LATEST_SCHEMA_VERSION);
+
+    // With a password in the URL, the config keeps its database line commented out.
+    let with_password = format!("{url}&password=hunter2");
+    let init = mpwatch(&["--db", &with_password, "init", "--dir", "other"], dir.path());
+    let said = String::from_utf8_lossy(&init.stdout);
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(said.contains("MPWATCH_DB") && !said.contains("hunter2"), "{said}");
+    let text = std::fs::read_to_string(dir.path().join("other/mpwatch.toml")).expect("config");
+    assert!(!text.contains("hunter2") && text.contains("# database = \"mpwatch.db\""));
 }

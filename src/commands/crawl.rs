@@ -10,12 +10,12 @@ use anyhow::{Context as _, Result, bail};
 use mpwatch_core::CrawlTrigger;
 use mpwatch_core::secrets::Secrets;
 use mpwatch_core::time::SystemClock;
-use mpwatch_crawl::holder::holder_name;
+use mpwatch_crawl::holder::{holder_name, node_name};
 use mpwatch_crawl::{CrawlOptions, CrawlSummary, Engine, Progress, Until};
 use mpwatch_service::RequestOptions;
 use mpwatch_service::lock::lock_holder_alive;
 use mpwatch_store::Store;
-use mpwatch_store::service::{CrawlerLock, LockOutcome};
+use mpwatch_store::nodes::{CrawlerLock, LockOutcome, NodeClaim};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -71,20 +71,23 @@ pub fn run(context: &AppContext, args: &CrawlArgs) -> Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let holder = holder_name();
+        let node = node_name(&context.config, store.connection().is_postgres());
+        let egress = context.config.egress();
         let mut waiting_said = false;
         loop {
             let now = mpwatch_core::time::now_unix();
-            let outcome =
-                store.write(|tx| tx.take_crawler_lock(&holder, "crawl", |lock| lock_holder_alive(lock, now), now))?;
+            let claim = NodeClaim { node: &node, holder: &holder, role: "crawl", egress: &egress };
+            let outcome = store.write(|tx| tx.take_crawler_lock(&claim, |lock| lock_holder_alive(lock, now), now))?;
             match outcome {
-                LockOutcome::Taken => return foreground(context, store, request, args, holder).await,
+                LockOutcome::Taken => return foreground(context, store, request, args, NodeHolder { node, holder }).await,
                 LockOutcome::Held(lock) if lock.role == "service" => {
                     return hand_over(&mut store, &request, args, &lock).await;
                 }
                 LockOutcome::Held(lock) => {
                     if !waiting_said {
+                        let place = if node.is_empty() { String::new() } else { format!(" as node {node:?}") };
                         eprintln!(
-                            "another `mpwatch crawl` ({}) is crawling this database; waiting for it to finish (Ctrl-C gives up)",
+                            "another `mpwatch crawl` ({}) is crawling this database{place}; waiting for it to finish (Ctrl-C gives up)",
                             lock.holder
                         );
                         waiting_said = true;
@@ -99,6 +102,13 @@ pub fn run(context: &AppContext, args: &CrawlArgs) -> Result<()> {
     })
 }
 
+/// This process as the holder of its node's crawler lock.
+#[derive(Debug, Clone)]
+struct NodeHolder {
+    node: String,
+    holder: String,
+}
+
 /// The crawl in this process, holding the crawler lock (with a heartbeat) until the end.
 /// SIGINT / SIGTERM stop it gracefully (a second Ctrl-C quits at once).
 async fn foreground(
@@ -106,7 +116,7 @@ async fn foreground(
     store: Store,
     request: RequestOptions,
     args: &CrawlArgs,
-    holder: String,
+    holder: NodeHolder,
 ) -> Result<()> {
     let secrets = context.load_secrets()?.unwrap_or_default();
     let options = CrawlOptions {
@@ -150,7 +160,12 @@ async fn foreground(
         Err(engine) => expired_credentials(&engine),
     };
     let mut lock_store = context.open_store()?;
-    lock_store.write(|tx| tx.release_crawler_lock(&holder))?;
+    let now = mpwatch_core::time::now_unix();
+    lock_store.write(|tx| {
+        // Items leased ahead whose lease ran out while they waited are still ours.
+        tx.release_leases_of(&holder.holder, now)?;
+        tx.release_crawler_lock(&holder.node, &holder.holder)
+    })?;
     let summary = result?;
     print_summary(&summary, &expired);
     if let Some(code) = signalled.get() {
@@ -160,7 +175,7 @@ async fn foreground(
 }
 
 /// Writes the lock's heartbeat every 2 s, so that others see the crawl is alive.
-fn spawn_heartbeat(store: Store, holder: String) -> tokio::task::JoinHandle<()> {
+fn spawn_heartbeat(store: Store, holder: NodeHolder) -> tokio::task::JoinHandle<()> {
     let store = Arc::new(std::sync::Mutex::new(store));
     tokio::spawn(async move {
         loop {
@@ -169,7 +184,7 @@ fn spawn_heartbeat(store: Store, holder: String) -> tokio::task::JoinHandle<()> 
             let beat = tokio::task::spawn_blocking(move || {
                 let mut store = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let now = mpwatch_core::time::now_unix();
-                store.write(|tx| tx.heartbeat_crawler_lock(&holder, Some("foreground crawl"), now))
+                store.write(|tx| tx.heartbeat_crawler_lock(&holder.node, &holder.holder, Some("foreground crawl"), now))
             })
             .await;
             if let Ok(Err(error)) = beat {
@@ -237,8 +252,9 @@ async fn hand_over(store: &mut Store, request: &RequestOptions, args: &CrawlArgs
             break request;
         }
         if request.state == "pending" && started.elapsed() > Duration::from_secs(30) {
-            let alive =
-                store.crawler_lock()?.is_some_and(|lock| lock_holder_alive(&lock, mpwatch_core::time::now_unix()));
+            let alive = store
+                .crawler_lock(&service.node)?
+                .is_some_and(|lock| lock_holder_alive(&lock, mpwatch_core::time::now_unix()));
             if !alive {
                 bar.finish_and_clear();
                 bail!("the service stopped before starting request #{id}; it stays queued for its next start");

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use mpwatch_core::config::Config;
-use mpwatch_service::status::Status;
+use mpwatch_service::status::{NodeStatus, Status};
 
 use crate::context::AppContext;
 
@@ -21,6 +21,7 @@ pub fn run(context: &AppContext, json_output: bool) -> Result<()> {
         now,
         service,
         foreground_crawl: crawl,
+        nodes,
         jobs,
         running,
         queue,
@@ -45,6 +46,26 @@ pub fn run(context: &AppContext, json_output: bool) -> Result<()> {
     }
     if let Some(lock) = crawl {
         println!("foreground crawl: {} since {}", lock.holder, local_time(config, lock.acquired_at));
+    }
+    // On SQLite there is one node, the machine: the lines above say it all.
+    if nodes.iter().any(|n| !n.state.lock.node.is_empty()) {
+        println!("nodes (this one: {}):", status.node);
+        for NodeStatus { state, alive } in nodes {
+            let lock = &state.lock;
+            let credentials = if state.credentials.is_empty() { "-".to_string() } else { state.credentials.join(", ") };
+            println!(
+                "  {:<16} {:<5} {} {} via {}; heartbeat {} s ago; holds {} work items, credentials {}{}",
+                lock.node,
+                if *alive { "live" } else { "dead" },
+                lock.role,
+                lock.holder,
+                lock.egress.as_deref().unwrap_or("?"),
+                (now - lock.heartbeat_at).max(0),
+                state.work_leased,
+                credentials,
+                lock.status.as_deref().map(|s| format!(": {s}")).unwrap_or_default(),
+            );
+        }
     }
     println!("jobs (times {}):", config.timezone);
     for job in jobs {

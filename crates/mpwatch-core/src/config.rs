@@ -73,6 +73,8 @@ pub struct Config {
     pub timezone: String,
     /// Database settings.
     pub store: StoreConfig,
+    /// This crawler node, when several share one PostgreSQL database.
+    pub node: NodeConfig,
     /// Where WeChat is.
     pub wechat: WechatConfig,
     /// HTTP client settings.
@@ -291,6 +293,7 @@ impl Default for Config {
             secrets_file: None,
             timezone: DEFAULT_TIMEZONE.to_string(),
             store: StoreConfig::default(),
+            node: NodeConfig::default(),
             wechat: WechatConfig::default(),
             http: HttpConfig::default(),
             rate_limits: RateLimits::default(),
@@ -330,6 +333,32 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig { busy_timeout: DEFAULT_BUSY_TIMEOUT }
+    }
+}
+
+/// `[node]`: this process as one crawler node of a cluster sharing one PostgreSQL
+/// database. Each node fetches with its own egress (`[http] proxy`), limits and
+/// credentials; one process crawls per node. On SQLite there is one node (the
+/// machine), and the name is not used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// The node's name, unique in the cluster; the host name when absent.
+    pub name: Option<String>,
+}
+
+impl Config {
+    /// What `[http] proxy` leaves the crawler through, without its credentials: the
+    /// proxy's `scheme://host:port`, or `direct`. Shown as a node's egress.
+    pub fn egress(&self) -> String {
+        let Some(proxy) = &self.http.proxy else { return "direct".into() };
+        match url::Url::parse(proxy) {
+            Ok(url) => {
+                let port = url.port().map(|port| format!(":{port}")).unwrap_or_default();
+                format!("{}://{}{port}", url.scheme(), url.host_str().unwrap_or("?"))
+            }
+            Err(_) => "(invalid proxy)".into(),
+        }
     }
 }
 
@@ -643,6 +672,11 @@ impl Config {
         }
         if self.crawl.snapshot_ages.windows(2).any(|pair| pair[0] >= pair[1]) {
             return invalid("crawl.snapshot_ages", "must be in increasing order");
+        }
+        if let Some(name) = &self.node.name
+            && (name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control))
+        {
+            return invalid("node.name", "must be 1 to 64 characters, without control characters");
         }
         if let Some(proxy) = &self.http.proxy {
             let scheme_ok = url::Url::parse(proxy)

@@ -42,14 +42,25 @@ pub(crate) struct Cooldowns {
     clock: Arc<dyn Clock>,
     db: Db,
     alerts: Alerts,
+    /// This crawler's node: a host rests for it alone (WeChat limits per address).
+    node: String,
     /// The end of the latest cooldown of each target (0: none), as last read or written.
     cache: Mutex<HashMap<(&'static str, String), UnixSeconds>>,
 }
 
 impl Cooldowns {
-    /// Cooldowns kept in `db`.
-    pub(crate) fn new(config: Arc<Config>, clock: Arc<dyn Clock>, db: Db, alerts: Alerts) -> Self {
-        Cooldowns { config, clock, db, alerts, cache: Mutex::new(HashMap::new()) }
+    /// Cooldowns kept in `db`, of hosts as `node` sees them and of credentials.
+    pub(crate) fn new(config: Arc<Config>, clock: Arc<dyn Clock>, db: Db, alerts: Alerts, node: String) -> Self {
+        Cooldowns { config, clock, db, alerts, node, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The node whose cooldown of a target in `scope` counts: this one for a host, none
+    /// (`''`, global) for a credential.
+    fn node_of(&self, scope: Scope) -> String {
+        match scope {
+            Scope::Host => self.node.clone(),
+            Scope::Credential => String::new(),
+        }
     }
 
     fn cached(&self, key: &(&'static str, String)) -> Option<UnixSeconds> {
@@ -67,8 +78,8 @@ impl Cooldowns {
         if let Some(until) = self.cached(&key) {
             return Ok((until > now).then_some(until));
         }
-        let (s, t) = (key.0, key.1.clone());
-        let record = self.db.call(move |store| store.cooldown(s, &t)).await?;
+        let (s, t, n) = (key.0, key.1.clone(), self.node_of(scope));
+        let record = self.db.call(move |store| store.cooldown(s, &t, &n)).await?;
         let until = record.map_or(0, |c| c.until);
         self.remember(key, until);
         Ok((until > now).then_some(until))
@@ -85,8 +96,8 @@ impl Cooldowns {
         reason: &str,
     ) -> Result<UnixSeconds, CrawlError> {
         let now = self.clock.now();
-        let (s, t) = (scope.as_str(), target.to_string());
-        let previous = self.db.call(move |store| store.cooldown(s, &t)).await?;
+        let (s, t, n) = (scope.as_str(), target.to_string(), self.node_of(scope));
+        let previous = self.db.call(move |store| store.cooldown(s, &t, &n)).await?;
         let initial = self.config.crawl.cooldown_initial.as_secs() as i64;
         let max = self.config.crawl.cooldown_max.as_secs() as i64;
         let level = match &previous {
@@ -100,6 +111,7 @@ impl Cooldowns {
         let cooldown = Cooldown {
             scope: scope.as_str().to_string(),
             target: target.to_string(),
+            node: self.node_of(scope),
             until: now + length,
             level,
             reason: Some(reason.to_string()),
@@ -123,8 +135,8 @@ impl Cooldowns {
     pub(crate) async fn clear_after_success(&self, scope: Scope, target: &str) -> Result<(), CrawlError> {
         let key = (scope.as_str(), target.to_string());
         if self.cached(&key).is_some_and(|until| until > 0) {
-            let (s, t) = (key.0, key.1.clone());
-            self.db.write_now(move |tx| tx.clear_cooldown(s, &t)).await?;
+            let (s, t, n) = (key.0, key.1.clone(), self.node_of(scope));
+            self.db.write_now(move |tx| tx.clear_cooldown(s, &t, &n)).await?;
             self.remember(key, 0);
             info!(scope = scope.as_str(), target, "working again after a cooldown");
         }

@@ -13,6 +13,7 @@ use mpwatch_store::runs::RunCounts;
 
 use crate::alerts::Alerts;
 use crate::cooldown::Cooldowns;
+use crate::credential_leases::CredentialLeases;
 use crate::credentials::CredentialPool;
 use crate::db::Db;
 pub use crate::error::CrawlError;
@@ -103,12 +104,16 @@ pub struct Engine {
     pub(crate) http: Http,
     pub(crate) cooldowns: Cooldowns,
     pub(crate) pool: CredentialPool,
+    /// Which credential sets this node may use now.
+    pub(crate) credential_leases: CredentialLeases,
     pub(crate) backend: Option<BackendSession>,
     pub(crate) robots: RobotsCache,
     /// Where alerts go.
     pub(crate) alerts: Alerts,
     /// Who holds this engine's leases (`<pid>@<host>`).
     pub(crate) holder: String,
+    /// This crawler's node (`''` on SQLite).
+    pub(crate) node: String,
     /// The snapshot ladder's rungs (ages in seconds).
     pub(crate) rungs: Vec<i64>,
     /// Short links of pages fetched whose article waits for its group commit: a feed's
@@ -134,12 +139,16 @@ impl Engine {
             Ok(())
         })?;
         let rungs = config.crawl.snapshot_ages.iter().map(|d| d.as_secs() as i64).collect();
+        let node = crate::holder::node_name(&config, store.connection().is_postgres());
         let config = Arc::new(config);
         let db = Db::with_gather(store, config.crawl.commit_gather);
+        let lease_seconds = config.crawl.lease.as_secs() as i64;
         Ok(Engine {
             http: Http::new(config.clone(), clock.clone(), db.clone())?,
-            cooldowns: Cooldowns::new(config.clone(), clock.clone(), db.clone(), Alerts::default()),
+            cooldowns: Cooldowns::new(config.clone(), clock.clone(), db.clone(), Alerts::default(), node.clone()),
             pool: CredentialPool::new(secrets.client),
+            credential_leases: CredentialLeases::new(db.clone(), clock.clone(), node.clone(), lease_seconds),
+            node,
             backend: secrets.backend,
             robots: RobotsCache::default(),
             alerts: Alerts::default(),
@@ -154,7 +163,8 @@ impl Engine {
 
     /// Sends the engine's alerts to `alerts` (the service's dispatcher).
     pub fn with_alerts(mut self, alerts: Alerts) -> Engine {
-        self.cooldowns = Cooldowns::new(self.config.clone(), self.clock.clone(), self.db.clone(), alerts.clone());
+        self.cooldowns =
+            Cooldowns::new(self.config.clone(), self.clock.clone(), self.db.clone(), alerts.clone(), self.node.clone());
         self.alerts = alerts;
         self
     }
@@ -194,6 +204,7 @@ impl Engine {
             http: &self.http,
             cooldowns: &self.cooldowns,
             credentials: &self.pool,
+            credential_leases: &self.credential_leases,
             backend: self.backend.as_ref(),
             robots: &self.robots,
             db: &self.db,

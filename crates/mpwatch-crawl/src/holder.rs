@@ -2,14 +2,34 @@
 //! process still lives. On this host the kernel says at once whether the pid exists;
 //! another host's holder is trusted until its lease or heartbeat expires.
 
+/// A crawler lock whose heartbeat (every 2 s) is older than this (clock seconds) is
+/// abandoned: its holder is dead, or stalled long enough to be treated so.
+pub const HEARTBEAT_STALE_AFTER: i64 = 60;
+
+/// Whether the holder `<pid>@<host>` of leases or runs lives, as seen from this
+/// process: on this host, whether its process exists; on another, whether it holds a
+/// crawler lock with a fresh heartbeat (`live_elsewhere`: the holders of such locks).
+pub fn holder_alive_given(holder: &str, live_elsewhere: &std::collections::HashSet<String>) -> bool {
+    if is_local(holder) { holder_alive(holder) } else { live_elsewhere.contains(holder) }
+}
+
 /// `<pid>@<host>` of this process.
 pub fn holder_name() -> String {
     format!("{}@{}", std::process::id(), this_host())
 }
 
+/// The name of this process's crawler node: '' on SQLite (one machine, one node); on
+/// PostgreSQL `[node] name`, else the host name.
+pub fn node_name(config: &mpwatch_core::config::Config, on_postgres: bool) -> String {
+    if !on_postgres {
+        return String::new();
+    }
+    config.node.name.clone().unwrap_or_else(this_host)
+}
+
 /// The host name from the kernel (`gethostname(2)`): a sandboxed service may not see
 /// `/proc/sys`, and both sides of the crawler lock must name the host alike.
-fn this_host() -> String {
+pub fn this_host() -> String {
     let mut buffer = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
     let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };

@@ -36,6 +36,7 @@
 pub mod alerts;
 pub mod breaker;
 mod cooldown;
+mod credential_leases;
 pub mod credentials;
 pub mod db;
 pub mod engine;

@@ -15,7 +15,7 @@ use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use crate::engine::{CrawlOptions, CrawlSummary, Engine, Until};
 use crate::error::CrawlError;
-use crate::holder::holder_alive;
+use crate::holder::{HEARTBEAT_STALE_AFTER, holder_alive_given};
 use crate::ladder::ladder;
 use crate::progress::Progress;
 use crate::work::metrics::queue_rung;
@@ -77,9 +77,21 @@ impl Engine {
     ) -> Result<CrawlSummary, CrawlError> {
         let started = std::time::Instant::now();
         let now = self.now();
+        // Holders on other hosts (other nodes) live while their node's lock is fresh.
+        let live_elsewhere: HashSet<String> = self
+            .db
+            .call(move |store| store.nodes(now))
+            .await?
+            .into_iter()
+            .filter(|node| now - node.lock.heartbeat_at < HEARTBEAT_STALE_AFTER)
+            .map(|node| node.lock.holder)
+            .collect();
         let (reclaimed, closed) = self
             .db
-            .write(move |tx| Ok((tx.reclaim_leases(holder_alive, now)?, tx.close_dead_runs(holder_alive, now)?)))
+            .write(move |tx| {
+                let alive = |holder: &str| holder_alive_given(holder, &live_elsewhere);
+                Ok((tx.reclaim_leases(alive, now)?, tx.close_dead_runs(alive, now)?))
+            })
             .await?;
         if reclaimed > 0 {
             info!(reclaimed, "took back work leased by a crawler that stopped");
@@ -190,8 +202,13 @@ impl Engine {
         let mut idle = false;
         let mut last_housekeeping = tokio::time::Instant::now();
         let mut last_counts = tokio::time::Instant::now();
+        let mut last_renewal = tokio::time::Instant::now();
         while !stop.is_cancelled() {
             let now = self.now();
+            if last_renewal.elapsed() >= self.renew_leases_every() {
+                self.renew_leases(in_flight, &ready, now).await?;
+                last_renewal = tokio::time::Instant::now();
+            }
             if last_housekeeping.elapsed() >= LIMITER_HOUSEKEEPING {
                 self.http.limiters.retain_recent();
                 last_housekeeping = tokio::time::Instant::now();
@@ -383,6 +400,41 @@ impl Engine {
         self.release(in_flight).await
     }
 
+    /// How often the leases of items being worked on are renewed: three times a lease.
+    fn renew_leases_every(&self) -> Duration {
+        (self.config.crawl.lease / 3).max(Duration::from_secs(1))
+    }
+
+    /// Renews the leases of the items being worked on (in flight, not waiting in
+    /// `ready`), so that no other node takes over work this one is doing. Items
+    /// waiting for a slot are left to run out: another node may do them sooner.
+    async fn renew_leases(
+        &self,
+        in_flight: &InFlight,
+        ready: &VecDeque<(WorkItem, UnixSeconds)>,
+        now: UnixSeconds,
+    ) -> Result<(), CrawlError> {
+        let waiting: HashSet<i64> = ready.iter().map(|(item, _)| item.id).collect();
+        let working: Vec<i64> = in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|id| !waiting.contains(id))
+            .copied()
+            .collect();
+        if working.is_empty() {
+            return Ok(());
+        }
+        let (holder, until) = (self.holder.clone(), now + self.config.crawl.lease.as_secs() as i64);
+        match self.db.write_now(move |tx| tx.renew_leases(&working, &holder, until)).await {
+            Err(error) if error.is_busy() => warn!("cannot renew the leases of work in progress: {error}"),
+            other => {
+                other?;
+            }
+        }
+        Ok(())
+    }
+
     /// Gives the items still in flight back to the queue, untried.
     async fn release(&self, in_flight: &InFlight) -> Result<(), CrawlError> {
         let left: Vec<i64> =
@@ -477,21 +529,23 @@ impl Engine {
         Progress::bump(&scope.progress.processed);
         let now = self.now();
         let max_attempts = i64::from(self.config.crawl.max_attempts);
-        let id = item.id;
+        let (id, holder) = (item.id, self.holder.clone());
         match outcome {
             Outcome::Done => Ok(()),
             Outcome::Retry(at, error) if item.attempts < max_attempts => {
                 Progress::bump(&scope.progress.failures);
                 let at = spread_retry(now, at, item.attempts, &mut rand::rng());
                 debug!(item = id, retry_at = at, "will retry: {error}");
-                self.db.write(move |tx| tx.retry_work(id, at, &error, now)).await
+                self.db.write(move |tx| tx.retry_work(id, Some(&holder), at, &error, now).map(drop)).await
             }
             Outcome::Retry(_, error) | Outcome::Fail(error) => {
                 Progress::bump(&scope.progress.failures);
                 warn!(item = id, kind = %item.kind, "gave up: {error}");
-                self.db.write(move |tx| tx.fail_work(id, &error, now)).await
+                self.db.write(move |tx| tx.fail_work(id, Some(&holder), &error, now).map(drop)).await
             }
-            Outcome::Postpone(at, reason) => self.db.write(move |tx| tx.postpone_work(id, at, &reason, now)).await,
+            Outcome::Postpone(at, reason) => {
+                self.db.write(move |tx| tx.postpone_work(id, Some(&holder), at, &reason, now).map(drop)).await
+            }
         }
     }
 }

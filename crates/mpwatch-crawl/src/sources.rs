@@ -21,6 +21,7 @@ use mpwatch_wechat::url::{ArticleUrl, canonical_url};
 
 use crate::alerts::{Alerts, expire_credential};
 use crate::cooldown::{Cooldowns, Scope};
+use crate::credential_leases::CredentialLeases;
 use crate::credentials::CredentialPool;
 use crate::db::Db;
 use crate::error::CrawlError;
@@ -66,6 +67,8 @@ pub(crate) struct SourceContext<'a> {
     pub(crate) cooldowns: &'a Cooldowns,
     /// Client credential sets.
     pub(crate) credentials: &'a CredentialPool,
+    /// Which of them this node may use now.
+    pub(crate) credential_leases: &'a CredentialLeases,
     /// The backend session, if the secrets file has one.
     pub(crate) backend: Option<&'a BackendSession>,
     /// Parsed robots.txt per origin.
@@ -285,6 +288,10 @@ async fn discover_profile_ext(
             return Ok(listing);
         };
         if let Some(until) = cx.cooldowns.cooling_until(Scope::Credential, &credential.name).await? {
+            cx.credentials.cool(&credential.name, until);
+            continue;
+        }
+        if let Some(until) = cx.credential_leases.busy_until(&credential.name).await? {
             cx.credentials.cool(&credential.name, until);
             continue;
         }

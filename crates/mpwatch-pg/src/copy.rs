@@ -10,10 +10,9 @@
 //!   what was read from the source: the row count and a checksum ([`Digest`]). A
 //!   mismatch rolls everything back.
 //!
-//! Not copied: `schema_migrations` (each database records its own), `crawler_lock` (a
-//! live process's lock), the FTS5 index `articles_fts` (SQLite rebuilds it from the
-//! articles as they are inserted), and PostgreSQL's `nodes` and `credential_leases`
-//! (live cluster state). `local_days` is made by the migrations on both sides: it is
+//! Not copied: `schema_migrations` (each database records its own), `crawler_lock` and
+//! `credential_leases` (live processes' locks and leases), and the FTS5 index
+//! `articles_fts` (SQLite rebuilds it from the articles as they are inserted). `local_days` is made by the migrations on both sides: it is
 //! compared, not copied.
 
 use std::collections::BTreeMap;

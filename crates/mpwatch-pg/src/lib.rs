@@ -5,9 +5,10 @@
 //! - [`PgStore::open`] applies the store's PostgreSQL migrations
 //!   (`mpwatch_store::POSTGRES_MIGRATIONS`): the schema of the same version as SQLite's,
 //!   table by table (docs/schema.md, "PostgreSQL").
-//! - [`nodes`], [`queue`] and [`credentials`] are what a cluster adds: nodes with
-//!   heartbeats, work leased with `FOR UPDATE SKIP LOCKED`, credential sets leased to
-//!   one node at a time.
+//! - What a cluster of nodes needs (a crawler lock per node, leases renewed while work
+//!   is in progress, acknowledgements fenced by the lease holder, credential sets
+//!   leased to one node at a time) is the store's, on both backends
+//!   (`mpwatch_store::nodes`, `mpwatch_store::queue`).
 //! - [`copy`] moves a whole history between SQLite and PostgreSQL (either way),
 //!   verified by row counts and a checksum per table.
 //!
@@ -16,9 +17,6 @@
 #![deny(missing_docs)]
 
 pub mod copy;
-pub mod credentials;
-pub mod nodes;
-pub mod queue;
 #[doc(hidden)]
 pub use mpwatch_store::test_database;
 
@@ -43,18 +41,6 @@ pub enum PgError {
         target: String,
         /// Why.
         message: String,
-    },
-    /// Another live node already has this name.
-    #[error(
-        "node name {name:?} is in use by {holder}, whose heartbeat is {age} s old; give this node another name ([node] name in the config)"
-    )]
-    NodeNameTaken {
-        /// The name.
-        name: String,
-        /// `<pid>@<host>` of the node that has it.
-        holder: String,
-        /// Seconds since its last heartbeat.
-        age: i64,
     },
     /// A SQLite side of a copy failed.
     #[error(transparent)]

@@ -7,16 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use mpwatch_pg::copy::{Endpoint, checksums, copy};
-use mpwatch_pg::nodes::Node;
 use mpwatch_pg::test_database::TestDatabase;
 use mpwatch_pg::{OpenMode, PgError, PgStore};
 use mpwatch_store::{Store, StoreOptions};
 
 const BUSY: Duration = Duration::from_secs(5);
-
-fn node(name: &str, pid: i64) -> Node {
-    Node { name: name.into(), pid, host: "test".into(), egress: "direct".into(), lease_seconds: 30 }
-}
 
 /// Table and view columns of a fresh SQLite database, FTS5 tables aside.
 fn sqlite_columns(path: &Path) -> BTreeMap<String, Vec<String>> {
@@ -65,10 +60,7 @@ fn the_schema_has_every_sqlite_table_and_view_with_the_same_columns() {
     }
     let only_postgres: BTreeSet<&str> =
         postgres.keys().map(String::as_str).filter(|name| !sqlite.contains_key(*name)).collect();
-    // What only a cluster needs, and pg_trgm's views when the extension is there.
-    let cluster: BTreeSet<&str> = ["nodes", "credential_leases"].into();
-    assert!(only_postgres.is_superset(&cluster), "{only_postgres:?}");
-    assert!(only_postgres.iter().all(|name| cluster.contains(name)), "{only_postgres:?}");
+    assert!(only_postgres.is_empty(), "tables only on PostgreSQL: {only_postgres:?}");
 
     // Opening again migrates nothing; so do several nodes at once.
     drop(store);
@@ -83,7 +75,7 @@ fn the_schema_has_every_sqlite_table_and_view_with_the_same_columns() {
     }
     let mut store = PgStore::open(database.url(), OpenMode::Existing).expect("existing");
     let applied: i64 = store.client().query_one("SELECT count(*) FROM schema_migrations", &[]).expect("count").get(0);
-    assert_eq!(applied, 1);
+    assert_eq!(applied, mpwatch_store::POSTGRES_MIGRATIONS.len() as i64, "each migration once");
     // Snapshots stay append-only.
     let error = store
         .client()
@@ -147,119 +139,6 @@ fn errors_never_show_the_password() {
     assert!(text.contains("connecting to PostgreSQL database"), "{text}");
 }
 
-#[test]
-fn nodes_lease_disjoint_work_and_take_over_a_dead_nodes() {
-    let Some(database) = TestDatabase::create("nodes_lease_disjoint_work_and_take_over_a_dead_nodes") else {
-        return;
-    };
-    let mut store = PgStore::open(database.url(), OpenMode::Migrate).expect("migrate");
-    let now = 1_000;
-    for item in 0..2_000 {
-        let kind = if item % 2 == 0 { "page" } else { "metrics" };
-        store.enqueue(kind, &format!("t{item}"), item % 3, now - item % 50, now).expect("enqueue");
-    }
-    // Four nodes, each with its connection, leasing and completing at once.
-    let handles: Vec<_> = (0..4)
-        .map(|n| {
-            let url = database.url().to_string();
-            std::thread::spawn(move || {
-                let mut store = PgStore::open(&url, OpenMode::Existing).expect("open");
-                let me = node(&format!("node-{n}"), n);
-                store.join(&me, now).expect("join");
-                let mut done = Vec::new();
-                loop {
-                    let items = store.lease_work(&me.name, &[], 16, now + 30, now).expect("lease");
-                    if items.is_empty() {
-                        break;
-                    }
-                    for item in items {
-                        assert!(store.complete_work(&me.name, item.id, now).expect("complete"));
-                        done.push(item.id);
-                    }
-                }
-                done
-            })
-        })
-        .collect();
-    let per_node: Vec<Vec<i64>> = handles.into_iter().map(|handle| handle.join().expect("node")).collect();
-    let all: Vec<i64> = per_node.iter().flatten().copied().collect();
-    let distinct: BTreeSet<i64> = all.iter().copied().collect();
-    assert_eq!(all.len(), 2_000, "every item once");
-    assert_eq!(distinct.len(), 2_000, "no item twice");
-    for (n, done) in per_node.iter().enumerate() {
-        assert!(!done.is_empty(), "node-{n} did no work");
-    }
-
-    // Priority first, then due time.
-    store.enqueue("page", "low", 0, now - 100, now).expect("enqueue");
-    store.enqueue("page", "high", 9, now, now).expect("enqueue");
-    store.enqueue("page", "later", 9, now + 60, now).expect("enqueue");
-    let a = node("a", 1);
-    let b = node("b", 2);
-    store.join(&a, now).expect("join a");
-    store.join(&b, now).expect("join b");
-    let leased = store.lease_work("a", &["page"], 10, now + 30, now).expect("lease");
-    let targets: Vec<&str> = leased.iter().map(|item| item.target.as_str()).collect();
-    assert_eq!(targets, ["high", "low"], "not the future item");
-
-    // a stops beating. Before its lease runs out, b gets nothing; after, b takes both,
-    // and a can no longer complete them (fenced).
-    assert!(store.lease_work("b", &["page"], 10, now + 50, now + 29).expect("lease").is_empty());
-    let taken = store.lease_work("b", &["page"], 10, now + 60, now + 31).expect("lease");
-    assert_eq!(taken.len(), 2);
-    assert!(taken.iter().all(|item| item.attempts == 2));
-    assert!(!store.complete_work("a", taken[0].id, now + 32).expect("fenced"));
-    assert!(store.complete_work("b", taken[0].id, now + 32).expect("complete"));
-
-    // A heartbeat keeps leases alive past their first term.
-    let beat = store.heartbeat(&b, Some("crawling"), now + 55).expect("heartbeat");
-    assert_eq!(beat.work, 1);
-    let later = store.lease_work("a", &["page"], 10, now + 100, now + 70).expect("lease");
-    let targets: Vec<&str> = later.iter().map(|item| item.target.as_str()).collect();
-    assert_eq!(targets, ["later"], "only the item that came due, not b's renewed one");
-
-    // A live node's name is refused; a dead one's is taken and its work given back.
-    let error = store.join(&node("b", 99), now + 56).expect_err("live name");
-    assert!(matches!(error, PgError::NodeNameTaken { .. }), "{error}");
-    store.join(&node("b", 99), now + 200).expect("dead name");
-    let open: i64 =
-        store.client().query_one("SELECT count(*) FROM work_queue WHERE state = 'leased'", &[]).expect("count").get(0);
-    assert_eq!(open, 1, "only a's item is still leased");
-    // The old process's heartbeat now fails: its name is someone else's.
-    assert!(store.heartbeat(&b, None, now + 201).is_err());
-
-    let listed = store.nodes(now + 201).expect("nodes");
-    let b_now = listed.iter().find(|status| status.name == "b").expect("b listed");
-    assert_eq!(b_now.process, "99@test");
-    assert!(b_now.alive);
-    assert!(!listed.iter().find(|status| status.name == "a").expect("a listed").alive);
-}
-
-#[test]
-fn a_credential_is_held_by_one_node_at_a_time() {
-    let Some(database) = TestDatabase::create("a_credential_is_held_by_one_node_at_a_time") else {
-        return;
-    };
-    let mut store = PgStore::open(database.url(), OpenMode::Migrate).expect("migrate");
-    let now = 5_000;
-    let (a, b) = (node("a", 1), node("b", 2));
-    store.join(&a, now).expect("join");
-    store.join(&b, now).expect("join");
-    assert!(store.lease_credential("wx-main", "a", now + 30, now).expect("lease"));
-    assert!(!store.lease_credential("wx-main", "b", now + 30, now + 1).expect("held by a"));
-    assert!(store.lease_credential("wx-main", "a", now + 40, now + 2).expect("renew"));
-    assert_eq!(store.credential_holder("wx-main", now + 3).expect("holder").as_deref(), Some("a"));
-    // a's heartbeat renews it; once a stops, b may take it.
-    store.heartbeat(&a, None, now + 35).expect("heartbeat");
-    assert!(!store.lease_credential("wx-main", "b", now + 80, now + 60).expect("still a's"));
-    assert!(store.lease_credential("wx-main", "b", now + 100, now + 66).expect("taken over"));
-    assert_eq!(store.nodes(now + 67).expect("nodes")[1].credentials, ["wx-main"]);
-    store.release_credential("wx-main", "a").expect("not a's: no effect");
-    assert_eq!(store.credential_holder("wx-main", now + 67).expect("holder").as_deref(), Some("b"));
-    store.leave(&b, now + 68).expect("leave");
-    assert_eq!(store.credential_holder("wx-main", now + 68).expect("holder"), None);
-}
-
 /// A SQLite database with rows in every copied table: every type, NULLs, Chinese text,
 /// a blob, doubles that do not round-trip through text.
 fn filled_sqlite(path: &Path) {
@@ -282,7 +161,8 @@ fn filled_sqlite(path: &Path) {
                      INSERT INTO crawl_runs (id, trigger, job, started_at, result, holder) VALUES (2, 'adhoc', 'crawl', 1, 'ok', '1@h');
                      INSERT INTO fetch_log VALUES (1, 2, 5, 'article_page', 'u', 200, 'ok', 1234, 56);
                      INSERT INTO work_queue (id, kind, target, created_at, updated_at, state) VALUES (4, 'page', 'u', 1, 2, 'done');
-                     INSERT INTO cooldowns VALUES ('credential', 'wx-main', 99, 2, 'ret -6', 90);
+                     INSERT INTO cooldowns VALUES ('credential', 'wx-main', '', 99, 2, 'ret -6', 90);
+                     INSERT INTO cooldowns VALUES ('host', 'mp.weixin.qq.com', 'node-2', 99, 1, '环境异常', 90);
                      INSERT INTO index_periods VALUES (1, 'day', 1699977600, 1700064000, '2023-11-15', 1.0, 1, 1, 1,
                         100001.0, 100001.0, 100001.0, 4.0, 4.0, 4.0, 3.0, 3.0, 3.0, 0.1, 0.1, 0.1, 0, 0, 0,
                         0.00006999930000699993, 100001.0, 0.30000000000000004, 0, 1, 42, 0);

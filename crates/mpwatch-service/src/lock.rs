@@ -2,10 +2,10 @@
 
 use mpwatch_core::time::UnixSeconds;
 use mpwatch_crawl::holder::{holder_alive, is_local};
-use mpwatch_store::service::CrawlerLock;
+use mpwatch_store::nodes::CrawlerLock;
 
 /// A lock whose heartbeat is older than this (clock seconds) is abandoned.
-pub const LOCK_STALE_AFTER: i64 = 60;
+pub const LOCK_STALE_AFTER: i64 = mpwatch_crawl::holder::HEARTBEAT_STALE_AFTER;
 
 /// Whether the lock's holder lives: its heartbeat (every 2 s) is fresh and, on this
 /// host, its process exists. A stale heartbeat means dead even if the pid exists: after

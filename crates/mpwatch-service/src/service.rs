@@ -21,9 +21,10 @@ use mpwatch_core::time::{Clock, UnixSeconds};
 use mpwatch_core::{CrawlTrigger, schedule::ScheduleError};
 use mpwatch_crawl::alerts::{AlertKind, Alerts};
 use mpwatch_crawl::db::Db;
-use mpwatch_crawl::holder::{holder_alive, holder_name};
+use mpwatch_crawl::holder::{holder_alive, holder_name, node_name};
 use mpwatch_crawl::{CrawlError, CrawlOptions, Engine, Progress, RequestTotals, Until};
-use mpwatch_store::service::{CrawlRequest, LockOutcome};
+use mpwatch_store::nodes::{LockOutcome, NodeClaim};
+use mpwatch_store::service::CrawlRequest;
 use mpwatch_store::{Store, StoreError, StoreOptions};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -71,12 +72,23 @@ pub enum ServiceError {
         /// Its `<pid>@<host>`.
         holder: String,
     },
-    /// Another service crawls this database.
-    #[error("another mpwatch service ({holder}) is running on this database; stop it first")]
+    /// Another service crawls this database (as this node).
+    #[error("another mpwatch service ({holder}) is running on this database{}; stop it first", as_node(.node))]
     AlreadyRunning {
         /// Its `<pid>@<host>`.
         holder: String,
+        /// The node it runs as (`''` on SQLite).
+        node: String,
     },
+}
+
+/// How a node shows in a message: nothing on SQLite (one node).
+fn as_node(node: &str) -> String {
+    if node.is_empty() {
+        String::new()
+    } else {
+        format!(" as node {node:?} (another `[node] name` starts another node)")
+    }
 }
 
 /// What the binary tells the service (from signals).
@@ -126,6 +138,9 @@ struct Service {
     alerts: Alerts,
     totals: Arc<RequestTotals>,
     holder: String,
+    /// This process's node (`''` on SQLite) and egress.
+    node: String,
+    egress: String,
     slots: Vec<Slot>,
     requests: HashMap<i64, JoinHandle<Finished>>,
     /// Runs of jobs removed by a reload, still going.
@@ -144,21 +159,24 @@ pub async fn run(
     let options = StoreOptions { busy_timeout: config.store.busy_timeout, create: true, adopt: false };
     let db = Db::new(Store::open(&db_path, &options)?);
     let holder = holder_name();
+    let node = node_name(&config, db.call(|store| Ok(store.connection().is_postgres())).await?);
+    let egress = config.egress();
     let mut ready_sent = false;
-    // The crawler lock: one process fetches at a time.
+    // The crawler lock: one process fetches at a time per node.
     loop {
-        let (me, clock_now) = (holder.clone(), clock.now());
+        let (me, name, through, clock_now) = (holder.clone(), node.clone(), egress.clone(), clock.now());
         let outcome = db
             .call(move |store| {
                 store.write(|tx| {
-                    tx.take_crawler_lock(&me, "service", |lock| lock_holder_alive(lock, clock_now), clock_now)
+                    let claim = NodeClaim { node: &name, holder: &me, role: "service", egress: &through };
+                    tx.take_crawler_lock(&claim, |lock| lock_holder_alive(lock, clock_now), clock_now)
                 })
             })
             .await?;
         match outcome {
             LockOutcome::Taken => break,
             LockOutcome::Held(lock) if lock.role == "service" => {
-                return Err(ServiceError::AlreadyRunning { holder: lock.holder });
+                return Err(ServiceError::AlreadyRunning { holder: lock.holder, node: lock.node });
             }
             LockOutcome::Held(lock) => {
                 // Ready (config and database are fine); the work waits for the lock.
@@ -177,10 +195,10 @@ pub async fn run(
             }
         }
     }
-    let now = clock.now();
+    let (now, cluster) = (clock.now(), !node.is_empty());
     let (closed, requeued) = db
         .call(move |store| {
-            store.write(|tx| Ok((tx.close_dead_runs(holder_alive, now)?, tx.requeue_running_requests()?)))
+            store.write(|tx| Ok((tx.close_dead_runs(holder_alive, now)?, tx.requeue_running_requests(cluster)?)))
         })
         .await?;
     if closed + requeued > 0 {
@@ -212,6 +230,8 @@ pub async fn run(
         alerts,
         totals,
         holder,
+        node,
+        egress,
         slots: Vec::new(),
         requests: HashMap::new(),
         retired: Vec::new(),
@@ -382,20 +402,22 @@ impl Service {
         if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
             let status = self.status_line();
             notifier.status(&status);
-            let (holder, now) = (self.holder.clone(), self.clock.now());
+            let (holder, node, now) = (self.holder.clone(), self.node.clone(), self.clock.now());
             let still_ours = self
                 .db
-                .call(move |store| store.write(|tx| tx.heartbeat_crawler_lock(&holder, Some(&status), now)))
+                .call(move |store| store.write(|tx| tx.heartbeat_crawler_lock(&node, &holder, Some(&status), now)))
                 .await?;
             if !still_ours {
                 // Taken over while our heartbeat was stale (the process was paused?).
                 // Take it back only from a dead holder; never fetch beside a live one.
-                let (holder, now) = (self.holder.clone(), self.clock.now());
+                let (holder, node, egress, now) =
+                    (self.holder.clone(), self.node.clone(), self.egress.clone(), self.clock.now());
                 let outcome = self
                     .db
                     .call(move |store| {
                         store.write(|tx| {
-                            tx.take_crawler_lock(&holder, "service", |lock| lock_holder_alive(lock, now), now)
+                            let claim = NodeClaim { node: &node, holder: &holder, role: "service", egress: &egress };
+                            tx.take_crawler_lock(&claim, |lock| lock_holder_alive(lock, now), now)
                         })
                     })
                     .await?;
@@ -545,7 +567,26 @@ impl Service {
                     let entry = slot.job.entry.clone();
                     let until_next = slot.next;
                     let (name, kind) = (entry.name.clone(), entry.job.as_str().to_string());
-                    self.db.call(move |store| store.write(|tx| tx.job_started(&name, &kind, fire, None, now))).await?;
+                    // On a cluster every node crawls (they share the queue), but the
+                    // database's own jobs run once per fire, on the node that claims it.
+                    let once_per_cluster =
+                        !self.node.is_empty() && matches!(entry.job, JobKind::Index | JobKind::Maintenance);
+                    let ours = self
+                        .db
+                        .call(move |store| {
+                            store.write(|tx| {
+                                if once_per_cluster {
+                                    tx.claim_job_fire(&name, &kind, fire, now)
+                                } else {
+                                    tx.job_started(&name, &kind, fire, None, now).map(|()| true)
+                                }
+                            })
+                        })
+                        .await?;
+                    if !ours {
+                        info!(job = %entry.name, "another node runs this fire");
+                        continue;
+                    }
                     let handle = self.spawn_job(entry, until_next, jitter).await?;
                     self.slots[index].running = Some(handle);
                 }
@@ -786,15 +827,30 @@ impl Service {
             }
         })
         .await;
-        if all_done.is_err() {
+        let all_stopped = all_done.is_ok();
+        if !all_stopped {
             warn!("some work did not stop in time; its items stay leased until the next start reclaims them");
         }
         if let Err(error) = self.collect_finished().await {
             warn!(%error, "cannot record how the last runs ended");
         }
-        let holder = self.holder.clone();
-        if let Err(error) = self.db.call(move |store| store.write(|tx| tx.release_crawler_lock(&holder))).await {
-            warn!(%error, "cannot release the crawler lock");
+        // Once every run has ended, what this process still has leased (items leased
+        // ahead whose lease ran out while they waited) goes back to the queue now.
+        let (holder, node, now) = (self.holder.clone(), self.node.clone(), self.clock.now());
+        let released = self
+            .db
+            .call(move |store| {
+                store.write(|tx| {
+                    let released = if all_stopped { tx.release_leases_of(&holder, now)? } else { 0 };
+                    tx.release_crawler_lock(&node, &holder)?;
+                    Ok(released)
+                })
+            })
+            .await;
+        match released {
+            Ok(0) => {}
+            Ok(released) => info!(released, "gave back work leased ahead"),
+            Err(error) => warn!(%error, "cannot release the crawler lock"),
         }
     }
 }

@@ -7,8 +7,9 @@ use mpwatch_core::config::Config;
 use mpwatch_store::Store;
 use mpwatch_store::accounts::Account;
 use mpwatch_store::cooldowns::Cooldown;
+use mpwatch_store::nodes::{CrawlerLock, NodeState};
 use mpwatch_store::runs::RunRecord;
-use mpwatch_store::service::{AlertRecord, CrawlRequest, CrawlerLock, CredentialStateRecord, QueueDepth};
+use mpwatch_store::service::{AlertRecord, CrawlRequest, CredentialStateRecord, QueueDepth};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -41,15 +42,29 @@ pub struct JobStatus {
     pub next_fire_at: Option<i64>,
 }
 
+/// A crawler node: who holds its lock, whether it lives, what it holds.
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    /// Its lock row and what it holds.
+    #[serde(flatten)]
+    pub state: NodeState,
+    /// Whether its holder lives (a fresh heartbeat; on this host, its process exists).
+    pub alive: bool,
+}
+
 /// Everything the status shows, read at `now`.
 #[derive(Debug)]
 pub struct Status {
     /// When it was read.
     pub now: i64,
-    /// The service holding the crawler lock, if it is alive.
+    /// This process's node (`''` on SQLite, the one node).
+    pub node: String,
+    /// The service holding this node's crawler lock, if it is alive.
     pub service: Option<CrawlerLock>,
-    /// A foreground `mpwatch crawl` holding the lock, if alive.
+    /// A foreground `mpwatch crawl` holding this node's lock, if alive.
     pub foreground_crawl: Option<CrawlerLock>,
+    /// Every node of the database (on SQLite, the one), alive or not.
+    pub nodes: Vec<NodeStatus>,
     /// The configured jobs.
     pub jobs: Vec<JobStatus>,
     /// Runs in progress.
@@ -86,8 +101,14 @@ pub struct DatabaseStatus {
 impl Status {
     /// Reads the status of the database through `store`.
     pub fn read(store: &Store, config: &Config, now: i64) -> Result<Status, ServiceError> {
-        let lock = store.crawler_lock()?;
-        let alive = |role: &str| lock.clone().filter(|lock| lock.role == role && lock_holder_alive(lock, now));
+        let node = mpwatch_crawl::holder::node_name(config, store.connection().is_postgres());
+        let nodes: Vec<NodeStatus> = store
+            .nodes(now)?
+            .into_iter()
+            .map(|state| NodeStatus { alive: lock_holder_alive(&state.lock, now), state })
+            .collect();
+        let lock = nodes.iter().find(|n| n.state.lock.node == node && n.alive).map(|n| n.state.lock.clone());
+        let alive = |role: &str| lock.clone().filter(|lock| lock.role == role);
         let states = store.job_states()?;
         let jobs = jobs_of(config)?
             .into_iter()
@@ -111,6 +132,8 @@ impl Status {
             now,
             service: alive("service"),
             foreground_crawl: alive("crawl"),
+            node,
+            nodes,
             jobs,
             running: store.running_runs()?,
             queue: store.queue_depth()?,
@@ -155,6 +178,8 @@ impl Status {
             "service": self.service.as_ref().map(|l| json!({"running": true, "holder": l.holder, "since": l.acquired_at, "heartbeat_at": l.heartbeat_at, "status": l.status}))
                 .unwrap_or_else(|| json!({"running": false})),
             "foreground_crawl": self.foreground_crawl.as_ref().map(|l| json!({"holder": l.holder, "since": l.acquired_at})),
+            "node": self.node,
+            "nodes": self.nodes,
             "jobs": self.jobs,
             "running_runs": self.running,
             "queue": self.queue,

@@ -121,7 +121,7 @@ fn lease(c: &mut Criterion) {
                 store
                     .write(|tx| {
                         for item in &items {
-                            tx.retry_work(item.id, NOW, "bench", NOW)?;
+                            tx.retry_work(item.id, None, NOW, "bench", NOW)?;
                         }
                         Ok(())
                     })

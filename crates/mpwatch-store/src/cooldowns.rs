@@ -1,4 +1,6 @@
-//! Anti-crawl cooldowns of hosts and credentials, visible to users in `cooldowns`.
+//! Anti-crawl cooldowns of hosts and credentials, visible to users in `cooldowns`. A
+//! host's cooldown belongs to the node that saw the signal (WeChat limits per address);
+//! a credential's is global (node `''`).
 
 use crate::sql::{OptionalExtension as _, params};
 use mpwatch_core::time::UnixSeconds;
@@ -13,6 +15,8 @@ pub struct Cooldown {
     pub scope: String,
     /// Host name or credential label.
     pub target: String,
+    /// The node resting (a host's cooldown); `''` for a credential's, and on SQLite.
+    pub node: String,
     /// Resting until then.
     pub until: UnixSeconds,
     /// Signals in a row (the next rest doubles).
@@ -28,20 +32,32 @@ impl Tx<'_> {
     pub fn set_cooldown(&self, cooldown: &Cooldown) -> Result<()> {
         self.connection()
             .execute_cached(
-                "INSERT INTO cooldowns (scope, target, until, level, reason, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (scope, target) DO UPDATE SET until = excluded.until, level = excluded.level,
+                "INSERT INTO cooldowns (scope, target, node, until, level, reason, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (scope, target, node) DO UPDATE SET until = excluded.until, level = excluded.level,
                     reason = excluded.reason, started_at = excluded.started_at",
-                params![cooldown.scope, cooldown.target, cooldown.until, cooldown.level, cooldown.reason, cooldown.started_at],
+                params![
+                    cooldown.scope,
+                    cooldown.target,
+                    cooldown.node,
+                    cooldown.until,
+                    cooldown.level,
+                    cooldown.reason,
+                    cooldown.started_at
+                ],
             )
             .context(|| format!("recording cooldown of {} {}", cooldown.scope, cooldown.target))?;
         Ok(())
     }
 
-    /// Forgets a target's cooldown history (after it works again).
-    pub fn clear_cooldown(&self, scope: &str, target: &str) -> Result<()> {
+    /// Forgets a target's cooldown history on `node` (after it works again).
+    pub fn clear_cooldown(&self, scope: &str, target: &str, node: &str) -> Result<()> {
         self.connection()
-            .execute_cached("DELETE FROM cooldowns WHERE scope = ?1 AND target = ?2", params![scope, target])
-            .context(|| format!("clearing cooldown of {scope} {target}"))?;
+            .execute_cached(
+                "DELETE FROM cooldowns WHERE scope = ?1 AND target = ?2 AND node = ?3",
+                params![scope, target, node],
+            )
+            .context(|| format!("clearing cooldown of {scope} {target} on node {node:?}"))?;
         Ok(())
     }
 }
@@ -50,20 +66,22 @@ fn cooldown_from_row(row: &crate::sql::Row<'_>) -> rusqlite::Result<Cooldown> {
     Ok(Cooldown {
         scope: row.get(0)?,
         target: row.get(1)?,
-        until: row.get(2)?,
-        level: row.get(3)?,
-        reason: row.get(4)?,
-        started_at: row.get(5)?,
+        node: row.get(2)?,
+        until: row.get(3)?,
+        level: row.get(4)?,
+        reason: row.get(5)?,
+        started_at: row.get(6)?,
     })
 }
 
 impl Store {
-    /// The cooldown record of a target, if any (it may have ended).
-    pub fn cooldown(&self, scope: &str, target: &str) -> Result<Option<Cooldown>> {
+    /// The cooldown record of a target on `node`, if any (it may have ended).
+    pub fn cooldown(&self, scope: &str, target: &str, node: &str) -> Result<Option<Cooldown>> {
         self.connection()
             .query_row(
-                "SELECT scope, target, until, level, reason, started_at FROM cooldowns WHERE scope = ?1 AND target = ?2",
-                params![scope, target],
+                "SELECT scope, target, node, until, level, reason, started_at FROM cooldowns
+                 WHERE scope = ?1 AND target = ?2 AND node = ?3",
+                params![scope, target, node],
                 cooldown_from_row,
             )
             .optional()
@@ -75,7 +93,8 @@ impl Store {
         let mut statement = self
             .connection()
             .prepare(
-                "SELECT scope, target, until, level, reason, started_at FROM cooldowns WHERE until > ?1 ORDER BY until",
+                "SELECT scope, target, node, until, level, reason, started_at FROM cooldowns WHERE until > ?1
+                 ORDER BY until",
             )
             .context(|| "reading cooldowns".into())?;
         statement

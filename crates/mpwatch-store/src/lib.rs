@@ -28,6 +28,7 @@ pub mod articles;
 pub mod cooldowns;
 pub mod maintenance;
 mod migrations;
+pub mod nodes;
 pub mod queue;
 pub mod runs;
 pub mod service;

@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_articles_fts.sql")),
     (13, include_str!("../migrations/0013_missing_counts.sql")),
     (14, include_str!("../migrations/0014_article_bodies.sql")),
+    (15, include_str!("../migrations/0015_nodes.sql")),
 ];
 
 /// The schema version this build writes.
@@ -36,7 +37,10 @@ pub const LATEST_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 /// The migrations of the same schema on PostgreSQL, numbered as SQLite's: version N
 /// means the tables of SQLite's version N (PostgreSQL begins at 14, in one step).
 /// Append one beside each new SQLite migration.
-pub const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(14, include_str!("../migrations-postgres/0014_schema.sql"))];
+pub const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (14, include_str!("../migrations-postgres/0014_schema.sql")),
+    (15, include_str!("../migrations-postgres/0015_nodes.sql")),
+];
 
 // A schema version means the same tables on both backends: a SQLite migration without
 // its PostgreSQL twin fails the build here.

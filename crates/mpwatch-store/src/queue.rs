@@ -293,49 +293,85 @@ impl Tx<'_> {
         Ok(released)
     }
 
-    /// Marks an item done.
-    pub fn complete_work(&self, id: i64, now: UnixSeconds) -> Result<()> {
-        self.set_state(id, QueueState::Done, None, None, now)
+    /// Gives back every item `holder` still has leased, untried (a process that
+    /// stops: besides the items it was working on, those it leased ahead and let run
+    /// out). Returns how many.
+    pub fn release_leases_of(&self, holder: &str, now: UnixSeconds) -> Result<usize> {
+        self.connection()
+            .execute_cached(
+                "UPDATE work_queue SET state = 'pending', lease_until = NULL, leased_by = NULL,
+                    attempts = max(attempts - 1, 0), updated_at = ?2
+                 WHERE state = 'leased' AND leased_by = ?1",
+                params![holder, now],
+            )
+            .context(|| format!("giving back the work leased by {holder}"))
+    }
+
+    /// Marks an item done. Like every acknowledgement below, it is written only while
+    /// `holder` (as given to [`Tx::lease_work_as`]) still holds the item's lease: once
+    /// it ran out and another node leased the item, that node's result counts (the
+    /// effects are idempotent: an article by its key, one snapshot per rung). Returns
+    /// whether it was written.
+    pub fn complete_work(&self, id: i64, holder: Option<&str>, now: UnixSeconds) -> Result<bool> {
+        self.set_state(id, holder, QueueState::Done, None, None, false, now)
     }
 
     /// Puts an item back to wait until `not_before`, recording why.
-    pub fn retry_work(&self, id: i64, not_before: UnixSeconds, error: &str, now: UnixSeconds) -> Result<()> {
-        self.set_state(id, QueueState::Pending, Some(not_before), Some(error), now)
+    pub fn retry_work(
+        &self,
+        id: i64,
+        holder: Option<&str>,
+        not_before: UnixSeconds,
+        error: &str,
+        now: UnixSeconds,
+    ) -> Result<bool> {
+        self.set_state(id, holder, QueueState::Pending, Some(not_before), Some(error), false, now)
     }
 
     /// Puts an item back to wait until `not_before` without counting the attempt (it was
     /// not tried: a cooldown, no credential).
-    pub fn postpone_work(&self, id: i64, not_before: UnixSeconds, reason: &str, now: UnixSeconds) -> Result<()> {
-        self.set_state(id, QueueState::Pending, Some(not_before), Some(reason), now)?;
-        self.connection()
-            .execute_cached("UPDATE work_queue SET attempts = max(attempts - 1, 0) WHERE id = ?1", [id])
-            .context(|| format!("updating work item #{id}"))?;
-        Ok(())
+    pub fn postpone_work(
+        &self,
+        id: i64,
+        holder: Option<&str>,
+        not_before: UnixSeconds,
+        reason: &str,
+        now: UnixSeconds,
+    ) -> Result<bool> {
+        self.set_state(id, holder, QueueState::Pending, Some(not_before), Some(reason), true, now)
     }
 
     /// Gives up on an item.
-    pub fn fail_work(&self, id: i64, error: &str, now: UnixSeconds) -> Result<()> {
-        self.set_state(id, QueueState::Failed, None, Some(error), now)
+    pub fn fail_work(&self, id: i64, holder: Option<&str>, error: &str, now: UnixSeconds) -> Result<bool> {
+        self.set_state(id, holder, QueueState::Failed, None, Some(error), false, now)
     }
 
+    #[allow(clippy::too_many_arguments)] // One statement's parameters, named at each call.
     fn set_state(
         &self,
         id: i64,
+        holder: Option<&str>,
         state: QueueState,
         not_before: Option<UnixSeconds>,
         error: Option<&str>,
+        uncount_attempt: bool,
         now: UnixSeconds,
-    ) -> Result<()> {
-        self.connection()
+    ) -> Result<bool> {
+        let written = self
+            .connection()
             .execute_cached(
                 "UPDATE work_queue SET state = ?2, lease_until = NULL, leased_by = NULL,
                     not_before = coalesce(?3, not_before),
-                    last_error = coalesce(?4, last_error), updated_at = ?5
-                 WHERE id = ?1",
-                params![id, state.as_str(), not_before, error, now],
+                    last_error = coalesce(?4, last_error), updated_at = ?5,
+                    attempts = CASE WHEN CAST(?7 AS BIGINT) = 1 THEN max(attempts - 1, 0) ELSE attempts END
+                 WHERE id = ?1 AND state = 'leased' AND leased_by IS NOT DISTINCT FROM ?6",
+                params![id, state.as_str(), not_before, error, now, holder, i64::from(uncount_attempt)],
             )
             .context(|| format!("updating work item #{id}"))?;
-        Ok(())
+        if written == 0 {
+            tracing::debug!(item = id, "not acknowledged: its lease ran out and another crawler has it");
+        }
+        Ok(written == 1)
     }
 }
 

@@ -1,36 +1,12 @@
-//! The service's state: scheduled jobs and their last fires (`service_jobs`), the
-//! crawler lock that lets one process fetch at a time (`crawler_lock`), and ad-hoc
-//! crawl requests handed to the running service (`crawl_requests`).
+//! The service's state: scheduled jobs and their last fires (`service_jobs`) and ad-hoc
+//! crawl requests handed to the running service (`crawl_requests`). (Who crawls, the
+//! crawler lock of each node, is [`crate::nodes`].)
 
 use crate::sql::{OptionalExtension as _, params};
 use mpwatch_core::time::UnixSeconds;
 use serde::Serialize;
 
 use crate::{Context as _, Result, Store, Tx};
-
-/// Who holds the crawler lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CrawlerLock {
-    /// `<pid>@<host>`.
-    pub holder: String,
-    /// `service` or `crawl` (a foreground crawl).
-    pub role: String,
-    /// Since when.
-    pub acquired_at: UnixSeconds,
-    /// Last sign of life.
-    pub heartbeat_at: UnixSeconds,
-    /// What it is doing.
-    pub status: Option<String>,
-}
-
-/// What trying to take the crawler lock gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LockOutcome {
-    /// Taken (or already ours, or taken over from a dead holder).
-    Taken,
-    /// Held by a live process.
-    Held(CrawlerLock),
-}
 
 /// A scheduled job's last fire and result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,20 +56,9 @@ pub struct CrawlRequest {
     pub message: Option<String>,
 }
 
-const LOCK_COLUMNS: &str = "holder, role, acquired_at, heartbeat_at, status";
 const JOB_COLUMNS: &str = "name, kind, last_fire_at, last_started_at, last_finished_at, last_result, last_message, last_run_id, next_fire_at, last_success_at";
 const REQUEST_COLUMNS: &str =
     "id, requested_at, requested_by, options, state, run_id, started_at, finished_at, message";
-
-fn lock_from_row(row: &crate::sql::Row<'_>) -> rusqlite::Result<CrawlerLock> {
-    Ok(CrawlerLock {
-        holder: row.get(0)?,
-        role: row.get(1)?,
-        acquired_at: row.get(2)?,
-        heartbeat_at: row.get(3)?,
-        status: row.get(4)?,
-    })
-}
 
 fn job_from_row(row: &crate::sql::Row<'_>) -> rusqlite::Result<JobState> {
     Ok(JobState {
@@ -125,60 +90,6 @@ fn request_from_row(row: &crate::sql::Row<'_>) -> rusqlite::Result<CrawlRequest>
 }
 
 impl Tx<'_> {
-    /// Takes the crawler lock for `holder` unless a live process (`is_alive`, which
-    /// sees the holder and its last heartbeat) holds it; a dead holder's lock is taken
-    /// over.
-    pub fn take_crawler_lock(
-        &self,
-        holder: &str,
-        role: &str,
-        is_alive: impl Fn(&CrawlerLock) -> bool,
-        now: UnixSeconds,
-    ) -> Result<LockOutcome> {
-        let current = self
-            .connection()
-            .query_row(&format!("SELECT {LOCK_COLUMNS} FROM crawler_lock WHERE id = 1"), [], lock_from_row)
-            .optional()
-            .context(|| "reading the crawler lock".into())?;
-        if let Some(lock) = current
-            && lock.holder != holder
-            && is_alive(&lock)
-        {
-            return Ok(LockOutcome::Held(lock));
-        }
-        self.connection()
-            .execute_cached(
-                "INSERT INTO crawler_lock (id, holder, role, acquired_at, heartbeat_at) VALUES (1, ?1, ?2, ?3, ?3)
-                 ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, role = excluded.role,
-                    acquired_at = CASE WHEN crawler_lock.holder = excluded.holder THEN crawler_lock.acquired_at
-                                       ELSE excluded.acquired_at END,
-                    heartbeat_at = excluded.heartbeat_at, status = NULL",
-                params![holder, role, now],
-            )
-            .context(|| "taking the crawler lock".into())?;
-        Ok(LockOutcome::Taken)
-    }
-
-    /// A sign of life of the lock's holder, with what it is doing.
-    pub fn heartbeat_crawler_lock(&self, holder: &str, status: Option<&str>, now: UnixSeconds) -> Result<bool> {
-        let updated = self
-            .connection()
-            .execute_cached(
-                "UPDATE crawler_lock SET heartbeat_at = ?2, status = ?3 WHERE id = 1 AND holder = ?1",
-                params![holder, now, status],
-            )
-            .context(|| "refreshing the crawler lock".into())?;
-        Ok(updated == 1)
-    }
-
-    /// Gives the lock back (if `holder` has it).
-    pub fn release_crawler_lock(&self, holder: &str) -> Result<()> {
-        self.connection()
-            .execute_cached("DELETE FROM crawler_lock WHERE id = 1 AND holder = ?1", params![holder])
-            .context(|| "releasing the crawler lock".into())?;
-        Ok(())
-    }
-
     /// Closes the runs left `running` by processes that are gone (killed, crashed):
     /// `interrupted`, with the counts they last wrote. Returns how many.
     pub fn close_dead_runs(&self, is_alive: impl Fn(&str) -> bool, now: UnixSeconds) -> Result<usize> {
@@ -225,6 +136,26 @@ impl Tx<'_> {
             )
             .context(|| format!("recording the start of job {name}"))?;
         Ok(())
+    }
+
+    /// Records the start of a job's run for the fire at `fire_at`, unless that fire (or
+    /// a later one) was already started: by another node of a cluster, for the jobs
+    /// that run once per fire in the whole cluster (index, maintenance). Returns whether
+    /// this process runs it.
+    pub fn claim_job_fire(&self, name: &str, kind: &str, fire_at: UnixSeconds, now: UnixSeconds) -> Result<bool> {
+        let claimed = self
+            .connection()
+            .execute_cached(
+                "INSERT INTO service_jobs (name, kind, last_fire_at, last_started_at, last_result, last_message, last_run_id)
+                 VALUES (?1, ?2, ?3, ?4, 'running', NULL, NULL)
+                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, last_fire_at = excluded.last_fire_at,
+                    last_started_at = excluded.last_started_at, last_finished_at = NULL,
+                    last_result = 'running', last_message = NULL, last_run_id = NULL
+                 WHERE service_jobs.last_fire_at IS NULL OR service_jobs.last_fire_at < excluded.last_fire_at",
+                params![name, kind, fire_at, now],
+            )
+            .context(|| format!("recording the start of job {name}"))?;
+        Ok(claimed == 1)
     }
 
     /// Records how a job's run ended.
@@ -365,26 +296,22 @@ impl Tx<'_> {
     }
 
     /// Requests a previous service left `running` (it was killed) go back to pending.
-    pub fn requeue_running_requests(&self) -> Result<usize> {
+    /// On a cluster (`cluster`), only those whose run was closed as the work of a dead
+    /// process ([`Tx::close_dead_runs`] first): the others are another node's, alive.
+    pub fn requeue_running_requests(&self, cluster: bool) -> Result<usize> {
         self.connection()
             .execute_cached(
                 "UPDATE crawl_requests SET state = 'pending', started_at = NULL
-                 WHERE state IN ('pending', 'running') AND state = 'running'",
-                [],
+                 WHERE state IN ('pending', 'running') AND state = 'running'
+                    AND (CAST(?1 AS BIGINT) = 0 OR (run_id IS NOT NULL AND NOT EXISTS
+                        (SELECT 1 FROM crawl_runs r WHERE r.id = crawl_requests.run_id AND r.result = 'running')))",
+                [i64::from(cluster)],
             )
             .context(|| "requeueing crawl requests".into())
     }
 }
 
 impl Store {
-    /// Who holds the crawler lock, if anyone.
-    pub fn crawler_lock(&self) -> Result<Option<CrawlerLock>> {
-        self.connection()
-            .query_row(&format!("SELECT {LOCK_COLUMNS} FROM crawler_lock WHERE id = 1"), [], lock_from_row)
-            .optional()
-            .context(|| "reading the crawler lock".into())
-    }
-
     /// Every job the service has recorded, by name.
     pub fn job_states(&self) -> Result<Vec<JobState>> {
         self.connection()

@@ -21,6 +21,7 @@ pub const TABLES: &[&str] = &[
     "index_state",
     "service_jobs",
     "crawler_lock",
+    "credential_leases",
     "crawl_requests",
     "alerts",
     "credential_states",

@@ -369,7 +369,7 @@ fn queue_leases_expire_and_acknowledgement_commits_with_the_write() {
         let item = again[0].clone();
         let result: Result<(), StoreError> = store.write(|tx| {
             tx.upsert_article(&page_record(7, 1), NOW + 61)?;
-            tx.complete_work(item.id, NOW + 61)?;
+            tx.complete_work(item.id, None, NOW + 61)?;
             Err(StoreError::NotFound("simulated crash before commit".into()))
         });
         assert!(result.is_err());
@@ -380,8 +380,8 @@ fn queue_leases_expire_and_acknowledgement_commits_with_the_write() {
             .unwrap();
         assert_eq!(state, "leased");
 
-        store.write(|tx| tx.retry_work(again[1].id, NOW + 500, "HTTP 503", NOW + 61)).unwrap();
-        store.write(|tx| tx.complete_work(item.id, NOW + 62)).unwrap();
+        store.write(|tx| tx.retry_work(again[1].id, None, NOW + 500, "HTTP 503", NOW + 61)).unwrap();
+        store.write(|tx| tx.complete_work(item.id, None, NOW + 62)).unwrap();
         let ready = store.write(|tx| tx.lease_work(&[], 10, NOW + 700, NOW + 400)).unwrap();
         assert_eq!(ready.len(), 1, "only the metrics item is due");
         assert_eq!(ready[0].kind, "metrics");
@@ -641,7 +641,7 @@ fn several_stores_lease_disjoint_work() {
                             store
                                 .write(|tx| {
                                     for item in &items {
-                                        tx.complete_work(item.id, NOW)?;
+                                        tx.complete_work(item.id, Some(&holder), NOW)?;
                                     }
                                     Ok(())
                                 })
@@ -659,5 +659,60 @@ fn several_stores_lease_disjoint_work() {
         assert_eq!(all.len(), 400, "every item leased once");
         assert_eq!(distinct.len(), 400, "no item leased twice");
         assert_eq!(count(&store, "work_queue WHERE state = 'done'"), 400);
+    });
+}
+
+/// Each node has its own crawler lock: a second process of a node waits (held), another
+/// node takes its own; a dead holder's lock is taken over, and the node list shows what
+/// each holds.
+#[test]
+fn each_node_has_its_crawler_lock_and_the_list_shows_what_it_holds() {
+    use mpwatch_store::nodes::{LockOutcome, NodeClaim};
+    each_backend("each_node_has_its_crawler_lock_and_the_list_shows_what_it_holds", |db| {
+        let mut store = db.open();
+        let claim =
+            |node: &'static str, holder: &'static str| NodeClaim { node, holder, role: "service", egress: "direct" };
+        // A holder lives while its heartbeat is under a minute old.
+        let take = |store: &mut Store, claim: NodeClaim<'_>, now: i64| {
+            store.write(|tx| tx.take_crawler_lock(&claim, |lock| lock.heartbeat_at > now - 60, now)).unwrap()
+        };
+        assert_eq!(take(&mut store, claim("a", "1@h"), NOW), LockOutcome::Taken);
+        assert_eq!(take(&mut store, claim("b", "2@h"), NOW), LockOutcome::Taken, "another node");
+        let LockOutcome::Held(lock) = take(&mut store, claim("a", "3@h"), NOW) else { panic!("a is held") };
+        assert_eq!((lock.node.as_str(), lock.holder.as_str()), ("a", "1@h"));
+        assert_eq!(take(&mut store, claim("a", "1@h"), NOW + 1), LockOutcome::Taken, "ours again");
+
+        store.write(|tx| tx.enqueue("page", "x", 0, NOW, NOW).map(drop)).unwrap();
+        let items = store.write(|tx| tx.lease_work_as(&["page"], 5, NOW + 60, NOW, Some("1@h"))).unwrap();
+        assert!(store.write(|tx| tx.lease_credential("wx-main", "a", NOW + 60, NOW)).unwrap());
+        assert!(!store.write(|tx| tx.lease_credential("wx-main", "b", NOW + 60, NOW + 1)).unwrap(), "a has it");
+        assert!(store.write(|tx| tx.heartbeat_crawler_lock("a", "1@h", Some("crawling"), NOW + 2)).unwrap());
+        assert!(!store.write(|tx| tx.heartbeat_crawler_lock("a", "3@h", None, NOW + 2)).unwrap(), "not 3's");
+        let nodes = store.nodes(NOW + 2).unwrap();
+        let names: Vec<&str> = nodes.iter().map(|n| n.lock.node.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!((nodes[0].work_leased, nodes[0].credentials.clone()), (1, vec!["wx-main".to_string()]));
+        assert_eq!(nodes[0].lock.status.as_deref(), Some("crawling"));
+        assert_eq!((nodes[1].work_leased, nodes[1].credentials.len()), (0, 0));
+
+        // Renewing a lease keeps the item from others; an ack by another holder is refused.
+        assert_eq!(store.write(|tx| tx.renew_leases(&[items[0].id], "1@h", NOW + 120)).unwrap(), 1);
+        assert!(
+            store.write(|tx| tx.lease_work_as(&["page"], 5, NOW + 200, NOW + 100, Some("2@h"))).unwrap().is_empty()
+        );
+        let taken = store.write(|tx| tx.lease_work_as(&["page"], 5, NOW + 300, NOW + 121, Some("2@h"))).unwrap();
+        assert_eq!(taken.len(), 1, "taken over once the lease ran out");
+        assert!(!store.write(|tx| tx.complete_work(items[0].id, Some("1@h"), NOW + 122)).unwrap(), "fenced");
+        assert!(store.write(|tx| tx.complete_work(items[0].id, Some("2@h"), NOW + 122)).unwrap());
+
+        // A dead holder's lock is taken over; releasing gives the node's credentials back.
+        assert_eq!(take(&mut store, claim("a", "3@h"), NOW + 200), LockOutcome::Taken, "1@h stopped beating");
+        store.write(|tx| tx.release_crawler_lock("a", "1@h")).unwrap();
+        assert!(store.crawler_lock("a").unwrap().is_some(), "not 1's to release");
+        store.write(|tx| tx.release_crawler_lock("a", "3@h")).unwrap();
+        assert!(store.crawler_lock("a").unwrap().is_none());
+        assert_eq!(store.credential_holder("wx-main", NOW + 201).unwrap(), None);
+        assert!(store.write(|tx| tx.lease_credential("wx-main", "b", NOW + 260, NOW + 201)).unwrap());
+        assert_eq!(store.credential_holder("wx-main", NOW + 202).unwrap().as_deref(), Some("b"));
     });
 }

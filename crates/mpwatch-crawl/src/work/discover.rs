@@ -62,6 +62,7 @@ impl Engine {
             None => Some((Ok(()), now + options.rediscover_every)),
         };
         let acknowledge = matches!(failure, Some(SourceFailure::Broken(..))) || (failure.is_none() && !more);
+        let holder = self.holder.clone();
         self.db
             .write(move |tx| {
                 store_found(tx, &found, now)?;
@@ -72,7 +73,7 @@ impl Engine {
                     let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
                     tx.record_source_outcome(source_id, outcome, Some(*at), now)?;
                 }
-                if acknowledge { tx.complete_work(id, now) } else { Ok(()) }
+                if acknowledge { tx.complete_work(id, Some(&holder), now).map(drop) } else { Ok(()) }
             })
             .await?;
         match failure {

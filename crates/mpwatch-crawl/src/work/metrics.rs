@@ -52,6 +52,7 @@ impl Engine {
             // Gone, or a later rung is already due and takes the counts (queued here:
             // each rung queues the next).
             let (rungs, live) = (self.rungs.clone(), article.status == ArticleStatus::Ok);
+            let holder = self.holder.clone();
             self.db
                 .write(move |tx| {
                     if live {
@@ -59,7 +60,7 @@ impl Engine {
                             queue_rung(tx, article_id, rung, at, now)?;
                         }
                     }
-                    tx.complete_work(id, now)
+                    tx.complete_work(id, Some(&holder), now).map(drop)
                 })
                 .await?;
             return Ok(Outcome::Done);
@@ -71,6 +72,10 @@ impl Engine {
                 return Ok(Outcome::Postpone(now + 60, "pending credentials".into()));
             };
             if let Some(until) = self.cooldowns.cooling_until(Scope::Credential, &credential.name).await? {
+                self.pool.cool(&credential.name, until);
+                continue;
+            }
+            if let Some(until) = self.credential_leases.busy_until(&credential.name).await? {
                 self.pool.cool(&credential.name, until);
                 continue;
             }
@@ -145,6 +150,7 @@ impl Engine {
                         source: "getappmsgext".into(),
                     };
                     let next = next_rung(&self.rungs, published, rung.max(item_rung));
+                    let holder = self.holder.clone();
                     let inserted = self
                         .db
                         .write(move |tx| {
@@ -152,7 +158,7 @@ impl Engine {
                             if let Some((next, at)) = next {
                                 queue_rung(tx, article_id, next, at, observed_at)?;
                             }
-                            tx.complete_work(id, observed_at)?;
+                            tx.complete_work(id, Some(&holder), observed_at)?;
                             Ok(inserted)
                         })
                         .await?;

@@ -34,8 +34,8 @@ impl Engine {
                 if self.short_link_in_writing(&target) {
                     // Its article's page was just fetched by another link and waits for
                     // its commit.
-                    let (id, now) = (item.id, self.now());
-                    self.db.write(move |tx| tx.complete_work(id, now)).await?;
+                    let (id, now, holder) = (item.id, self.now(), self.holder.clone());
+                    self.db.write(move |tx| tx.complete_work(id, Some(&holder), now).map(drop)).await?;
                     return Ok(Outcome::Done);
                 }
                 let short = target.clone();
@@ -43,8 +43,8 @@ impl Engine {
                 if article.as_ref().is_some_and(|a| a.status != ArticleStatus::Pending) {
                     // Fetched by its canonical URL since this short link was queued (a
                     // feed and the list API name the same article): nothing to add.
-                    let (id, now) = (item.id, self.now());
-                    self.db.write(move |tx| tx.complete_work(id, now)).await?;
+                    let (id, now, holder) = (item.id, self.now(), self.holder.clone());
+                    self.db.write(move |tx| tx.complete_work(id, Some(&holder), now).map(drop)).await?;
                     return Ok(Outcome::Done);
                 }
                 article.map(|a| a.key())
@@ -86,8 +86,8 @@ impl Engine {
                 // Gone before we ever knew its key: nothing to store, nothing to retry.
                 PageKind::Deleted | PageKind::Blocked | PageKind::Unavailable => {
                     info!(url = %target, kind = page.kind.as_str(), "article gone before it was stored");
-                    let (id, now) = (item.id, self.now());
-                    self.db.write(move |tx| tx.complete_work(id, now)).await?;
+                    let (id, now, holder) = (item.id, self.now(), self.holder.clone());
+                    self.db.write(move |tx| tx.complete_work(id, Some(&holder), now).map(drop)).await?;
                     Outcome::Done
                 }
                 _ => Outcome::Retry(self.now() + 3600, format!("not an article page ({})", page.kind.as_str())),
@@ -95,7 +95,7 @@ impl Engine {
         };
         let now = self.now();
         let rungs = self.rungs.clone();
-        let id = item.id;
+        let (id, holder) = (item.id, self.holder.clone());
         let archive = self.config.crawl.archive_raw_pages.then(|| {
             let compressed = zstd::encode_all(fetched.body.as_ref(), 3).unwrap_or_default();
             (compressed, fetched.body.len())
@@ -142,7 +142,7 @@ impl Engine {
                 if let Some((compressed, size)) = &archive {
                     tx.insert_raw_page(article_id, &record.url, now, *size, compressed)?;
                 }
-                tx.complete_work(id, now)?;
+                tx.complete_work(id, Some(&holder), now)?;
                 Ok((article_id, outcome))
             })
             .await?;

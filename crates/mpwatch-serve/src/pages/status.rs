@@ -55,6 +55,23 @@ fn render(status: &Status, tz: &jiff::tz::TimeZone) -> Markup {
             }
             @if let Some(lock) = &status.foreground_crawl { " A foreground crawl (" (lock.holder) ") is running." }
         }
+        @if status.nodes.iter().any(|n| !n.state.lock.node.is_empty()) {
+            h2 { "Nodes" }
+            div.scroll { table {
+                thead { tr { th { "node" } th { "state" } th { "process" } th { "egress" } th.num { "heartbeat" }
+                    th.num { "work items" } th { "credential sets" } th { "doing" } } }
+                tbody { @for node in &status.nodes { tr {
+                    td { (node.state.lock.node) }
+                    td { @if node.alive { "live" } @else { "dead" } }
+                    td { (node.state.lock.role) " " (node.state.lock.holder) }
+                    td { (node.state.lock.egress.as_deref().unwrap_or("?")) }
+                    td.num { ((status.now - node.state.lock.heartbeat_at).max(0)) " s ago" }
+                    td.num { (node.state.work_leased) }
+                    td { (node.state.credentials.join(", ")) }
+                    td { (node.state.lock.status.as_deref().unwrap_or("")) }
+                } } }
+            } }
+        }
         h2 { "Jobs" }
         div.scroll { table {
             thead { tr { th { "job" } th { "kind" } th { "schedule" } th { "last fire" } th { "result" } th { "next fire" } } }
