@@ -11,9 +11,9 @@
 #
 # Prints wall time, CPU seconds and peak RSS of each run (GNU time), and the articles
 # stored; each side starts from the same copy of the world's database. `nodes` runs N
-# `mpwatch crawl` processes, each its own node (`[node] name`) with its own credential
-# set from the simulator, into one PostgreSQL database, and prints the wall time until
-# the last one ended and what each did.
+# `mpwatch run` services, each its own node (`[node] name`) with its own credential set
+# from the simulator, into one PostgreSQL database, and prints the time until the world
+# is stored (every article, every live one with its counts) and what each node did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mpwatch=$PWD/target/release/mpwatch
@@ -75,9 +75,14 @@ crawl)
 nodes)
     still_world "${2:?accounts}" "${3:?days}"
     count=${4:?nodes}
+    cron=${NODES_CRON:-*/20 * * * * *}
     target=$(new_database mpwatch_bench_nodes)
     "$mpwatch" db copy --from "$work/w/mpwatch.db" --to "$target" >/dev/null
-    start=$(date +%s.%N)
+    # What the world holds: every article stored, every live one with its counts.
+    read -r articles live < <(curl -s "$base/__sim/truth" | python3 -c '
+import json, sys
+a = json.load(sys.stdin)["articles"]
+print(len(a), sum(1 for x in a if x["status"] == "ok"))')
     pids=()
     for n in $(seq 1 "$count"); do
         curl -s -X POST -H 'content-type: application/json' -d "{\"name\":\"node-$n\"}" "$base/__sim/credentials" \
@@ -89,18 +94,34 @@ for key in ("name", "uin", "key", "pass_ticket", "appmsg_token", "cookie"):
     print(f"{key} = {json.dumps(c[key])}")' >"$work/w/secrets-$n.toml"
         chmod 600 "$work/w/secrets-$n.toml"
         sed -e "s/^secrets_file = .*/secrets_file = \"secrets-$n.toml\"/" "$work/w/mpwatch.toml" >"$work/w/node-$n.toml"
-        printf '\n[node]\nname = "node-%s"\n' "$n" >>"$work/w/node-$n.toml"
-        /usr/bin/time -f "node-$n: %e s wall, %U s user + %S s system, %M KB peak" \
-            "$mpwatch" --config "$work/w/node-$n.toml" --db "$target" crawl >"$work/node-$n.out" 2>"$work/node-$n.err" &
+        # `mpwatch run` as a service: discover and metrics at start, then every
+        # $cron (a seconds field; every 20 s unless NODES_CRON says otherwise).
+        printf '\n[node]\nname = "node-%s"\n\n[[schedule]]\nname = "discover"\ncron = "%s"\njob = "discover"\n\n[[schedule]]\nname = "metrics"\ncron = "%s"\njob = "metrics"\n' \
+            "$n" "$cron" "$cron" >>"$work/w/node-$n.toml"
+    done
+    start=$(date +%s.%N)
+    for n in $(seq 1 "$count"); do
+        /usr/bin/time -f "node-$n: %U s user + %S s system, %M KB peak" \
+            "$mpwatch" --config "$work/w/node-$n.toml" --db "$target" run >"$work/node-$n.out" 2>"$work/node-$n.err" &
         pids+=($!)
     done
-    for pid in "${pids[@]}"; do wait "$pid" || { cat "$work"/node-*.err >&2; exit 1; }; done
+    until [ "$(psql "$target" -Atc "SELECT (SELECT count(*) FROM articles WHERE status != 'pending') = $articles
+            AND (SELECT count(DISTINCT article_id) FROM metric_snapshots) = $live")" = t ]; do
+        sleep 0.2
+    done
     wall=$(python3 -c "import time; print(f'{time.time() - $start:.1f}')")
-    for n in $(seq 1 "$count"); do grep wall "$work/node-$n.err"; done
+    psql "$target" -Atc "SELECT node, holder FROM crawler_lock ORDER BY node" >"$work/nodes.txt"
+    # SIGTERM to each service (the child of its `time`), which then reports.
+    for pid in "${pids[@]}"; do pkill -TERM -P "$pid"; done
+    for pid in "${pids[@]}"; do wait "$pid" || true; done
+    for n in $(seq 1 "$count"); do grep -h "KB peak" "$work/node-$n.err"; done
     pages=$(psql "$target" -Atc "SELECT count(*) FROM fetch_log WHERE url_class = 'article_page'")
-    echo "$count node(s): $wall s wall until the last ended; $pages page fetches ($(python3 -c "print(round($pages / $wall))") pages/s)"
-    echo "articles $(psql "$target" -Atc 'SELECT count(*) FROM articles'), snapshots $(psql "$target" -Atc 'SELECT count(*) FROM metric_snapshots')"
-    psql "$target" -Atc "SELECT r.holder, count(*) FROM fetch_log f JOIN crawl_runs r ON r.id = f.crawl_run_id GROUP BY 1 ORDER BY 1"
+    echo "$count node(s): the world ($articles articles, $live with counts) stored in $wall s; $pages page fetches ($(python3 -c "print(round($pages / $wall))") pages/s)"
+    echo "nodes (node|holder):"
+    cat "$work/nodes.txt"
+    echo "page fetches by holder:"
+    psql "$target" -Atc "SELECT r.holder, count(*) FROM fetch_log f JOIN crawl_runs r ON r.id = f.crawl_run_id
+        WHERE f.url_class = 'article_page' GROUP BY 1 ORDER BY 1"
     ;;
 copy)
     file=${2:?FILE.db}

@@ -219,8 +219,10 @@ fn three_nodes_crawl_one_database_and_take_over_a_killed_ones_work() {
         held_by_victim(&store()).is_empty()
     });
     eprintln!("{} items of the killed node taken over {taken_over:?} after the kill", orphaned.len());
+    // Within the lease, plus a few seconds for a busy machine (the whole suite runs at
+    // once) to notice: the others wake when a lease runs out.
     assert!(
-        taken_over <= Duration::from_secs(LEASE_SECONDS + 3),
+        taken_over <= Duration::from_secs(LEASE_SECONDS + 5),
         "{} items of the killed node were taken over after {taken_over:?}, beyond the lease time ({LEASE_SECONDS} s)",
         orphaned.len()
     );

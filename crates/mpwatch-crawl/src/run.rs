@@ -26,6 +26,32 @@ use crate::worker_slot::{self, WAITING_PER_SLOT};
 const LIMITER_HOUSEKEEPING: Duration = Duration::from_secs(600);
 /// How often a running run writes its counts so far (real time).
 const COUNTS_EVERY: Duration = Duration::from_secs(5);
+/// Runs `write` up to `attempts` times while it fails as busy, pausing a short random
+/// while (longer each time) between attempts. For a blocking thread.
+fn retrying_busy<T>(
+    attempts: u64,
+    mut write: impl FnMut() -> Result<T, mpwatch_store::StoreError>,
+) -> Result<T, mpwatch_store::StoreError> {
+    let mut attempt = 1;
+    loop {
+        match write() {
+            Err(error) if error.is_busy() && attempt < attempts => {
+                std::thread::sleep(Duration::from_millis(busy_pause_ms(attempt)));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A random pause before attempt `attempt + 1` of a write that failed as busy.
+fn busy_pause_ms(attempt: u64) -> u64 {
+    use rand::Rng as _;
+    rand::rng().random_range(20..200u64) * attempt
+}
+
+/// How long an item whose write failed as busy waits before it is tried again.
+const DEFERRED_AGAIN_AFTER: UnixSeconds = 2;
 /// How many items a lease takes beyond the free slots, in workers: they wait in the
 /// run for a slot, each lease serves more items, and the crawl's leases cost the disk
 /// a third as much (docs/benchmarks.md). With the default concurrency that is 12 items
@@ -369,10 +395,20 @@ impl Engine {
             let result = worker_slot::holding(slot, engine.process(&scope, item, &options)).await;
             in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
             match result {
-                // Its effect was not written: the item stays leased and is taken
-                // again when its lease runs out. Deferred, not failed.
+                // Its effect was not written: deferred, not failed. It is tried again
+                // in a few seconds (if that write fails too, once its lease runs out).
                 Err(error) if error.is_busy() => {
                     warn!(item = id, "deferred: {error}");
+                    let (holder, now) = (engine.holder.clone(), engine.now());
+                    let reason = format!("deferred: {error}");
+                    let postponed = engine
+                        .write_retrying(move |tx| {
+                            tx.postpone_work(id, Some(&holder), now + DEFERRED_AGAIN_AFTER, &reason, now).map(drop)
+                        })
+                        .await;
+                    if let Err(error) = postponed {
+                        warn!(item = id, "stays leased until its lease runs out: {error}");
+                    }
                     Ok(())
                 }
                 other => other,
@@ -435,13 +471,34 @@ impl Engine {
         Ok(())
     }
 
+    /// A small write that matters (giving work back): on PostgreSQL, where a busy
+    /// error is a deadlock with another node's commit or a lock wait that ran out, tried
+    /// again up to 4 times after a short random pause. (On SQLite busy means another
+    /// program held the lock for the whole busy timeout: once is enough.)
+    async fn write_retrying<T: Send + 'static>(
+        &self,
+        write: impl Fn(&mpwatch_store::Tx<'_>) -> Result<T, mpwatch_store::StoreError> + Clone + Send + 'static,
+    ) -> Result<T, CrawlError> {
+        let attempts = if self.node.is_empty() { 1 } else { 5 };
+        let mut attempt = 1;
+        loop {
+            match self.db.write(write.clone()).await {
+                Err(error) if error.is_busy() && attempt < attempts => {
+                    tokio::time::sleep(Duration::from_millis(busy_pause_ms(attempt))).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Gives the items still in flight back to the queue, untried.
     async fn release(&self, in_flight: &InFlight) -> Result<(), CrawlError> {
         let left: Vec<i64> =
             in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
         if !left.is_empty() {
             let now = self.now();
-            let released = self.db.write(move |tx| tx.release_work(&left, now)).await?;
+            let released = self.write_retrying(move |tx| tx.release_work(&left, now)).await?;
             info!(released, "gave unfinished work back to the queue");
         }
         Ok(())
@@ -481,33 +538,39 @@ impl Engine {
             .call(move |store| {
                 let rechecks =
                     if pages { store.articles_to_recheck(recheck_before, now - 30 * 86_400)? } else { Vec::new() };
-                store.write(|tx| {
-                    if pages {
-                        for (source, _) in &sources {
-                            // In scheduled runs a failing source waits for its retry time;
-                            // an ad-hoc crawl (someone asked for it now, after fixing
-                            // something, say) asks every source at once.
-                            let at = source
-                                .next_retry_at
-                                .filter(|_| source.consecutive_failures > 0 && !adhoc)
-                                .unwrap_or(now)
-                                .max(now);
-                            tx.enqueue(DISCOVER, &source.id.to_string(), 10, at, now)?;
+                // One transaction over every source and ladder: on PostgreSQL it may
+                // deadlock with another node's commit queueing the same rungs (and be
+                // rolled back whole); it is tried again.
+                let attempts = if store.connection().is_postgres() { 5 } else { 1 };
+                retrying_busy(attempts, || {
+                    store.write(|tx| {
+                        if pages {
+                            for (source, _) in &sources {
+                                // In scheduled runs a failing source waits for its retry time;
+                                // an ad-hoc crawl (someone asked for it now, after fixing
+                                // something, say) asks every source at once.
+                                let at = source
+                                    .next_retry_at
+                                    .filter(|_| source.consecutive_failures > 0 && !adhoc)
+                                    .unwrap_or(now)
+                                    .max(now);
+                                tx.enqueue(DISCOVER, &source.id.to_string(), 10, at, now)?;
+                            }
+                            for url in &urls {
+                                tx.enqueue(PAGE, url, 20, now, now)?;
+                            }
+                            for (_, url) in &rechecks {
+                                tx.enqueue(PAGE, url, 0, now, now)?;
+                            }
+                            tx.rearm_unfetched_pages(now)?;
                         }
-                        for url in &urls {
-                            tx.enqueue(PAGE, url, 20, now, now)?;
+                        for candidate in &candidates {
+                            for (rung, at) in ladder(&rungs, candidate.published_at, now, &candidate.rungs_taken) {
+                                queue_rung(tx, candidate.id, rung, at, now)?;
+                            }
                         }
-                        for (_, url) in &rechecks {
-                            tx.enqueue(PAGE, url, 0, now, now)?;
-                        }
-                        tx.rearm_unfetched_pages(now)?;
-                    }
-                    for candidate in &candidates {
-                        for (rung, at) in ladder(&rungs, candidate.published_at, now, &candidate.rungs_taken) {
-                            queue_rung(tx, candidate.id, rung, at, now)?;
-                        }
-                    }
-                    Ok(())
+                        Ok(())
+                    })
                 })
             })
             .await

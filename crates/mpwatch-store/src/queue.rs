@@ -389,6 +389,9 @@ const DUE_AT_PRIORITY: &str = "SELECT id, not_before FROM work_queue INDEXED BY 
 /// The earliest pending item of kind `?1` and priority `?2` (an index seek).
 const FIRST_AT_PRIORITY: &str = "SELECT min(not_before) FROM work_queue INDEXED BY work_queue_pending
      WHERE kind = ?1 AND state = 'pending' AND priority = ?2";
+/// The end of the earliest lease (a seek in a partial index).
+const FIRST_LEASE_END: &str =
+    "SELECT min(lease_until) FROM work_queue INDEXED BY work_queue_lease_expiry WHERE state = 'leased'";
 /// Pending and leased items, each counted from its partial index.
 const OPEN_WORK: &str = "SELECT (SELECT count(*) FROM work_queue INDEXED BY work_queue_pending WHERE state = 'pending')
      + (SELECT count(*) FROM work_queue INDEXED BY work_queue_lease_expiry WHERE state = 'leased')";
@@ -418,8 +421,10 @@ fn serde_json_array(items: &[&str]) -> String {
 }
 
 impl Store {
-    /// The earliest `not_before` of pending work (of the given kinds, all when empty):
-    /// one index seek per kind and priority level.
+    /// When work is next due: the earliest `not_before` of pending work (of the given
+    /// kinds, all when empty), or the end of the earliest lease (of any kind: once it
+    /// runs out, a dead crawler's item is anyone's). One index seek per kind and
+    /// priority level, and one for the leases.
     pub fn next_due(&self, kinds: &[&str]) -> Result<Option<UnixSeconds>> {
         let describe = || "reading the queue".to_string();
         let kinds = if kinds.is_empty() {
@@ -430,7 +435,8 @@ impl Store {
         let conn = self.connection();
         let mut highest_below = conn.prepare_cached(HIGHEST_PRIORITY_BELOW).context(describe)?;
         let mut first = conn.prepare_cached(FIRST_AT_PRIORITY).context(describe)?;
-        let mut earliest: Option<UnixSeconds> = None;
+        let mut earliest: Option<UnixSeconds> =
+            conn.query_row(FIRST_LEASE_END, [], |row| row.get(0)).context(describe)?;
         for kind in &kinds {
             let mut level: Option<i64> =
                 highest_below.query_row(params![kind, i64::MAX], |row| row.get(0)).context(describe)?;
