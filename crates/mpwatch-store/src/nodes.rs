@@ -76,6 +76,13 @@ fn lock_from_row(row: &crate::sql::Row<'_>) -> rusqlite::Result<CrawlerLock> {
     })
 }
 
+/// `node`'s lock row, if any.
+fn lock_of(conn: &crate::sql::Connection, node: &str) -> Result<Option<CrawlerLock>> {
+    conn.query_row(&format!("SELECT {LOCK_COLUMNS} FROM crawler_lock WHERE node = ?1"), [node], lock_from_row)
+        .optional()
+        .context(|| format!("reading the crawler lock of node {node:?}"))
+}
+
 impl Tx<'_> {
     /// Takes `claim.node`'s crawler lock for `claim.holder` unless a live process
     /// (`is_alive`, which sees the holder and its last heartbeat) holds it; a dead
@@ -121,10 +128,7 @@ impl Tx<'_> {
     }
 
     fn read_lock(&self, node: &str) -> Result<Option<CrawlerLock>> {
-        self.connection()
-            .query_row(&format!("SELECT {LOCK_COLUMNS} FROM crawler_lock WHERE node = ?1"), [node], lock_from_row)
-            .optional()
-            .context(|| format!("reading the crawler lock of node {node:?}"))
+        lock_of(self.connection(), node)
     }
 
     /// A sign of life of `node`'s lock holder, with what it is doing. Returns whether
@@ -202,10 +206,7 @@ impl Tx<'_> {
 impl Store {
     /// Who holds `node`'s crawler lock, if anyone.
     pub fn crawler_lock(&self, node: &str) -> Result<Option<CrawlerLock>> {
-        self.connection()
-            .query_row(&format!("SELECT {LOCK_COLUMNS} FROM crawler_lock WHERE node = ?1"), [node], lock_from_row)
-            .optional()
-            .context(|| format!("reading the crawler lock of node {node:?}"))
+        lock_of(self.connection(), node)
     }
 
     /// Every node that holds or held a crawler lock (a dead one's row stays until it

@@ -135,16 +135,7 @@ impl Tx<'_> {
         let mut leased = Vec::with_capacity(candidates.len());
         for &(_, _, id) in &candidates {
             let item = lease
-                .query_row(params![lease_until, now, holder, id], |row| {
-                    Ok(WorkItem {
-                        id: row.get(0)?,
-                        kind: row.get(1)?,
-                        target: row.get(2)?,
-                        priority: row.get(3)?,
-                        attempts: row.get(4)?,
-                        last_error: row.get(5)?,
-                    })
-                })
+                .query_row(params![lease_until, now, holder, id], item_from_row)
                 .optional()
                 .context(|| format!("leasing work item #{id}"))?;
             leased.extend(item);
@@ -183,18 +174,7 @@ impl Tx<'_> {
                     work_queue.attempts, work_queue.last_error",
             )
             .and_then(|mut statement| {
-                statement
-                    .query_map(params![lease_until, now, holder, kinds, limit as i64], |row| {
-                        Ok(WorkItem {
-                            id: row.get(0)?,
-                            kind: row.get(1)?,
-                            target: row.get(2)?,
-                            priority: row.get(3)?,
-                            attempts: row.get(4)?,
-                            last_error: row.get(5)?,
-                        })
-                    })?
-                    .collect()
+                statement.query_map(params![lease_until, now, holder, kinds, limit as i64], item_from_row)?.collect()
             })
             .context(|| "leasing work".into())?;
         // RETURNING keeps no order: priority first, as on SQLite.
@@ -399,6 +379,18 @@ const OPEN_WORK: &str = "SELECT (SELECT count(*) FROM work_queue INDEXED BY work
 /// many leases as crawlers have workers, whatever the queue holds.
 const EXPIRED_LEASES: &str = "SELECT id, kind, priority, not_before FROM work_queue INDEXED BY work_queue_lease_expiry
      WHERE state = 'leased' AND lease_until <= ?1";
+
+/// A leased item from `RETURNING id, kind, target, priority, attempts, last_error`.
+fn item_from_row(row: &crate::sql::Row<'_>) -> rusqlite::Result<WorkItem> {
+    Ok(WorkItem {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        target: row.get(2)?,
+        priority: row.get(3)?,
+        attempts: row.get(4)?,
+        last_error: row.get(5)?,
+    })
+}
 
 /// Every kind in the queue, one index seek each.
 fn queue_kinds(conn: &crate::sql::Connection) -> Result<Vec<String>> {
