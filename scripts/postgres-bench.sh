@@ -119,6 +119,10 @@ for key in ("name", "uin", "key", "pass_ticket", "appmsg_token", "cookie"):
     echo "$count node(s): the world ($articles articles, $live with counts) stored in $wall s; $pages page fetches ($(python3 -c "print(round($pages / $wall))") pages/s)"
     echo "nodes (node|holder):"
     cat "$work/nodes.txt"
+    echo "items deferred by busy writes (deadlocks), by node:"
+    for n in $(seq 1 "$count"); do echo "node-$n|$(grep -c 'deferred:' "$work/node-$n.err" || true)"; done
+    echo "runs by state:"
+    psql "$target" -Atc "SELECT result, count(*) FROM crawl_runs GROUP BY 1 ORDER BY 1"
     echo "page fetches by holder:"
     psql "$target" -Atc "SELECT r.holder, count(*) FROM fetch_log f JOIN crawl_runs r ON r.id = f.crawl_run_id
         WHERE f.url_class = 'article_page' GROUP BY 1 ORDER BY 1"

@@ -348,16 +348,23 @@ pub struct NodeConfig {
 }
 
 impl Config {
-    /// What `[http] proxy` leaves the crawler through, without its credentials: the
-    /// proxy's `scheme://host:port`, or `direct`. Shown as a node's egress.
+    /// What the crawler leaves through, without credentials: the proxy's
+    /// `scheme://host:port` (`[http] proxy`) or `direct`, then ` from <address>` when
+    /// `[http] local_address` is set. Shown as a node's egress.
     pub fn egress(&self) -> String {
-        let Some(proxy) = &self.http.proxy else { return "direct".into() };
-        match url::Url::parse(proxy) {
-            Ok(url) => {
-                let port = url.port().map(|port| format!(":{port}")).unwrap_or_default();
-                format!("{}://{}{port}", url.scheme(), url.host_str().unwrap_or("?"))
-            }
-            Err(_) => "(invalid proxy)".into(),
+        let route = match &self.http.proxy {
+            None => "direct".into(),
+            Some(proxy) => match url::Url::parse(proxy) {
+                Ok(url) => {
+                    let port = url.port().map(|port| format!(":{port}")).unwrap_or_default();
+                    format!("{}://{}{port}", url.scheme(), url.host_str().unwrap_or("?"))
+                }
+                Err(_) => "(invalid proxy)".into(),
+            },
+        };
+        match self.http.local_address {
+            Some(address) => format!("{route} from {address}"),
+            None => route,
         }
     }
 }
@@ -397,6 +404,10 @@ pub struct HttpConfig {
     pub max_redirects: u32,
     /// Optional proxy for every request (`http://`, `https://`, `socks5://`).
     pub proxy: Option<String>,
+    /// The local address every connection leaves from (to the proxy when there is
+    /// one): on a machine with several addresses, each node its own. The system's
+    /// choice when absent.
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 impl Default for HttpConfig {
@@ -409,6 +420,7 @@ impl Default for HttpConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_redirects: 5,
             proxy: None,
+            local_address: None,
         }
     }
 }

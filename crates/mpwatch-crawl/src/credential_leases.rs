@@ -14,7 +14,8 @@ use tracing::debug;
 use crate::db::Db;
 use crate::error::CrawlError;
 
-/// How long a node waits before asking again for a set another node holds.
+/// How long a node waits before asking again for a set another node holds (at most a
+/// lease: it may have run out by then).
 const ASK_AGAIN_AFTER: i64 = 30;
 
 /// The credential leases of this node.
@@ -58,7 +59,8 @@ impl CredentialLeases {
         } else {
             held.remove(name);
             debug!(credential = name, "another node holds this credential set");
-            Ok(Some(now + ASK_AGAIN_AFTER))
+            // Not before its holder's lease could run out unrenewed.
+            Ok(Some(now + ASK_AGAIN_AFTER.min(self.lease_seconds)))
         }
     }
 }

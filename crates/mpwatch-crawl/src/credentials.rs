@@ -70,6 +70,20 @@ impl CredentialPool {
         })
     }
 
+    /// When a set is next usable: `now` if one is, the end of the earliest cooldown
+    /// otherwise, `None` when every set expired (or there is none).
+    pub fn next_available(&self, now: UnixSeconds) -> Option<UnixSeconds> {
+        self.lock()
+            .0
+            .iter()
+            .filter_map(|e| match e.state {
+                CredentialState::Active => Some(now),
+                CredentialState::CoolingUntil(until) => Some(until.max(now)),
+                CredentialState::Expired => None,
+            })
+            .min()
+    }
+
     /// Marks a set expired. Returns how many usable sets are left, or `None` when it
     /// already was expired (or is unknown).
     pub fn mark_expired(&self, name: &str) -> Option<usize> {
@@ -166,5 +180,19 @@ mod tests {
         pool.mark_expired("c");
         assert!(pool.acquire(1000).is_none());
         assert!(!pool.any_available(1000));
+    }
+
+    #[test]
+    fn the_next_usable_set_is_the_first_whose_rest_ends() {
+        let pool = CredentialPool::new(vec![credential("a"), credential("b")]);
+        assert_eq!(pool.next_available(10), Some(10), "one usable now");
+        pool.cool("a", 300);
+        pool.cool("b", 200);
+        assert_eq!(pool.next_available(10), Some(200));
+        assert_eq!(pool.next_available(250), Some(250));
+        pool.mark_expired("b");
+        assert_eq!(pool.next_available(250), Some(300));
+        pool.mark_expired("a");
+        assert_eq!(pool.next_available(250), None, "none will be");
     }
 }

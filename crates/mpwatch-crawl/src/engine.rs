@@ -197,6 +197,21 @@ impl Engine {
         self.clock.now()
     }
 
+    /// Until when an item waits that cannot be done here before `until` for a reason
+    /// of this node's own (its host's cooldown, its credential sets all resting or held
+    /// by other nodes). Alone (SQLite), it waits until then. In a cluster another node
+    /// may do it now: it goes back to the queue at once, and this node leases no more
+    /// of its kind meanwhile (the run loop asks [`Engine::page_host_rests_until`] and the
+    /// pool), so it is not taken and given back again and again.
+    pub(crate) fn wait_here_or_give_back(&self, until: UnixSeconds) -> UnixSeconds {
+        if self.node.is_empty() { until } else { self.now() }
+    }
+
+    /// The end of this node's cooldown of the WeChat host, while it runs: pages wait.
+    pub(crate) async fn page_host_rests_until(&self) -> Result<Option<UnixSeconds>, CrawlError> {
+        self.cooldowns.cooling_until(crate::cooldown::Scope::Host, &self.http.wechat_host()).await
+    }
+
     /// What sources may use, counting into `run`.
     pub(crate) fn source_context<'a>(&'a self, run: &'a RunScope) -> SourceContext<'a> {
         SourceContext {

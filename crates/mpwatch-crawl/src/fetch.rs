@@ -112,7 +112,8 @@ pub fn build_client(
         .redirect(reqwest::redirect::Policy::limited(config.max_redirects as usize))
         .cookie_store(cookies)
         .gzip(true)
-        .brotli(true);
+        .brotli(true)
+        .local_address(config.local_address);
     if let Some(proxy) = &config.proxy {
         builder = builder.proxy(reqwest::Proxy::all(proxy).map_err(|_| FetchError::Request("proxy".into()))?);
     }

@@ -18,7 +18,7 @@ use crate::error::CrawlError;
 use crate::holder::{HEARTBEAT_STALE_AFTER, holder_alive_given};
 use crate::ladder::ladder;
 use crate::progress::Progress;
-use crate::work::metrics::queue_rung;
+use crate::work::metrics::{RUNG_PRIORITY, rung_target};
 use crate::work::{DISCOVER, METRICS, Outcome, PAGE};
 use crate::worker_slot::{self, WAITING_PER_SLOT};
 
@@ -50,6 +50,9 @@ fn busy_pause_ms(attempt: u64) -> u64 {
     rand::rng().random_range(20..200u64) * attempt
 }
 
+/// How many ladder rungs a run's scheduling writes per transaction: a rolled-back
+/// slice (a deadlock on PostgreSQL) costs little to write again.
+const RUNGS_PER_TRANSACTION: usize = 500;
 /// How long an item whose write failed as busy waits before it is tried again.
 const DEFERRED_AGAIN_AFTER: UnixSeconds = 2;
 /// How many items a lease takes beyond the free slots, in workers: they wait in the
@@ -259,12 +262,22 @@ impl Engine {
                 }
             }
             let mut kinds: Vec<&'static str> = Vec::new();
+            // While the host rests for this node, its pages are left to other nodes
+            // (or to when the rest ends).
+            let host_rests_until = if options.pages { self.page_host_rests_until().await? } else { None };
             if options.pages {
-                kinds.extend([DISCOVER, PAGE]);
+                kinds.push(DISCOVER);
+                if host_rests_until.is_none() {
+                    kinds.push(PAGE);
+                }
             }
+            // Likewise metrics while none of this node's credential sets is usable.
+            let credentials_rest_until =
+                if options.metrics { self.pool.next_available(now).filter(|at| *at > now) } else { None };
             if options.metrics && self.pool.any_available(now) {
                 kinds.push(METRICS);
             }
+            let rest_ends = host_rests_until.into_iter().chain(credentials_rest_until).min();
             // Items leased ahead take the slots that came free; one whose lease ran out
             // meanwhile (the rate limits were slower than the lease) is left to be
             // leased again, by this run or another.
@@ -349,6 +362,7 @@ impl Engine {
                     Until::Idle => break,
                     Until::Time(end) => {
                         let next = self.db.call(move |store| store.next_due(&kinds)).await?.unwrap_or(end).min(end);
+                        let next = rest_ends.map_or(next, |rested| next.min(rested));
                         tokio::select! {
                             () = self.sleep_until(next.max(now + 1)) => {}
                             () = stop.cancelled() => {}
@@ -538,13 +552,12 @@ impl Engine {
             .call(move |store| {
                 let rechecks =
                     if pages { store.articles_to_recheck(recheck_before, now - 30 * 86_400)? } else { Vec::new() };
-                // One transaction over every source and ladder: on PostgreSQL it may
-                // deadlock with another node's commit queueing the same rungs (and be
-                // rolled back whole); it is tried again.
+                // On PostgreSQL a transaction may deadlock with another node's commit
+                // (and be rolled back whole); it is tried again.
                 let attempts = if store.connection().is_postgres() { 5 } else { 1 };
-                retrying_busy(attempts, || {
-                    store.write(|tx| {
-                        if pages {
+                if pages {
+                    retrying_busy(attempts, || {
+                        store.write(|tx| {
                             for (source, _) in &sources {
                                 // In scheduled runs a failing source waits for its retry time;
                                 // an ad-hoc crawl (someone asked for it now, after fixing
@@ -563,15 +576,44 @@ impl Engine {
                                 tx.enqueue(PAGE, url, 0, now, now)?;
                             }
                             tx.rearm_unfetched_pages(now)?;
-                        }
-                        for candidate in &candidates {
-                            for (rung, at) in ladder(&rungs, candidate.published_at, now, &candidate.rungs_taken) {
-                                queue_rung(tx, candidate.id, rung, at, now)?;
-                            }
-                        }
-                        Ok(())
+                            Ok(())
+                        })
+                    })?;
+                }
+                if candidates.is_empty() {
+                    return Ok(());
+                }
+                // The ladders: taking a rung queues the next one, so nearly every rung is
+                // already waiting and writing it again would change nothing but lock
+                // its row (on PostgreSQL, until commit, against other nodes' commits).
+                // Only the rest is written, in one order on every node, a slice per
+                // transaction.
+                let open = store.open_items(METRICS)?;
+                let mut rungs_to_queue: Vec<(UnixSeconds, String)> = candidates
+                    .iter()
+                    .flat_map(|candidate| {
+                        ladder(&rungs, candidate.published_at, now, &candidate.rungs_taken)
+                            .into_iter()
+                            .map(|(rung, at)| (at, rung_target(candidate.id, rung)))
                     })
-                })
+                    .filter(|(at, target)| match open.get(target) {
+                        Some(Some(due)) => due > at,
+                        Some(None) => false,
+                        None => true,
+                    })
+                    .collect();
+                rungs_to_queue.sort_unstable();
+                for slice in rungs_to_queue.chunks(RUNGS_PER_TRANSACTION) {
+                    retrying_busy(attempts, || {
+                        store.write(|tx| {
+                            for (at, target) in slice {
+                                tx.enqueue(METRICS, target, RUNG_PRIORITY, *at, now)?;
+                            }
+                            Ok(())
+                        })
+                    })?;
+                }
+                Ok(())
             })
             .await
     }

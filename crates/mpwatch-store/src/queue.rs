@@ -4,6 +4,8 @@
 //! leased again. Acknowledging an item ([`Tx::complete_work`]) in the same transaction
 //! as the write it produced makes each item's effect happen exactly once.
 
+use std::collections::HashMap;
+
 use crate::sql::{OptionalExtension as _, params};
 use mpwatch_core::QueueState;
 use mpwatch_core::time::UnixSeconds;
@@ -60,13 +62,17 @@ impl Tx<'_> {
 
     /// Queues again the page of every article listed but never fetched whose page item
     /// was given up (or is missing), so a fault that outlasted the retries leaves no
-    /// hole once it clears. Waiting items keep their time. Returns the items re-armed.
+    /// hole once it clears. Waiting items keep their time and are not touched (on
+    /// PostgreSQL, not locked while another node works on them). Returns the items
+    /// re-armed.
     pub fn rearm_unfetched_pages(&self, now: UnixSeconds) -> Result<usize> {
         self.connection()
             .execute_cached(
                 "INSERT INTO work_queue (kind, target, priority, not_before, created_at, updated_at)
                  SELECT 'page', url, 10, ?1, ?1, ?1 FROM (SELECT DISTINCT url FROM articles WHERE status = 'pending') AS unfetched
-                 WHERE url IS NOT NULL
+                 WHERE url IS NOT NULL AND NOT EXISTS (
+                     SELECT 1 FROM work_queue w WHERE w.kind = 'page' AND w.target = unfetched.url
+                        AND w.state IN ('pending', 'leased'))
                  ON CONFLICT (kind, target) DO UPDATE SET
                     state = 'pending', attempts = 0, last_error = NULL,
                     not_before = excluded.not_before, updated_at = excluded.updated_at
@@ -412,6 +418,12 @@ fn serde_json_array(items: &[&str]) -> String {
     format!("[{}]", quoted.join(","))
 }
 
+/// The pending items of a kind with their due time, then its leased ones (`+kind`
+/// keeps the leases on their partial index, not on every finished item of the kind).
+const OPEN_ITEMS: &str = "SELECT target, not_before FROM work_queue WHERE kind = ?1 AND state = 'pending'
+     UNION ALL
+     SELECT target, NULL FROM work_queue WHERE state = 'leased' AND +kind = ?1";
+
 impl Store {
     /// When work is next due: the earliest `not_before` of pending work (of the given
     /// kinds, all when empty), or the end of the earliest lease (of any kind: once it
@@ -442,6 +454,22 @@ impl Store {
             }
         }
         Ok(earliest)
+    }
+
+    /// The open items of `kind`, by target: a pending item with its due time, a leased
+    /// one with `None`. What queueing an item again would leave unchanged, so a caller
+    /// that queues many (a run re-arming every article's ladder) writes only the rest:
+    /// on PostgreSQL every `enqueue` that meets an existing item locks its row until
+    /// commit, and thousands of such no-op locks collide with other nodes' commits.
+    /// Reads the kind's pending items (`work_queue_pending`) and the leases
+    /// (`work_queue_lease_expiry`), never the finished items of the whole history.
+    pub fn open_items(&self, kind: &str) -> Result<HashMap<String, Option<UnixSeconds>>> {
+        let describe = || format!("reading open {kind} items");
+        let mut statement = self.connection().prepare_cached(OPEN_ITEMS).context(describe)?;
+        statement
+            .query_map([kind], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .context(describe)
     }
 
     /// Work items not finished (pending or leased).
@@ -489,6 +517,9 @@ mod tests {
             assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
             assert!(plan.starts_with("SEARCH work_queue") && plan.contains(index), "{sql}: {plan}");
         }
+        // So does the list of open items of a kind.
+        let plan = store.query_plan(OPEN_ITEMS).unwrap().join("; ");
+        assert!(plan.contains("INDEX work_queue_pending") && plan.contains("INDEX work_queue_lease_expiry"), "{plan}");
         // Counting open work reads the two partial indexes: pending and leased items
         // only, however many finished ones the queue keeps.
         let plan = store.query_plan(OPEN_WORK).unwrap().join("; ");

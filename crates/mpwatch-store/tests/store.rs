@@ -344,6 +344,31 @@ fn purge_deletes_everything_of_the_account_and_reports_it() {
 }
 
 #[test]
+fn open_items_are_those_queueing_again_would_leave_unchanged() {
+    each_backend("open_items_are_those_queueing_again_would_leave_unchanged", |db| {
+        let mut store = db.open();
+        store
+            .write(|tx| {
+                tx.enqueue("metrics", "1:3600", 5, NOW + 100, NOW)?;
+                tx.enqueue("metrics", "2:3600", 5, NOW, NOW)?;
+                tx.enqueue("metrics", "3:0", 5, NOW + 50, NOW)?;
+                tx.enqueue("page", "https://mp.weixin.qq.com/s?x=1", 0, NOW, NOW)
+            })
+            .unwrap();
+        let leased = store.write(|tx| tx.lease_work(&["metrics"], 1, NOW + 600, NOW)).unwrap();
+        assert_eq!(leased[0].target, "2:3600");
+        let done = store.write(|tx| tx.lease_work(&["metrics"], 1, NOW + 600, NOW + 50)).unwrap();
+        assert_eq!(done[0].target, "3:0");
+        assert!(store.write(|tx| tx.complete_work(done[0].id, None, NOW + 51)).unwrap());
+
+        let open = store.open_items("metrics").unwrap();
+        let expected: std::collections::HashMap<String, Option<i64>> =
+            [("1:3600".to_string(), Some(NOW + 100)), ("2:3600".to_string(), None)].into_iter().collect();
+        assert_eq!(open, expected, "pending with its time, leased without, done and other kinds absent");
+    });
+}
+
+#[test]
 fn queue_leases_expire_and_acknowledgement_commits_with_the_write() {
     each_backend("queue_leases_expire_and_acknowledgement_commits_with_the_write", |db| {
         let mut store = db.open();

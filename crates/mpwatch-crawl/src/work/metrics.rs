@@ -19,9 +19,16 @@ use crate::progress::Progress;
 use crate::rate_limit::RequestClass;
 use crate::run::RunScope;
 
-/// Queues the metrics item that takes an article's `rung` at `at`: the one place
-/// that writes a metrics item's target (`<article id>:<rung>`, which [`Engine::metrics`]
-/// reads back).
+/// The priority of ladder rungs: below `--url`s and discovery, above re-checks.
+pub(crate) const RUNG_PRIORITY: i64 = 5;
+
+/// The target of the metrics item that takes an article's `rung`: the one place that
+/// writes it (`<article id>:<rung>`, which [`Engine::metrics`] reads back).
+pub(crate) fn rung_target(article_id: i64, rung: i64) -> String {
+    format!("{article_id}:{rung}")
+}
+
+/// Queues the metrics item that takes an article's `rung` at `at`.
 pub(crate) fn queue_rung(
     tx: &Tx<'_>,
     article_id: i64,
@@ -29,7 +36,7 @@ pub(crate) fn queue_rung(
     at: UnixSeconds,
     now: UnixSeconds,
 ) -> Result<(), StoreError> {
-    tx.enqueue(METRICS, &format!("{article_id}:{rung}"), 5, at, now)
+    tx.enqueue(METRICS, &rung_target(article_id, rung), RUNG_PRIORITY, at, now)
 }
 
 impl Engine {
@@ -69,7 +76,7 @@ impl Engine {
         loop {
             let now = self.now();
             let Some(credential) = self.pool.acquire(now) else {
-                return Ok(Outcome::Postpone(now + 60, "pending credentials".into()));
+                return Ok(Outcome::Postpone(self.wait_here_or_give_back(now + 60), "pending credentials".into()));
             };
             if let Some(until) = self.cooldowns.cooling_until(Scope::Credential, &credential.name).await? {
                 self.pool.cool(&credential.name, until);

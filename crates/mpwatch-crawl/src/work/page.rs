@@ -26,7 +26,7 @@ impl Engine {
         let target = item.target.clone();
         let host = self.http.wechat_host();
         if let Some(until) = self.cooldowns.cooling_until(Scope::Host, &host).await? {
-            return Ok(Outcome::Postpone(until, format!("host {host} cooling down")));
+            return Ok(Outcome::Postpone(self.wait_here_or_give_back(until), format!("host {host} cooling down")));
         }
         let parsed_target = ArticleUrl::parse(&target).ok();
         let known = match &parsed_target {
@@ -74,7 +74,7 @@ impl Engine {
         if page.kind == PageKind::Verification || captcha {
             // Slow down, and record nothing about the article.
             let until = self.cooldowns.enter(&run.progress, Scope::Host, &host, "verification page").await?;
-            return Ok(Outcome::Postpone(until, "verification page".into()));
+            return Ok(Outcome::Postpone(self.wait_here_or_give_back(until), "verification page".into()));
         }
         if fetched.status >= 400 {
             return Ok(Outcome::Retry(self.now() + 3600, format!("HTTP {}", fetched.status)));

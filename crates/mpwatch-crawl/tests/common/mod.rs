@@ -66,7 +66,11 @@ impl Harness {
 
     /// Adds every account of the world (or the first `limit`) with the given sources.
     pub fn add_accounts(&self, limit: usize, kinds: &[SourceKind]) {
-        let mut store = self.store();
+        self.add_accounts_to(&mut self.store(), limit, kinds);
+    }
+
+    /// [`Harness::add_accounts`] into another database (a PostgreSQL one, say).
+    pub fn add_accounts_to(&self, store: &mut Store, limit: usize, kinds: &[SourceKind]) {
         store
             .write(|tx| {
                 for account in self.sim.state().world.accounts().iter().take(limit) {
@@ -97,6 +101,12 @@ impl Harness {
     pub fn engine(&self, credentials: Vec<ClientCredential>) -> Arc<Engine> {
         let secrets = Secrets { client: credentials, ..Secrets::default() };
         Arc::new(Engine::new(self.store(), self.config.clone(), secrets, Arc::new(self.clock.clone())).unwrap())
+    }
+
+    /// An engine over another database with its own config (a cluster node's, say).
+    pub fn engine_on(&self, store: Store, config: Config, credentials: Vec<ClientCredential>) -> Arc<Engine> {
+        let secrets = Secrets { client: credentials, ..Secrets::default() };
+        Arc::new(Engine::new(store, config, secrets, Arc::new(self.clock.clone())).unwrap())
     }
 
     /// An engine whose alerts arrive on the returned channel.
