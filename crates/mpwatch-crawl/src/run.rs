@@ -359,7 +359,19 @@ impl Engine {
                     continue;
                 }
                 match options.until {
-                    Until::Idle => break,
+                    Until::Idle => {
+                        // In a cluster another node's discovery may still queue pages:
+                        // the run stays for them (or for its lease to end, if that node
+                        // died), so that every node shares the work a fire brings.
+                        if let Some(lease_end) = self.discovery_elsewhere(options).await? {
+                            tokio::select! {
+                                () = self.sleep_until(lease_end.min(now + 1)) => {}
+                                () = stop.cancelled() => {}
+                            }
+                            continue;
+                        }
+                        break;
+                    }
                     Until::Time(end) => {
                         let next = self.db.call(move |store| store.next_due(&kinds)).await?.unwrap_or(end).min(end);
                         let next = rest_ends.map_or(next, |rested| next.min(rested));
@@ -389,6 +401,16 @@ impl Engine {
             self.release(in_flight).await?;
         }
         Ok(())
+    }
+
+    /// In a cluster, for a run that fetches pages: the end of the earliest lease of a
+    /// discovery item another holder has.
+    async fn discovery_elsewhere(&self, options: &CrawlOptions) -> Result<Option<UnixSeconds>, CrawlError> {
+        if self.node.is_empty() || !options.pages {
+            return Ok(None);
+        }
+        let holder = self.holder.clone();
+        self.db.call(move |store| store.leased_elsewhere(DISCOVER, &holder)).await
     }
 
     /// Starts processing a leased item in `slot`.

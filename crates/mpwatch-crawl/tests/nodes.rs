@@ -17,6 +17,7 @@ use mpwatch_core::SourceKind;
 use mpwatch_core::secrets::ClientCredential;
 use mpwatch_crawl::{CrawlOptions, Engine};
 use mpwatch_sim::scenario::{Limit, Quota};
+use mpwatch_store::nodes::NodeClaim;
 use mpwatch_store::test_database::TestDatabase;
 use mpwatch_store::{Store, StoreOptions};
 
@@ -52,6 +53,12 @@ fn requests_from(harness: &Harness, address: &str, since: u64) -> Vec<(u64, Stri
         .filter(|r| r.client.parse::<IpAddr>().ok() == Some(address))
         .map(|r| (r.seq, r.path, r.credential))
         .collect()
+}
+
+/// The sequence number the simulator's next request gets (the log is in order of
+/// arrival at the lock, which concurrent requests may reach out of order).
+fn next_request(harness: &Harness) -> u64 {
+    harness.sim.state().requests_since(0).iter().map(|r| r.seq + 1).max().unwrap_or(0)
 }
 
 /// Live articles of the world without a count snapshot.
@@ -128,7 +135,7 @@ fn two_nodes_sharing_a_credential_set_never_use_it_at_once() {
 
     // node-a's lease runs out (it is gone, say): node-b takes the set over for the
     // next rungs, and from then on only node-b uses it.
-    let handover = harness.sim.state().requests_since(0).last().map_or(0, |r| r.seq + 1);
+    let handover = next_request(&harness);
     harness.clock.advance(harness.config.crawl.lease.as_secs() as f64 + 3600.0);
     runtime.block_on(b.run(&options)).expect("node-b");
     assert!(with_set(NODE_B.1, handover) > 0, "node-b took the next rungs with the set");
@@ -184,15 +191,94 @@ fn a_verification_page_rests_the_host_for_its_node_only() {
     );
 
     // Both run: node-a leases no page while it rests, node-b fetches them all.
-    let since = harness.sim.state().requests_since(0).last().map_or(0, |r| r.seq + 1);
+    let since = next_request(&harness);
     let (ran_a, ran_b) = runtime.block_on(async { tokio::join!(a.run(&pages_only), b.run(&pages_only)) });
     ran_a.expect("node-a");
     ran_b.expect("node-b");
     let page_requests =
         |address| requests_from(&harness, address, since).iter().filter(|r| r.1.starts_with("/s")).count();
-    assert_eq!(page_requests(NODE_A.1), 0, "node-a fetched no page while its host rests");
+    assert_eq!(
+        page_requests(NODE_A.1),
+        0,
+        "node-a fetched no page while its host rests: {:?}",
+        requests_from(&harness, NODE_A.1, since)
+    );
     assert!(page_requests(NODE_B.1) as i64 >= left, "node-b fetched what was left");
     assert_eq!(count(&store, "SELECT count(*) FROM articles WHERE status = 'pending'"), 0, "every page fetched");
     assert_eq!(count(&store, "SELECT count(*) FROM articles"), articles, "the world's articles");
     assert_eq!(count(&store, "SELECT count(*) FROM cooldowns WHERE node = 'node-b'"), 0, "node-b never rested");
+}
+
+#[test]
+fn a_run_stays_for_the_pages_another_nodes_discovery_finds() {
+    let Some(database) = TestDatabase::create("a_run_stays_for_the_pages_another_nodes_discovery_finds") else {
+        return;
+    };
+    let url = database.url();
+    let runtime = runtime();
+    let harness = runtime.block_on(Harness::new(1503, 3, 3, |_| {}));
+    let mut store = open(url);
+    harness.add_accounts_to(&mut store, usize::MAX, &[SourceKind::ProfileExt]);
+    // node-x, alive (its heartbeat fresh on the frozen clock), is listing the first
+    // account: it holds that source's discovery item.
+    let now = harness.sim.state().now();
+    let other = "4242@elsewhere";
+    let (source, biz): (i64, String) = store
+        .connection()
+        .query_row(
+            "SELECT s.id, a.biz FROM account_sources s JOIN accounts a ON a.id = s.account_id ORDER BY s.id LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("a source");
+    let discovering = store
+        .write(|tx| {
+            let claim = NodeClaim { node: "node-x", holder: other, role: "service", egress: "direct" };
+            tx.take_crawler_lock(&claim, |_| true, now)?;
+            tx.enqueue("discover", &source.to_string(), 10, now, now)?;
+            tx.lease_work_as(&["discover"], 1, now + 600, now, Some(other))
+        })
+        .expect("node-x's lease");
+    assert_eq!(discovering.len(), 1);
+
+    // node-a crawls everything else, then has nothing due, while node-x still lists.
+    let a = node(&harness, url, NODE_A, vec![harness.credential("phone-a")]);
+    let run = runtime.spawn({
+        let a = a.clone();
+        async move { a.run(&CrawlOptions::default()).await }
+    });
+    let idle = format!(
+        "SELECT count(*) FROM work_queue WHERE (state = 'pending' AND not_before <= {now})
+            OR (state = 'leased' AND leased_by != '{other}')"
+    );
+    let started = std::time::Instant::now();
+    while count(&store, "SELECT count(*) FROM crawl_runs") == 0 || count(&store, &idle) > 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "node-a never ran out of work");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let found: Vec<String> = harness.truth().into_iter().filter(|a| a.key.biz.as_str() == biz).map(|a| a.url).collect();
+    assert!(!found.is_empty());
+    assert!(!run.is_finished(), "node-a's run ended while another node was still listing");
+
+    // node-x's listing ends: it queues the pages it found and lets go of its item.
+    store
+        .write(|tx| {
+            for url in &found {
+                tx.enqueue("page", url, 10, now, now)?;
+            }
+            tx.complete_work(discovering[0].id, Some(other), now).map(drop)
+        })
+        .expect("node-x's results");
+    let summary = runtime.block_on(run).expect("join").expect("node-a's run");
+    assert_eq!(summary.result, "ok");
+    assert_eq!(
+        count(&store, &format!("SELECT count(*) FROM articles WHERE biz = '{biz}' AND status != 'pending'")),
+        found.len() as i64,
+        "node-a fetched every page node-x found"
+    );
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM articles WHERE status = 'pending'"),
+        0,
+        "node-a's run took the pages node-x found"
+    );
 }

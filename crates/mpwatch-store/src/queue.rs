@@ -378,6 +378,10 @@ const FIRST_AT_PRIORITY: &str = "SELECT min(not_before) FROM work_queue INDEXED 
 /// The end of the earliest lease (a seek in a partial index).
 const FIRST_LEASE_END: &str =
     "SELECT min(lease_until) FROM work_queue INDEXED BY work_queue_lease_expiry WHERE state = 'leased'";
+/// The end of the earliest lease of a kind held by another holder (the leases' partial
+/// index: as many rows as crawlers have workers).
+const LEASED_ELSEWHERE: &str = "SELECT min(lease_until) FROM work_queue INDEXED BY work_queue_lease_expiry
+     WHERE state = 'leased' AND kind = ?1 AND leased_by IS DISTINCT FROM ?2";
 /// Pending and leased items, each counted from its partial index.
 const OPEN_WORK: &str = "SELECT (SELECT count(*) FROM work_queue INDEXED BY work_queue_pending WHERE state = 'pending')
      + (SELECT count(*) FROM work_queue INDEXED BY work_queue_lease_expiry WHERE state = 'leased')";
@@ -472,6 +476,15 @@ impl Store {
             .context(describe)
     }
 
+    /// The end of the earliest lease of `kind` held by another than `holder`: another
+    /// node at work on it (whose results may queue more work), or a dead one's (free
+    /// once it ends). `None` when no one else holds one.
+    pub fn leased_elsewhere(&self, kind: &str, holder: &str) -> Result<Option<UnixSeconds>> {
+        self.connection()
+            .query_row(LEASED_ELSEWHERE, params![kind, holder], |row| row.get(0))
+            .context(|| format!("reading the leases of {kind} items"))
+    }
+
     /// Work items not finished (pending or leased).
     pub fn open_work(&self) -> Result<i64> {
         self.connection().query_row(OPEN_WORK, [], |row| row.get(0)).context(|| "counting work".into())
@@ -517,6 +530,8 @@ mod tests {
             assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
             assert!(plan.starts_with("SEARCH work_queue") && plan.contains(index), "{sql}: {plan}");
         }
+        let plan = store.query_plan(LEASED_ELSEWHERE).unwrap().join("; ");
+        assert!(plan.contains("INDEX work_queue_lease_expiry") && !plan.contains("TEMP B-TREE"), "{plan}");
         // So does the list of open items of a kind.
         let plan = store.query_plan(OPEN_ITEMS).unwrap().join("; ");
         assert!(plan.contains("INDEX work_queue_pending") && plan.contains("INDEX work_queue_lease_expiry"), "{plan}");
