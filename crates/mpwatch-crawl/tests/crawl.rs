@@ -159,6 +159,29 @@ async fn a_lying_charset_header_does_not_garble_what_is_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_page_fetched_meanwhile_through_its_short_link_is_not_fetched_again() {
+    let harness = Harness::new(108, 1, 3, |config| config.legacy_share = 0.0).await;
+    let article = harness.truth().into_iter().find(|a| a.status == ArticleStatus::Ok).expect("a live article");
+    let pages_only = CrawlOptions { metrics: false, ..CrawlOptions::default() };
+    // A feed's short link is fetched (the article stored by its key) after the list API
+    // queued its page by key, before that item came up.
+    let engine = harness.engine(vec![]);
+    engine.run(&CrawlOptions { urls: vec![article.short_url.clone()], ..pages_only.clone() }).await.unwrap();
+    let mut store = harness.store();
+    let now = harness.sim.state().now();
+    store.write(|tx| tx.enqueue("page", &article.url, 10, now, now)).unwrap();
+    let before = harness.sim.state().requests_since(0).len();
+    engine.run(&pages_only).await.unwrap();
+    assert_eq!(harness.sim.state().requests_since(0).len(), before, "the listed page was not fetched again");
+    assert_eq!(count(&store, "SELECT count(*) FROM work_queue WHERE kind = 'page' AND state != 'done'"), 0);
+    // A re-check of a stored page (or an ad-hoc --url) is fetched all the same: the
+    // finished item is queued again with the re-check's priority.
+    store.write(|tx| tx.enqueue("page", &article.url, 0, now, now)).unwrap();
+    engine.run(&pages_only).await.unwrap();
+    assert_eq!(harness.sim.state().requests_since(0).len(), before + 1, "the re-check fetched the page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_article_listed_by_key_is_not_fetched_again_through_its_feed_short_link() {
     // Every account through both profile_ext (keys) and its feed (short links to the
     // latest 20): one page fetch per article, but for short links leased while their

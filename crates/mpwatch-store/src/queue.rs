@@ -31,9 +31,9 @@ pub struct WorkItem {
 }
 
 impl Tx<'_> {
-    /// Adds an item, or re-arms a finished one. A pending or leased item with the same
-    /// kind and target is left alone except that it keeps the higher priority and the
-    /// earlier start.
+    /// Adds an item, or re-arms a finished one (with the new priority: a new request).
+    /// A pending or leased item with the same kind and target is left alone except that
+    /// it keeps the higher priority and the earlier start.
     pub fn enqueue(
         &self,
         kind: &str,
@@ -47,7 +47,8 @@ impl Tx<'_> {
                 "INSERT INTO work_queue (kind, target, priority, not_before, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)
                  ON CONFLICT (kind, target) DO UPDATE SET
-                    priority = max(work_queue.priority, excluded.priority),
+                    priority = CASE WHEN work_queue.state IN ('done', 'failed') THEN excluded.priority
+                                    ELSE max(work_queue.priority, excluded.priority) END,
                     not_before = CASE WHEN work_queue.state IN ('done', 'failed') THEN excluded.not_before
                                       ELSE min(work_queue.not_before, excluded.not_before) END,
                     attempts = CASE WHEN work_queue.state IN ('done', 'failed') THEN 0 ELSE work_queue.attempts END,
@@ -62,7 +63,7 @@ impl Tx<'_> {
 
     /// Queues again the page of every article listed but never fetched whose page item
     /// was given up (or is missing), so a fault that outlasted the retries leaves no
-    /// hole once it clears. Waiting items keep their time and are not touched (on
+    /// hole once it clears, at a listed page's priority (10). Waiting items keep their time and are not touched (on
     /// PostgreSQL, not locked while another node works on them). Returns the items
     /// re-armed.
     pub fn rearm_unfetched_pages(&self, now: UnixSeconds) -> Result<usize> {
@@ -74,7 +75,7 @@ impl Tx<'_> {
                      SELECT 1 FROM work_queue w WHERE w.kind = 'page' AND w.target = unfetched.url
                         AND w.state IN ('pending', 'leased'))
                  ON CONFLICT (kind, target) DO UPDATE SET
-                    state = 'pending', attempts = 0, last_error = NULL,
+                    state = 'pending', attempts = 0, last_error = NULL, priority = excluded.priority,
                     not_before = excluded.not_before, updated_at = excluded.updated_at
                  WHERE work_queue.state IN ('done', 'failed')",
                 [now],

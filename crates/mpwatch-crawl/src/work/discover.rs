@@ -10,7 +10,7 @@ use mpwatch_wechat::api::ListedArticle;
 use mpwatch_wechat::url::ArticleUrl;
 use tracing::{Instrument as _, info_span, warn};
 
-use super::{Outcome, PAGE};
+use super::{LISTED_PAGE_PRIORITY, Outcome, PAGE};
 use crate::alerts::AlertKind;
 use crate::engine::{CrawlOptions, Engine};
 use crate::error::CrawlError;
@@ -107,14 +107,14 @@ fn store_found(tx: &Tx<'_>, found: &[Found], now: UnixSeconds) -> Result<(), Sto
         match entry {
             Found::Listed(listed) => {
                 let Some(record) = listed_record(listed) else {
-                    tx.enqueue(PAGE, &listed.url, 10, now, now)?;
+                    tx.enqueue(PAGE, &listed.url, LISTED_PAGE_PRIORITY, now, now)?;
                     continue;
                 };
                 tx.upsert_article(&record, now)?;
                 if let Some(key) = &record.key
                     && tx.article_status(key)? == Some(ArticleStatus::Pending)
                 {
-                    tx.enqueue(PAGE, &record.url, 10, now, now)?;
+                    tx.enqueue(PAGE, &record.url, LISTED_PAGE_PRIORITY, now, now)?;
                 }
             }
             Found::Url(url) => {

@@ -16,6 +16,12 @@ pub(crate) const PAGE: &str = "page";
 /// `work_queue.kind` of a metrics item (target: `<article id>:<rung seconds>`).
 pub(crate) const METRICS: &str = "metrics";
 
+/// The priority of a listed article's page (and of one listed but never fetched, queued
+/// again): the page is wanted once, so an item whose article got its page meanwhile
+/// through another link (a feed's short link) is not fetched. Ad-hoc `--url`s (20)
+/// and re-checks (0) are fetched whatever is stored.
+pub(crate) const LISTED_PAGE_PRIORITY: i64 = 10;
+
 /// What became of a work item (when the handler did not acknowledge it itself).
 #[derive(Debug)]
 pub(crate) enum Outcome {

@@ -8,8 +8,8 @@ use mpwatch_wechat::page::{ArticlePage, PageKind};
 use mpwatch_wechat::url::{ArticleUrl, canonical_url};
 use tracing::info;
 
-use super::Outcome;
 use super::metrics::queue_rung;
+use super::{LISTED_PAGE_PRIORITY, Outcome};
 use crate::cooldown::Scope;
 use crate::engine::Engine;
 use crate::error::CrawlError;
@@ -49,7 +49,24 @@ impl Engine {
                 }
                 article.map(|a| a.key())
             }
-            Some(url) => url.key().cloned(),
+            Some(url) => {
+                let key = url.key().cloned();
+                if item.priority == LISTED_PAGE_PRIORITY
+                    && let Some(key) = key.clone()
+                    && self
+                        .db
+                        .call(move |store| store.article_by_key(&key))
+                        .await?
+                        .is_some_and(|article| article.status != ArticleStatus::Pending)
+                {
+                    // Listed, then fetched through another link (a feed's short link,
+                    // on this node or another) before this item came up.
+                    let (id, now, holder) = (item.id, self.now(), self.holder.clone());
+                    self.db.write(move |tx| tx.complete_work(id, Some(&holder), now).map(drop)).await?;
+                    return Ok(Outcome::Done);
+                }
+                key
+            }
             None => None,
         };
         let url = self.http.wechat_url(&Http::path_of(&target));
