@@ -61,11 +61,11 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Queues again the page of every article listed but never fetched whose page item
-    /// was given up (or is missing), so a fault that outlasted the retries leaves no
-    /// hole once it clears, at a listed page's priority (10). Waiting items keep their time and are not touched (on
-    /// PostgreSQL, not locked while another node works on them). Returns the items
-    /// re-armed.
+    /// Queues again, at a listed page's priority (10), the page of every article listed
+    /// but never fetched whose page item was given up (or is missing), so a fault that
+    /// outlasted the retries leaves no hole once it clears. Waiting items keep their
+    /// time and are not touched (on PostgreSQL, not locked while another node works on
+    /// them). Returns the items re-armed.
     pub fn rearm_unfetched_pages(&self, now: UnixSeconds) -> Result<usize> {
         self.connection()
             .execute_cached(
