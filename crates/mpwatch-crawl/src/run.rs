@@ -19,7 +19,7 @@ use crate::holder::{HEARTBEAT_STALE_AFTER, holder_alive_given};
 use crate::ladder::ladder;
 use crate::progress::Progress;
 use crate::work::metrics::{RUNG_PRIORITY, rung_target};
-use crate::work::{DISCOVER, METRICS, Outcome, PAGE};
+use crate::work::{DISCOVER, METRICS, Outcome, PAGE, RECHECK_AFTER};
 use crate::worker_slot::{self, WAITING_PER_SLOT};
 
 /// How often the rate limiters forget idle keys (real time).
@@ -561,7 +561,7 @@ impl Engine {
             if options.pages { self.db.call(move |store| store.active_sources(&accounts)).await? } else { Vec::new() };
         let urls = options.urls.clone();
         let pages = options.pages;
-        let recheck_before = now - 86_400;
+        let recheck_before = now - RECHECK_AFTER;
         let max_rung = self.rungs.iter().copied().max().unwrap_or(0);
         let candidates = if options.metrics {
             self.db.call(move |store| store.metrics_candidates(now, max_rung + 86_400)).await?

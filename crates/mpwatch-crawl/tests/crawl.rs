@@ -179,6 +179,13 @@ async fn a_listed_page_fetched_meanwhile_through_its_short_link_is_not_fetched_a
     store.write(|tx| tx.enqueue("page", &article.url, 0, now, now)).unwrap();
     engine.run(&pages_only).await.unwrap();
     assert_eq!(harness.sim.state().requests_since(0).len(), before + 1, "the re-check fetched the page");
+    // A listed item still waiting when a re-check is due (it joins the waiting item) is
+    // fetched: the stored page is older than a re-check's age.
+    store.write(|tx| tx.enqueue("page", &article.url, 10, now, now)).unwrap();
+    harness.clock.advance(90_000.0);
+    engine.run(&pages_only).await.unwrap();
+    let page_requests = harness.sim.state().requests_since(0).iter().filter(|r| r.path == "/s").count();
+    assert_eq!(page_requests, 2, "a page a day old was fetched again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

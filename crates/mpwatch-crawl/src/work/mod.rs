@@ -18,9 +18,13 @@ pub(crate) const METRICS: &str = "metrics";
 
 /// The priority of a listed article's page (and of one listed but never fetched, queued
 /// again): the page is wanted once, so an item whose article got its page meanwhile
-/// through another link (a feed's short link) is not fetched. Ad-hoc `--url`s (20)
-/// and re-checks (0) are fetched whatever is stored.
+/// through another link (a feed's short link), within [`RECHECK_AFTER`], is not
+/// fetched. Ad-hoc `--url`s (20) and re-checks (0) are fetched whatever is stored.
 pub(crate) const LISTED_PAGE_PRIORITY: i64 = 10;
+
+/// How old a live article's page may get before a run checks it again (deletions,
+/// edits).
+pub(crate) const RECHECK_AFTER: UnixSeconds = 86_400;
 
 /// What became of a work item (when the handler did not acknowledge it itself).
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use mpwatch_wechat::url::{ArticleUrl, canonical_url};
 use tracing::info;
 
 use super::metrics::queue_rung;
-use super::{LISTED_PAGE_PRIORITY, Outcome};
+use super::{LISTED_PAGE_PRIORITY, Outcome, RECHECK_AFTER};
 use crate::cooldown::Scope;
 use crate::engine::Engine;
 use crate::error::CrawlError;
@@ -51,16 +51,18 @@ impl Engine {
             }
             Some(url) => {
                 let key = url.key().cloned();
+                let recent = self.now() - RECHECK_AFTER;
                 if item.priority == LISTED_PAGE_PRIORITY
                     && let Some(key) = key.clone()
-                    && self
-                        .db
-                        .call(move |store| store.article_by_key(&key))
-                        .await?
-                        .is_some_and(|article| article.status != ArticleStatus::Pending)
+                    && self.db.call(move |store| store.article_by_key(&key)).await?.is_some_and(|article| {
+                        article.status != ArticleStatus::Pending
+                            && article.last_fetched_at.is_some_and(|at| at >= recent)
+                    })
                 {
                     // Listed, then fetched through another link (a feed's short link,
-                    // on this node or another) before this item came up.
+                    // on this node or another) before this item came up. (A page
+                    // older than a re-check's age is fetched: a re-check queued
+                    // while this item waited joined it.)
                     let (id, now, holder) = (item.id, self.now(), self.holder.clone());
                     self.db.write(move |tx| tx.complete_work(id, Some(&holder), now).map(drop)).await?;
                     return Ok(Outcome::Done);
