@@ -44,6 +44,11 @@ fn retrying_busy<T>(
     }
 }
 
+/// How often a write that fails as busy is tried on PostgreSQL, where busy means a
+/// deadlock with another node's commit or a lock wait that ran out. (On SQLite busy
+/// means another program held the lock for the whole busy timeout: once is enough.)
+const BUSY_ATTEMPTS_ON_POSTGRES: u64 = 5;
+
 /// A random pause before attempt `attempt + 1` of a write that failed as busy.
 fn busy_pause_ms(attempt: u64) -> u64 {
     use rand::Rng as _;
@@ -507,15 +512,14 @@ impl Engine {
         Ok(())
     }
 
-    /// A small write that matters (giving work back): on PostgreSQL, where a busy
-    /// error is a deadlock with another node's commit or a lock wait that ran out, tried
-    /// again up to 4 times after a short random pause. (On SQLite busy means another
-    /// program held the lock for the whole busy timeout: once is enough.)
+    /// A small write that matters (giving work back), through the group commit: the
+    /// async twin of [`retrying_busy`], tried up to [`BUSY_ATTEMPTS_ON_POSTGRES`] times
+    /// in a cluster.
     async fn write_retrying<T: Send + 'static>(
         &self,
         write: impl Fn(&mpwatch_store::Tx<'_>) -> Result<T, mpwatch_store::StoreError> + Clone + Send + 'static,
     ) -> Result<T, CrawlError> {
-        let attempts = if self.node.is_empty() { 1 } else { 5 };
+        let attempts = if self.node.is_empty() { 1 } else { BUSY_ATTEMPTS_ON_POSTGRES };
         let mut attempt = 1;
         loop {
             match self.db.write(write.clone()).await {
@@ -576,7 +580,7 @@ impl Engine {
                     if pages { store.articles_to_recheck(recheck_before, now - 30 * 86_400)? } else { Vec::new() };
                 // On PostgreSQL a transaction may deadlock with another node's commit
                 // (and be rolled back whole); it is tried again.
-                let attempts = if store.connection().is_postgres() { 5 } else { 1 };
+                let attempts = if store.connection().is_postgres() { BUSY_ATTEMPTS_ON_POSTGRES } else { 1 };
                 if pages {
                     retrying_busy(attempts, || {
                         store.write(|tx| {

@@ -75,15 +75,30 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
+/// A test's database, the runtime, and the simulator's world with its accounts (and
+/// `profile_ext` sources) in the database; `None` (the test skips) without a cluster.
+fn cluster(
+    test: &str,
+    seed: u64,
+    accounts: usize,
+    days: i64,
+    tweak: impl FnOnce(&mut mpwatch_sim::SimConfig),
+) -> Option<(TestDatabase, tokio::runtime::Runtime, Harness)> {
+    let database = TestDatabase::create(test)?;
+    let runtime = runtime();
+    let harness = runtime.block_on(Harness::new(seed, accounts, days, tweak));
+    harness.add_accounts_to(&mut open(database.url()), usize::MAX, &[SourceKind::ProfileExt]);
+    Some((database, runtime, harness))
+}
+
 #[test]
 fn two_nodes_sharing_a_credential_set_never_use_it_at_once() {
-    let Some(database) = TestDatabase::create("two_nodes_sharing_a_credential_set_never_use_it_at_once") else {
+    let Some((database, runtime, harness)) =
+        cluster("two_nodes_sharing_a_credential_set_never_use_it_at_once", 1501, 4, 4, |_| {})
+    else {
         return;
     };
     let url = database.url();
-    let runtime = runtime();
-    let harness = runtime.block_on(Harness::new(1501, 4, 4, |_| {}));
-    harness.add_accounts_to(&mut open(url), usize::MAX, &[SourceKind::ProfileExt]);
     // One credential set in both nodes' secrets.
     let issued = harness.sim.state().issue_credential(Some("shared".into()));
     let (shared, shared_id) = (issued.to_client(), issued.id);
@@ -146,22 +161,20 @@ fn two_nodes_sharing_a_credential_set_never_use_it_at_once() {
 
 #[test]
 fn a_verification_page_rests_the_host_for_its_node_only() {
-    let Some(database) = TestDatabase::create("a_verification_page_rests_the_host_for_its_node_only") else {
+    // Each address may make 40 requests an hour; past them it gets verification pages
+    // for an hour.
+    let Some((database, runtime, harness)) =
+        cluster("a_verification_page_rests_the_host_for_its_node_only", 1502, 4, 4, |config| {
+            config.scenario.quota =
+                Quota { per_client: Some(Limit { limit: 40, window: 3600 }), per_credential: None, cooldown: 3600 };
+        })
+    else {
         return;
     };
     let url = database.url();
-    // Each address may make 40 requests an hour; past them it gets verification pages
-    // for an hour.
-    let runtime = runtime();
-    let harness = runtime.block_on(Harness::new(1502, 4, 4, |config| {
-        config.scenario.quota =
-            Quota { per_client: Some(Limit { limit: 40, window: 3600 }), per_credential: None, cooldown: 3600 };
-    }));
-    harness.add_accounts_to(&mut open(url), usize::MAX, &[SourceKind::ProfileExt]);
     let a = node(&harness, url, NODE_A, vec![harness.credential("phone-a")]);
     let b = node(&harness, url, NODE_B, vec![harness.credential("phone-b")]);
     let articles = harness.truth().len() as i64;
-    eprintln!("{articles} articles");
     let pages_only = CrawlOptions { metrics: false, ..CrawlOptions::default() };
 
     // node-a alone lists the accounts and fetches pages until its address is blocked.
@@ -211,14 +224,13 @@ fn a_verification_page_rests_the_host_for_its_node_only() {
 
 #[test]
 fn a_run_stays_for_the_pages_another_nodes_discovery_finds() {
-    let Some(database) = TestDatabase::create("a_run_stays_for_the_pages_another_nodes_discovery_finds") else {
+    let Some((database, runtime, harness)) =
+        cluster("a_run_stays_for_the_pages_another_nodes_discovery_finds", 1503, 3, 3, |_| {})
+    else {
         return;
     };
     let url = database.url();
-    let runtime = runtime();
-    let harness = runtime.block_on(Harness::new(1503, 3, 3, |_| {}));
     let mut store = open(url);
-    harness.add_accounts_to(&mut store, usize::MAX, &[SourceKind::ProfileExt]);
     // node-x, alive (its heartbeat fresh on the frozen clock), is listing the first
     // account: it holds that source's discovery item.
     let now = harness.sim.state().now();
