@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use mpwatch_store::{GroupWrite, Store, StoreError, Tx};
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::error::CrawlError;
 
@@ -135,13 +135,15 @@ impl Db {
 
     /// Runs `f` in a write transaction shared with the other writes queued at the
     /// time (a group commit). `f`'s writes commit together, or not at all; an error of
-    /// `f` undoes its own writes only. Returns once the group has committed: within
+    /// `f` undoes its own writes only. `f` may run twice (when another write of its
+    /// group failed, the group runs again), so it only writes through `tx` and returns
+    /// what the caller acts on. Returns once the group has committed: within
     /// the gather time for a run item's write, at once for any other. A run item's
     /// write through here is its last (its effect and acknowledgement): the item gives
     /// up its worker slot while it waits.
     pub async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+        f: impl Fn(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CrawlError> {
         self.write_in_group(f, Wait { urgent: !crate::worker_slot::in_item(), slot_free: true }).await
     }
@@ -150,7 +152,7 @@ impl Db {
     /// what other tasks read back before they act (a cooldown, an expired credential).
     pub async fn write_now<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+        f: impl Fn(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CrawlError> {
         self.write_in_group(f, Wait { urgent: true, slot_free: false }).await
     }
@@ -159,20 +161,20 @@ impl Db {
     /// group, and the item keeps its slot (it goes on working after it).
     pub(crate) async fn write_along<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+        f: impl Fn(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CrawlError> {
         self.write_in_group(f, Wait { urgent: !crate::worker_slot::in_item(), slot_free: false }).await
     }
 
     async fn write_in_group<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+        f: impl Fn(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
         Wait { urgent, slot_free }: Wait,
     ) -> Result<T, CrawlError> {
         let (reply, answer) = oneshot::channel();
         let schedule = {
             let mut queue = lock(&self.queue);
-            queue.writes.push(Box::new(Member { f: Some(f), result: None, reply: Some(reply) }));
+            queue.writes.push(Box::new(Member { f, result: None, reply: Some(reply) }));
             queue.urgent |= urgent;
             !mem::replace(&mut queue.commit_scheduled, true)
         };
@@ -204,8 +206,12 @@ impl Db {
                     queue.urgent = false;
                     mem::take(&mut queue.writes)
                 };
+                let writes = group.len();
                 store.write_group(group);
                 commits.fetch_add(1, Ordering::AcqRel);
+                // How the crawler batches its writes (bench/run.sh reads it for the
+                // snapshot ingest benchmark's group size).
+                debug!(writes, "group commit");
             });
         }
         if slot_free {
@@ -261,19 +267,19 @@ async fn said_when_slow<T>(
 
 /// A queued write and where its answer goes.
 struct Member<F, T> {
-    f: Option<F>,
+    /// Runs twice when the group's first attempt failed (see `Store::write_group`).
+    f: F,
     result: Option<Result<T, StoreError>>,
     reply: Option<oneshot::Sender<Result<T, StoreError>>>,
 }
 
 impl<F, T> GroupWrite for Member<F, T>
 where
-    F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send,
+    F: Fn(&Tx<'_>) -> Result<T, StoreError> + Send,
     T: Send,
 {
     fn run(&mut self, tx: &Tx<'_>) -> bool {
-        let Some(f) = self.f.take() else { return false };
-        let result = f(tx);
+        let result = (self.f)(tx);
         let kept = result.is_ok();
         self.result = Some(result);
         kept

@@ -345,13 +345,39 @@ impl Store {
     }
 
     /// Runs several writes in one transaction (a group commit: one commit, and one copy
-    /// of each changed page in the WAL, for all of them). Each runs in a savepoint of
-    /// its own, so one that fails leaves nothing of itself and the others stand. Each
-    /// is then told the group's outcome.
+    /// of each changed page in the WAL, for all of them). One that fails leaves nothing
+    /// of itself and the others stand. Each is then told the group's outcome.
+    ///
+    /// The writes first run one after another with nothing between them. Only when one
+    /// fails is that transaction rolled back and the group run again, each write in a
+    /// savepoint of its own: a savepoint copies every page a write touches into the
+    /// statement journal before changing it, which took more than a third of a group's
+    /// time (docs/benchmarks.md), and writes almost never fail.
     pub fn write_group(&mut self, mut writes: Vec<Box<dyn GroupWrite>>) {
-        let outcome = self.write(|tx| {
-            let conn = tx.connection();
+        let mut a_write_failed = false;
+        let optimistic = self.write(|tx| {
             for write in &mut writes {
+                if !write.run(tx) {
+                    a_write_failed = true;
+                    return Err(StoreError::Group { message: "a write of the group failed".into(), busy: false });
+                }
+            }
+            Ok(())
+        });
+        let outcome = match optimistic {
+            Err(_) if a_write_failed => self.write_group_in_savepoints(&mut writes),
+            other => other,
+        };
+        for write in writes {
+            write.finish(outcome.as_ref().map(|_| ()));
+        }
+    }
+
+    /// The group again, each write in a savepoint: one that fails is rolled back alone.
+    fn write_group_in_savepoints(&mut self, writes: &mut [Box<dyn GroupWrite>]) -> Result<()> {
+        self.write(|tx| {
+            let conn = tx.connection();
+            for write in writes.iter_mut() {
                 conn.execute_batch("SAVEPOINT group_member").context(|| "starting a savepoint".into())?;
                 let kept = write.run(tx);
                 if !kept && conn.is_autocommit() {
@@ -366,10 +392,7 @@ impl Store {
                 conn.execute_batch(end).context(|| "ending a savepoint".into())?;
             }
             Ok(())
-        });
-        for write in writes {
-            write.finish(outcome.as_ref().map(|_| ()));
-        }
+        })
     }
 
     /// Runs `f` in one read transaction, so every query in it sees the same snapshot
@@ -406,7 +429,9 @@ impl Store {
 /// One write of a group commit ([`Store::write_group`]).
 pub trait GroupWrite: Send {
     /// Does its writes inside the group's transaction; `false` (it failed) rolls back
-    /// its own writes only.
+    /// its own writes only. It may run twice: when a write of its group failed, the
+    /// whole transaction is rolled back and every write runs again in a new one, so it
+    /// must do nothing but write through `tx` and keep its result.
     fn run(&mut self, tx: &Tx<'_>) -> bool;
     /// The group's outcome: committed (`Ok`), or rolled back with this error.
     fn finish(self: Box<Self>, committed: std::result::Result<(), &StoreError>);

@@ -741,3 +741,67 @@ fn each_node_has_its_crawler_lock_and_the_list_shows_what_it_holds() {
         assert_eq!(store.credential_holder("wx-main", NOW + 202).unwrap().as_deref(), Some("b"));
     });
 }
+
+/// A member of a group commit that counts its runs and may fail after writing.
+struct CountedWrite {
+    url: String,
+    fails: bool,
+    runs: Arc<std::sync::atomic::AtomicUsize>,
+    outcome: Arc<std::sync::Mutex<Vec<(String, bool)>>>,
+}
+
+impl mpwatch_store::GroupWrite for CountedWrite {
+    fn run(&mut self, tx: &mpwatch_store::Tx<'_>) -> bool {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        tx.enqueue("page", &self.url, 0, 0, 0).is_ok() && !self.fails
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &StoreError>) {
+        self.outcome.lock().unwrap().push((self.url.clone(), committed.is_ok()));
+    }
+}
+
+/// A group whose writes all succeed runs each once, with no savepoint between them; a
+/// group with a failing write runs again in savepoints, and only that write's effects
+/// are gone.
+#[test]
+fn a_group_commit_runs_writes_once_and_again_in_savepoints_only_after_a_failure() {
+    each_backend("a_group_commit_runs_writes_once_and_again_in_savepoints_only_after_a_failure", |db| {
+        let mut store = db.open();
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let outcome = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let group = |prefix: &str, failing: Option<usize>| -> Vec<Box<dyn mpwatch_store::GroupWrite>> {
+            (0..10)
+                .map(|i| -> Box<dyn mpwatch_store::GroupWrite> {
+                    Box::new(CountedWrite {
+                        url: format!("https://example.invalid/{prefix}/{i}"),
+                        fails: failing == Some(i),
+                        runs: runs.clone(),
+                        outcome: outcome.clone(),
+                    })
+                })
+                .collect()
+        };
+        store.write_group(group("ok", None));
+        assert_eq!(runs.load(Ordering::SeqCst), 10, "each write runs once when none fails");
+        assert_eq!(store.open_work().unwrap(), 10);
+
+        runs.store(0, Ordering::SeqCst);
+        store.write_group(group("one-fails", Some(6)));
+        // Seven runs up to the failure, then all ten again in savepoints.
+        assert_eq!(runs.load(Ordering::SeqCst), 17);
+        assert_eq!(store.open_work().unwrap(), 19, "the failing write's item must be gone, its group's kept");
+        let queued: i64 = store
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM work_queue WHERE target = 'https://example.invalid/one-fails/6'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(queued, 0);
+        // Every write is told the group committed (the failing one's own error is its
+        // result, which the member keeps; see mpwatch-crawl's `Db`).
+        assert!(outcome.lock().unwrap().iter().all(|(_, committed)| *committed));
+    });
+}
