@@ -106,6 +106,13 @@ NOTHING_NEW_S = 0.2
 REPORT_S = 0.3
 FLAT_RSS_RATIO = 1.25  # the harness's reading of "memory flat in the number of rows"
 INGEST_ROWS_S = 200_000
+# The group size of the ingest benchmark when the crawl benchmark did not measure the
+# crawler's (`--only ingest`): about what it measured on the full comparison world
+# (14,079 writes in 50 group commits, mean 282; docs/benchmarks.md).
+INGEST_GROUP_DEFAULT = 256
+# The crawler's log of its group commits (one debug line each, "group commit writes=N").
+CRAWL_LOG_ENV = {"RUST_LOG": "warn,mpwatch_crawl::db=debug"}
+GROUP_COMMIT_LINE = re.compile(r"group commit writes=(\d+)")
 RATE_PER_S = 5.0
 RATE_TOLERANCE = 0.02
 SCHEDULER_RSS_MB = 300
@@ -137,9 +144,10 @@ signal.signal(signal.SIGTERM, on_signal)
 signal.signal(signal.SIGINT, on_signal)
 
 
-def clean_env() -> dict:
+def clean_env(extra: dict | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MPWATCH_") and k != "RUST_LOG"}
     env["NO_COLOR"] = "1"
+    env.update(extra or {})
     return env
 
 
@@ -169,7 +177,8 @@ class Harness:
     def log(self, message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
-    def spawn_timed(self, cmd, label, cpu=None, cwd=None, stdin_path=None, stdout_path=None, quiet_stdout=False):
+    def spawn_timed(self, cmd, label, cpu=None, cwd=None, stdin_path=None, stdout_path=None, quiet_stdout=False,
+                    env=None):
         """Starts a command under /usr/bin/time (which forks it from a small process, so that
         its ru_maxrss is its own and not this Python process's: a vfork-ed child's peak RSS
         counts the parent's at exec). Returns a Timed."""
@@ -187,7 +196,7 @@ class Harness:
         stderr = open(err_path, "wb")
         began = time.perf_counter()
         proc = subprocess.Popen(full, cwd=cwd or self.work, stdin=stdin, stdout=stdout, stderr=stderr,
-                                env=clean_env())
+                                env=clean_env(env))
         STARTED.append(proc)
         for f in (stdin, stdout, stderr):
             if f is not subprocess.DEVNULL:
@@ -195,9 +204,9 @@ class Harness:
         return Timed(proc, began, label, inner, out_path if not quiet_stdout else None, err_path, time_path)
 
     def measure(self, cmd, label, cpu=None, cwd=None, stdin_path=None, stdout_path=None, stop_after=None,
-                stop_signal=signal.SIGINT, check=True, quiet_stdout=False) -> dict:
+                stop_signal=signal.SIGINT, check=True, quiet_stdout=False, env=None) -> dict:
         """Runs one command to its end and returns its measurements."""
-        timed = self.spawn_timed(cmd, label, cpu, cwd, stdin_path, stdout_path, quiet_stdout)
+        timed = self.spawn_timed(cmd, label, cpu, cwd, stdin_path, stdout_path, quiet_stdout, env)
         timer = None
         if stop_after is not None:
             timer = threading.Timer(stop_after, lambda: timed.signal(stop_signal))
@@ -446,7 +455,10 @@ def bench_crawl(h: Harness) -> dict:
                 cmd = [h.mpwatch, "--config", config, "--db", db, "crawl"]
             else:
                 cmd = [h.python, PEERS / "scrapy_crawl.py", "--config", config, "--out", db]
-            run = h.measure(cmd, f"crawl-{side}", cpu=WORK_CPU, check=False)
+            run = h.measure(cmd, f"crawl-{side}", cpu=WORK_CPU, check=False,
+                            env=CRAWL_LOG_ENV if side == "mpwatch" else None)
+            if side == "mpwatch":
+                run["group_writes"] = group_commits(Path(run["stderr"]))
             requests, next_seq = sim.log_since(next_seq)
             run["requests"] = len(requests)
             run["requests_not_200"] = sum(1 for r in requests if r["status"] != 200)
@@ -480,6 +492,7 @@ def bench_crawl(h: Harness) -> dict:
             "cpu_ratio": stats(cpu_ratios), "rss_ratio": stats(rss_ratios),
             "requests": sorted({r["requests"] for r in mp + peer}),
             "mpwatch_cpu_per_article_ms": stats(r["cpu_s"] / r["rows"] * 1000 for r in mp),
+            "group_commits": group_commit_stats(mp),
             "scrapy_cpu_per_article_ms": stats(r["cpu_s"] / r["rows"] * 1000 for r in peer),
         }
         result["disk"] = {
@@ -534,10 +547,26 @@ def bench_crawl(h: Harness) -> dict:
     return result
 
 
-def history(h: Harness, db: Path, accounts, days, label, until=None, check=True, cpu=None) -> dict:
+def group_commits(stderr: Path) -> list[int]:
+    """The writes of each group commit a crawl logged."""
+    return [int(m.group(1)) for m in GROUP_COMMIT_LINE.finditer(stderr.read_text(errors="replace"))]
+
+
+def group_commit_stats(runs) -> dict | None:
+    """Writes per group commit over the runs' commits (mean, max), and commits per run."""
+    sizes = [n for r in runs for n in r.get("group_writes", [])]
+    if not sizes:
+        return None
+    return {"writes_mean": sum(sizes) / len(sizes), "writes_max": max(sizes), "writes": sum(sizes),
+            "commits_per_run": stats(len(r.get("group_writes", [])) for r in runs)}
+
+
+def history(h: Harness, db: Path, accounts, days, label, until=None, check=True, cpu=None,
+            batch=None, group_commit=False) -> dict:
     until = until or HISTORY_START + days * DAY
+    extra = (["--batch", batch] if batch else []) + (["--group-commit"] if group_commit else [])
     run = h.measure([h.mpwatch_bench, "history", "--db", db, "--accounts", accounts, "--start", HISTORY_START,
-                     "--until", until], label, cpu=cpu, check=check)
+                     "--until", until, *extra], label, cpu=cpu, check=check)
     run["summary"] = json.loads(Path(run["stdout"]).read_text().strip().splitlines()[-1])
     return run
 
@@ -766,23 +795,34 @@ def bench_articles(h: Harness) -> dict:
 
 
 def bench_ingest(h: Harness) -> dict:
+    """Snapshot rows through the store API, as the crawler writes them: each snapshot one
+    member of a group commit (`Store::write_group`), in groups of the size the crawl
+    benchmark's mpwatch runs committed (mean writes per group), and for reference in plain
+    transactions of 64 rows."""
     size = h.size
-    runs = []
+    crawled = ((h.results.get("crawl") or {}).get("compare") or {}).get("group_commits")
+    group = max(1, round(crawled["writes_mean"])) if crawled else INGEST_GROUP_DEFAULT
+    ways = {"group": {"batch": group, "group_commit": True}, "plain64": {"batch": 64, "group_commit": False}}
+    runs = {way: [] for way in ways}
     for i in range(h.warmup + h.repeats):
-        db = h.work / "ingest.db"
-        for p in h.work.glob("ingest.db*"):
-            p.unlink()
-        run = history(h, db, size["ingest_accounts"], size["ingest_days"], "history-ingest", cpu=WORK_CPU)
-        run["warmup"] = i < h.warmup
-        runs.append(run)
-        h.log(f"ingest{' (warm-up)' if run['warmup'] else ''}: {run['summary']}")
+        for way, how in ways.items():  # alternated, so that drift hits both alike
+            db = h.work / "ingest.db"
+            for p in h.work.glob("ingest.db*"):
+                p.unlink()
+            run = history(h, db, size["ingest_accounts"], size["ingest_days"], f"history-ingest-{way}",
+                          cpu=WORK_CPU, **how)
+            run["warmup"] = i < h.warmup
+            runs[way].append(run)
+            h.log(f"ingest {way}{' (warm-up)' if run['warmup'] else ''}: {run['summary']}")
     for p in h.work.glob("ingest.db*"):
         p.unlink()
-    measured = [r for r in runs if not r["warmup"]]
+    measured = {way: [r for r in rs if not r["warmup"]] for way, rs in runs.items()}
     out = {"accounts": size["ingest_accounts"], "days": size["ingest_days"], "runs": runs,
-           "rows_per_s": stats(r["summary"]["snapshot_rows_per_second"] for r in measured),
-           "snapshots": measured[0]["summary"]["snapshots"], "batch": measured[0]["summary"]["batch"],
-           "write_bytes": stats(r["write_bytes"] for r in measured)}
+           "group": group, "group_from_crawl": crawled,
+           "rows_per_s": stats(r["summary"]["snapshot_rows_per_second"] for r in measured["group"]),
+           "plain64_rows_per_s": stats(r["summary"]["snapshot_rows_per_second"] for r in measured["plain64"]),
+           "snapshots": measured["group"][0]["summary"]["snapshots"],
+           "write_bytes": stats(r["write_bytes"] for r in measured["group"])}
     year = h.results.get("_history")
     if year:
         out["year"] = {"summary": year["summary"], "wall_s": year["wall_s"], "cpu_s": year["cpu_s"],
@@ -1022,6 +1062,12 @@ def render(h: Harness, meta: dict) -> str:
               f"{'**equal**' if cc['rows_equal'] else '**FAIL: differ**'} |"]
         if not h.quick and w["articles"] < 20_000:
             L.append(f"| world of 20,000+ articles | {w['articles']} | **missed** |")
+        gc = cc.get("group_commits")
+        if gc:
+            L += ["", f"How `mpwatch crawl` batched its writes (its log at `{CRAWL_LOG_ENV['RUST_LOG']}`): "
+                  f"{fmt(gc['commits_per_run']['median'])} group commits per run (median), "
+                  f"{gc['writes_mean']:.0f} writes per commit on average, {gc['writes_max']:,} at most. "
+                  "The ingest benchmark (4) writes its snapshots in groups of that mean."]
         lin, disk = c["linear"], c["disk"]
         L += ["", "CPU per article (`mpwatch crawl` only, same settings):", "",
               "| world | articles | runs | CPU ms / article median | min | max |", "|---|---:|---:|---:|---:|---:|",
@@ -1104,17 +1150,26 @@ def render(h: Harness, meta: dict) -> str:
 
     g = r.get("ingest")
     if g:
+        crawled = g.get("group_from_crawl")
+        source = (f"the mean of the crawl benchmark's mpwatch runs above: {crawled['writes']:,} writes in "
+                  f"{crawled['writes'] / crawled['writes_mean']:,.0f} group commits, mean "
+                  f"{crawled['writes_mean']:.0f}, largest {crawled['writes_max']:,}" if crawled else
+                  f"the default, {INGEST_GROUP_DEFAULT}: the crawl benchmark did not run")
         L += ["### 4. Snapshot ingest through the store API", "",
               f"`mpwatch-bench history --accounts {g['accounts']}` over {g['days']} days on a fresh database "
-              f"({g['snapshots']:,} snapshots, {g['batch']} per transaction), pinned to core 1:", "",
+              f"({g['snapshots']:,} snapshots), pinned to core 1. As the crawler writes them: each snapshot one "
+              f"write of a group commit (`Store::write_group`, `--group-commit`), {g['group']} per group "
+              f"({source}). For reference, plain transactions of 64 `Tx::insert_snapshot` calls. The two "
+              f"alternate.", "",
               "| | rows/s median | min | max | target | |", "|---|---:|---:|---:|---:|---|",
-              f"| snapshot_rows_per_second | {mmm(g['rows_per_s'])} | ≥ {INGEST_ROWS_S:,} | "
-              f"{verdict(g['rows_per_s']['median'] >= INGEST_ROWS_S)} |"]
+              f"| group commits of {g['group']} (as the crawler batches) | {mmm(g['rows_per_s'])} | "
+              f"≥ {INGEST_ROWS_S:,} | {verdict(g['rows_per_s']['median'] >= INGEST_ROWS_S)} |",
+              f"| plain transactions of 64 (reference) | {mmm(g['plain64_rows_per_s'])} | | |"]
         if g.get("year"):
             y = g["year"]
-            L += [f"| the synthetic year itself (1 run, {y['summary']['snapshots']:,} snapshots) | "
-                  f"{fmt(y['summary']['snapshot_rows_per_second'])} | | | ≥ {INGEST_ROWS_S:,} | "
-                  f"{verdict(y['summary']['snapshot_rows_per_second'] >= INGEST_ROWS_S)} |", "",
+            L += [f"| the synthetic year itself (1 run, {y['summary']['snapshots']:,} snapshots, plain "
+                  f"transactions of {y['summary']['batch']}) | "
+                  f"{fmt(y['summary']['snapshot_rows_per_second'])} | | | | |", "",
                   f"Writing the year took {y['wall_s']:.1f} s wall, {y['cpu_s']:.1f} CPU s, "
                   f"{y['max_rss_mb']:.0f} MB peak RSS and wrote {y['write_bytes'] / 1e9:.2f} GB to disk for a "
                   f"{y['db_bytes'] / 1e6:.0f} MB database."]

@@ -9,6 +9,7 @@
 //! rungs are missed and a few observed late, as a real crawler's are.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
@@ -16,7 +17,7 @@ use mpwatch_core::config::CrawlConfig;
 use mpwatch_core::{ArticleKey, ArticleKind, ArticleStatus, Biz};
 use mpwatch_store::accounts::NewAccount;
 use mpwatch_store::articles::{ArticleRecord, Snapshot};
-use mpwatch_store::{Store, StoreOptions};
+use mpwatch_store::{GroupWrite, Store, StoreError, StoreOptions, Tx};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use rand_distr::{Distribution as _, LogNormal};
@@ -46,6 +47,10 @@ pub struct HistoryArgs {
     /// Snapshots per write transaction.
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Write each transaction's snapshots as the crawler does: through
+    /// `Store::write_group`, one member (in a savepoint of its own) per snapshot.
+    #[arg(long)]
+    group_commit: bool,
 }
 
 /// What a run wrote.
@@ -55,6 +60,8 @@ pub struct HistorySummary {
     articles: usize,
     snapshots: usize,
     batch: usize,
+    /// Whether snapshots went through `Store::write_group` (one member each).
+    group_commit: bool,
     article_seconds: f64,
     snapshot_seconds: f64,
     /// Snapshot rows per second through `Tx::insert_snapshot`, commits included.
@@ -171,27 +178,87 @@ pub fn write(args: &HistoryArgs) -> Result<HistorySummary> {
             Some((*id, snapshot_of(article, *rung, *observed_at)))
         })
         .collect();
-    let started = Instant::now();
-    for chunk in rows.chunks(args.batch) {
-        store
-            .write(|tx| {
-                for (id, snapshot) in chunk {
-                    tx.insert_snapshot(*id, snapshot)?;
-                }
-                Ok(())
+    // Group members are made before the clock starts too, as the rows are.
+    let failed = Arc::new(Mutex::new(None));
+    let mut groups: Vec<Vec<Box<dyn GroupWrite>>> = if args.group_commit {
+        rows.chunks(args.batch)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|(id, snapshot)| -> Box<dyn GroupWrite> {
+                        Box::new(SnapshotWrite { article_id: *id, snapshot: snapshot.clone(), failed: failed.clone() })
+                    })
+                    .collect()
             })
-            .context("storing snapshots")?;
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let started = Instant::now();
+    if args.group_commit {
+        for group in groups.drain(..) {
+            store.write_group(group);
+        }
+    } else {
+        for chunk in rows.chunks(args.batch) {
+            store
+                .write(|tx| {
+                    for (id, snapshot) in chunk {
+                        tx.insert_snapshot(*id, snapshot)?;
+                    }
+                    Ok(())
+                })
+                .context("storing snapshots")?;
+        }
     }
     let snapshot_seconds = started.elapsed().as_secs_f64();
+    if let Some(error) = failed.lock().map_err(|_| anyhow::anyhow!("a group member panicked"))?.take() {
+        bail!("storing snapshots: {error}");
+    }
     Ok(HistorySummary {
         accounts: args.accounts,
         articles: new_articles.len(),
         snapshots: rows.len(),
         batch: args.batch,
+        group_commit: args.group_commit,
         article_seconds,
         snapshot_seconds,
         snapshot_rows_per_second: rows.len() as f64 / snapshot_seconds.max(1e-6),
     })
+}
+
+/// One snapshot written as a count item of the crawler writes it: a member of a group
+/// commit. The first error (its own or the group's) lands in `failed`.
+struct SnapshotWrite {
+    article_id: i64,
+    snapshot: Snapshot,
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+impl SnapshotWrite {
+    fn fail(&self, error: &StoreError) {
+        if let Ok(mut failed) = self.failed.lock() {
+            failed.get_or_insert_with(|| error.to_string());
+        }
+    }
+}
+
+impl GroupWrite for SnapshotWrite {
+    fn run(&mut self, tx: &Tx<'_>) -> bool {
+        match tx.insert_snapshot(self.article_id, &self.snapshot) {
+            Ok(_) => true,
+            Err(error) => {
+                self.fail(&error);
+                false
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, committed: std::result::Result<(), &StoreError>) {
+        if let Err(error) = committed {
+            self.fail(error);
+        }
+    }
 }
 
 /// Every stored article's id by (numeric biz, mid, idx).
