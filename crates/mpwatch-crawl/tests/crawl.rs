@@ -186,6 +186,13 @@ async fn a_listed_page_fetched_meanwhile_through_its_short_link_is_not_fetched_a
     engine.run(&pages_only).await.unwrap();
     let page_requests = harness.sim.state().requests_since(0).iter().filter(|r| r.path == "/s").count();
     assert_eq!(page_requests, 2, "a page a day old was fetched again");
+    // An ad-hoc `--url` of the short link is fetched though the page is fresh: someone
+    // asked for it.
+    let short_link_requests =
+        || harness.sim.state().requests_since(0).iter().filter(|r| r.path.starts_with("/s/")).count();
+    assert_eq!(short_link_requests(), 1);
+    engine.run(&CrawlOptions { urls: vec![article.short_url.clone()], ..pages_only.clone() }).await.unwrap();
+    assert_eq!(short_link_requests(), 2, "the ad-hoc short link was not fetched");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use mpwatch_wechat::api::ListedArticle;
 use mpwatch_wechat::url::ArticleUrl;
 use tracing::{Instrument as _, info_span, warn};
 
-use super::{LISTED_PAGE_PRIORITY, Outcome, PAGE};
+use super::{FEED_LINK_PRIORITY, LISTED_PAGE_PRIORITY, Outcome, PAGE};
 use crate::alerts::AlertKind;
 use crate::engine::{CrawlOptions, Engine};
 use crate::error::CrawlError;
@@ -130,7 +130,7 @@ fn store_found(tx: &Tx<'_>, found: &[Found], now: UnixSeconds) -> Result<(), Sto
                     Ok(ArticleUrl::Temporary { .. }) | Err(_) => false,
                 };
                 if !fetched {
-                    tx.enqueue(PAGE, url.as_str(), 9, now, now)?;
+                    tx.enqueue(PAGE, url.as_str(), FEED_LINK_PRIORITY, now, now)?;
                 }
             }
         }

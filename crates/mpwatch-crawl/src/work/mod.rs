@@ -19,8 +19,19 @@ pub(crate) const METRICS: &str = "metrics";
 /// The priority of a listed article's page (and of one listed but never fetched, queued
 /// again): the page is wanted once, so an item whose article got its page meanwhile
 /// through another link (a feed's short link), within [`RECHECK_AFTER`], is not
-/// fetched. Ad-hoc `--url`s (20) and re-checks (0) are fetched whatever is stored.
+/// fetched. Ad-hoc `--url`s (20) and re-checks (0) are fetched whatever is stored; a
+/// re-check that joins a waiting item finds a page older than [`RECHECK_AFTER`].
 pub(crate) const LISTED_PAGE_PRIORITY: i64 = 10;
+
+/// The priority of a URL a source gave without a key (a feed's short link): below
+/// listed pages, and like them skipped when its article got its page meanwhile.
+pub(crate) const FEED_LINK_PRIORITY: i64 = 9;
+
+/// Whether a page item was queued by a source (not a re-check, not an ad-hoc `--url`),
+/// so that one whose article was fetched meanwhile through another link is skipped.
+pub(crate) fn queued_by_a_source(priority: i64) -> bool {
+    priority == LISTED_PAGE_PRIORITY || priority == FEED_LINK_PRIORITY
+}
 
 /// How old a live article's page may get before a run checks it again (deletions,
 /// edits).

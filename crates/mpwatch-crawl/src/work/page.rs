@@ -2,14 +2,14 @@
 //! rungs, its raw page and the item's acknowledgement in one transaction).
 
 use mpwatch_core::{ArticleKey, ArticleStatus};
-use mpwatch_store::articles::{ArticleRecord, UpsertOutcome};
+use mpwatch_store::articles::{ArticleRecord, StoredArticle, UpsertOutcome};
 use mpwatch_store::queue::WorkItem;
 use mpwatch_wechat::page::{ArticlePage, PageKind};
 use mpwatch_wechat::url::{ArticleUrl, canonical_url};
 use tracing::info;
 
 use super::metrics::queue_rung;
-use super::{LISTED_PAGE_PRIORITY, Outcome, RECHECK_AFTER};
+use super::{Outcome, RECHECK_AFTER, queued_by_a_source};
 use crate::cooldown::Scope;
 use crate::engine::Engine;
 use crate::error::CrawlError;
@@ -29,9 +29,17 @@ impl Engine {
             return Ok(Outcome::Postpone(self.wait_here_or_give_back(until), format!("host {host} cooling down")));
         }
         let parsed_target = ArticleUrl::parse(&target).ok();
+        // Items a source queued (a feed's links, a list's pages) may find their article
+        // fetched through another link meanwhile; an ad-hoc `--url` or a re-check is
+        // always fetched.
+        let from_a_source = queued_by_a_source(item.priority);
+        let recent = self.now() - RECHECK_AFTER;
+        let fetched_lately = move |article: &StoredArticle| {
+            article.status != ArticleStatus::Pending && article.last_fetched_at.is_some_and(|at| at >= recent)
+        };
         let known = match &parsed_target {
             Some(ArticleUrl::Short { .. }) => {
-                if self.short_link_in_writing(&target) {
+                if from_a_source && self.short_link_in_writing(&target) {
                     // Its article's page was just fetched by another link and waits for
                     // its commit.
                     let (id, now, holder) = (item.id, self.now(), self.holder.clone());
@@ -40,7 +48,7 @@ impl Engine {
                 }
                 let short = target.clone();
                 let article = self.db.call(move |store| store.article_by_short_url(&short)).await?;
-                if article.as_ref().is_some_and(|a| a.status != ArticleStatus::Pending) {
+                if from_a_source && article.as_ref().is_some_and(fetched_lately) {
                     // Fetched by its canonical URL since this short link was queued (a
                     // feed and the list API name the same article): nothing to add.
                     let (id, now, holder) = (item.id, self.now(), self.holder.clone());
@@ -51,13 +59,9 @@ impl Engine {
             }
             Some(url) => {
                 let key = url.key().cloned();
-                let recent = self.now() - RECHECK_AFTER;
-                if item.priority == LISTED_PAGE_PRIORITY
+                if from_a_source
                     && let Some(key) = key.clone()
-                    && self.db.call(move |store| store.article_by_key(&key)).await?.is_some_and(|article| {
-                        article.status != ArticleStatus::Pending
-                            && article.last_fetched_at.is_some_and(|at| at >= recent)
-                    })
+                    && self.db.call(move |store| store.article_by_key(&key)).await?.as_ref().is_some_and(fetched_lately)
                 {
                     // Listed, then fetched through another link (a feed's short link,
                     // on this node or another) before this item came up. (A page
