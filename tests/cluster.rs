@@ -243,6 +243,7 @@ fn three_nodes_crawl_one_database_and_take_over_a_killed_ones_work() {
         .expect("status");
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("node-2") && text.contains("dead"), "the killed node shows dead:\n{text}");
+    assert!(text.contains("database: postgres") && !text.contains("WAL"), "PostgreSQL has no WAL file:\n{text}");
     let stopping = Instant::now();
     for node in &mut nodes[..2] {
         // SAFETY: signalling our own child process.

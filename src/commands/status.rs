@@ -166,11 +166,16 @@ pub fn run(context: &AppContext, json_output: bool) -> Result<()> {
             if alert.suppressed { " (repeat, not sent)" } else { "" }
         );
     }
+    // PostgreSQL keeps no write-ahead log per database: its size is all there is.
+    let wal = if mpwatch_core::config::is_postgres_url(&database.path) {
+        String::new()
+    } else {
+        format!(", WAL {:.1} MB", database.wal_bytes as f64 / 1e6)
+    };
     println!(
-        "database: {} ({:.1} MB, WAL {:.1} MB), schema version {}",
+        "database: {} ({:.1} MB{wal}), schema version {}",
         database.path,
         database.file_bytes as f64 / 1e6,
-        database.wal_bytes as f64 / 1e6,
         database.schema_version
     );
     Ok(())

@@ -36,11 +36,12 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid TOML, or a value has the wrong type, or a key is unknown.
-    #[error("{origin}: {key}{location}: {message}")]
+    #[error("{origin}{}: {message}", key_and_line(key, location))]
     Parse {
         /// The file (or other origin) of the text.
         origin: String,
-        /// The dotted key where the problem is (`.` for the top level).
+        /// The dotted key where the problem is (`.` for the top level, or text that is
+        /// not TOML).
         key: String,
         /// ` (line N)` when known.
         location: String,
@@ -544,6 +545,13 @@ mod duration_list {
     }
 }
 
+/// Where in a TOML file a parse error is, after the file's name: `: key (line N)`, or
+/// only ` (line N)` when there is no key to name (the top level, or text that is not
+/// TOML: "duplicate key", say, names its key in the message).
+pub(crate) fn key_and_line(key: &str, location: &str) -> String {
+    if key.is_empty() || key == "." { location.to_string() } else { format!(": {key}{location}") }
+}
+
 impl Config {
     /// Reads, parses and validates a config file. Relative paths inside it are resolved
     /// against the file's directory.
@@ -777,6 +785,14 @@ mod tests {
     fn unknown_top_level_key_is_an_error() {
         let error = error_of("databse = \"x.db\"\n");
         assert!(error.contains("unknown field `databse`"), "{error}");
+        assert!(!error.contains(": ."), "a top-level error names no key: {error}");
+    }
+
+    #[test]
+    fn text_that_is_not_toml_is_named_by_line_only() {
+        let error = error_of("database = \"a.db\"\ndatabase = \"b.db\"\n");
+        assert!(error.starts_with("config/mpwatch.toml (line 2): "), "{error}");
+        assert!(error.contains("duplicate key"), "{error}");
     }
 
     #[test]
@@ -800,7 +816,7 @@ mod tests {
     #[test]
     fn syntax_error_is_one_line() {
         let error = error_of("[store\n");
-        assert!(error.starts_with("config/mpwatch.toml: "), "{error}");
+        assert!(error.starts_with("config/mpwatch.toml (line 1): "), "{error}");
         assert!(!error.contains('\n'), "{error}");
     }
 

@@ -62,7 +62,7 @@ pub enum SecretsError {
         mode: u32,
     },
     /// The file is not valid, named by key and line only.
-    #[error("{path}: {key}{location}: {message}")]
+    #[error("{}{}: {message}", path.display(), crate::config::key_and_line(key, location))]
     Parse {
         /// The file.
         path: PathBuf,
@@ -279,6 +279,12 @@ cookie = "slave_sid=backendcookie"
         let error = Secrets::from_toml_str(text, Path::new("s.toml")).unwrap_err().to_string();
         assert!(!error.contains("12345678987"), "{error}");
         assert!(error.contains("client[0].uin"), "{error}");
+    }
+
+    #[test]
+    fn text_that_is_not_toml_is_named_by_line_only() {
+        let error = Secrets::from_toml_str("[[client]]\nname = \n", Path::new("s.toml")).unwrap_err().to_string();
+        assert!(error.starts_with("s.toml (line 2): "), "{error}");
     }
 
     #[test]
