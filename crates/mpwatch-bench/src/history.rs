@@ -48,7 +48,7 @@ pub struct HistoryArgs {
     #[arg(long, default_value_t = 64)]
     batch: usize,
     /// Write each transaction's snapshots as the crawler does: through
-    /// `Store::write_group`, one member (in a savepoint of its own) per snapshot.
+    /// `Store::write_group`, one member per snapshot.
     #[arg(long)]
     group_commit: bool,
 }

@@ -3,15 +3,14 @@
 
 use super::*;
 
-/// What Markdown files need of an article and its latest snapshot.
+/// What Markdown files need of an article and (joined by [`LATEST_SNAPSHOT_JOIN`]) its
+/// latest snapshot.
 const MARKDOWN_SELECT: &str = "SELECT a.id, a.account_id, coalesce(acc.nickname, acc.alias, a.biz), a.url, a.title,
         a.published_at, a.kind, a.status, a.content_text, a.digest,
         m.reads, m.reads_capped, m.likes, m.wows, m.shares, m.comments, m.observed_at, b.html
  FROM articles a
  LEFT JOIN accounts acc ON acc.id = a.account_id
- LEFT JOIN article_bodies b ON b.article_id = a.id
- LEFT JOIN metric_snapshots m ON m.id = (SELECT l.id FROM metric_snapshots l WHERE l.article_id = a.id
-                                         ORDER BY l.observed_at DESC, l.id DESC LIMIT 1)";
+ LEFT JOIN article_bodies b ON b.article_id = a.id";
 
 /// The YAML front matter of an article's Markdown file.
 #[derive(Debug, Default)]
@@ -50,7 +49,7 @@ struct FrontMatter {
 pub(super) fn export_markdown(store: &Store, args: &ExportMarkdownArgs, tz: &TimeZone) -> Result<()> {
     let conditions = article_conditions(store, &args.filter, tz, TimeColumn::Published)?;
     std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create directory {}", args.dir.display()))?;
-    let sql = format!("{MARKDOWN_SELECT}{} ORDER BY a.published_at, a.id", conditions.sql);
+    let sql = format!("{MARKDOWN_SELECT} {LATEST_SNAPSHOT_JOIN}{} ORDER BY a.published_at, a.id", conditions.sql);
     let mut statement = store.connection().prepare(&sql).context("preparing the export query")?;
     let mut rows = statement
         .query(mpwatch_store::sql::params_from_iter(conditions.params.iter()))

@@ -18,6 +18,7 @@ use jiff::ZonedDateTime;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use mpwatch_store::Store;
+use mpwatch_store::articles::LATEST_SNAPSHOT_JOIN;
 use rusqlite::types::{Value, ValueRef};
 
 use crate::cli::ReportPeriod;
@@ -35,7 +36,8 @@ pub fn run(context: &AppContext, args: &ExportArgs) -> Result<()> {
         ExportWhat::Articles(table) => {
             let conditions = article_conditions(&store, &table.filter, &tz, TimeColumn::Published)?;
             // (published_at, id) is the order of the articles_by_published index: no sort.
-            let sql = format!("{ARTICLES_SELECT}{} ORDER BY a.published_at, a.id", conditions.sql);
+            let sql =
+                format!("{ARTICLES_SELECT} {LATEST_SNAPSHOT_JOIN}{} ORDER BY a.published_at, a.id", conditions.sql);
             export_table(&store, &sql, &conditions.params, ARTICLE_COLUMNS, &table.target, &tz)
         }
         ExportWhat::Snapshots(table) => {
@@ -67,16 +69,14 @@ const fn local(name: &'static str) -> Column {
     Column { name, local_time: true }
 }
 
-/// Articles with their latest snapshot. The body (`content_text`) is left out: it is
+/// Articles (joined to their latest snapshot, [`LATEST_SNAPSHOT_JOIN`]). The body (`content_text`) is left out: it is
 /// most of the database's size, and `export markdown` is for bodies.
 const ARTICLES_SELECT: &str = "SELECT a.id, a.account_id, coalesce(acc.nickname, acc.alias, a.biz), a.biz, a.mid,
         a.idx, a.url, a.title, a.author, a.digest, a.published_at, a.published_at, a.kind, a.copyright,
         a.status, a.word_count, a.image_count,
         m.reads, m.reads_capped, m.likes, m.wows, m.shares, m.comments, m.observed_at
  FROM articles a
- LEFT JOIN accounts acc ON acc.id = a.account_id
- LEFT JOIN metric_snapshots m ON m.id = (SELECT l.id FROM metric_snapshots l WHERE l.article_id = a.id
-                                         ORDER BY l.observed_at DESC, l.id DESC LIMIT 1)";
+ LEFT JOIN accounts acc ON acc.id = a.account_id";
 
 /// The columns of [`ARTICLES_SELECT`], in its order.
 const ARTICLE_COLUMNS: &[Column] = &[

@@ -20,6 +20,14 @@ use crate::rate_limit::RequestClass;
 use crate::run::RunScope;
 
 impl Engine {
+    /// Acknowledges a page item that stores nothing: its article was fetched through
+    /// another link meanwhile, or its page says it was gone before we knew its key.
+    async fn finish_storing_nothing(&self, item: &WorkItem) -> Result<Outcome, CrawlError> {
+        let (id, now, holder) = (item.id, self.now(), self.holder.clone());
+        self.db.write(move |tx| tx.complete_work(id, Some(&holder), now).map(drop)).await?;
+        Ok(Outcome::Done)
+    }
+
     /// Handles a page item: fetch, parse, store (with the ladder and the acknowledgement
     /// in the same transaction).
     pub(crate) async fn page(&self, run: &RunScope, item: &WorkItem) -> Result<Outcome, CrawlError> {
@@ -42,18 +50,14 @@ impl Engine {
                 if from_a_source && self.short_link_in_writing(&target) {
                     // Its article's page was just fetched by another link and waits for
                     // its commit.
-                    let (id, now, holder) = (item.id, self.now(), self.holder.clone());
-                    self.db.write(move |tx| tx.complete_work(id, Some(&holder), now).map(drop)).await?;
-                    return Ok(Outcome::Done);
+                    return self.finish_storing_nothing(item).await;
                 }
                 let short = target.clone();
                 let article = self.db.call(move |store| store.article_by_short_url(&short)).await?;
                 if from_a_source && article.as_ref().is_some_and(fetched_lately) {
                     // Fetched by its canonical URL since this short link was queued (a
                     // feed and the list API name the same article): nothing to add.
-                    let (id, now, holder) = (item.id, self.now(), self.holder.clone());
-                    self.db.write(move |tx| tx.complete_work(id, Some(&holder), now).map(drop)).await?;
-                    return Ok(Outcome::Done);
+                    return self.finish_storing_nothing(item).await;
                 }
                 article.map(|a| a.key())
             }
@@ -67,9 +71,7 @@ impl Engine {
                     // on this node or another) before this item came up. (A page
                     // older than a re-check's age is fetched: a re-check queued
                     // while this item waited joined it.)
-                    let (id, now, holder) = (item.id, self.now(), self.holder.clone());
-                    self.db.write(move |tx| tx.complete_work(id, Some(&holder), now).map(drop)).await?;
-                    return Ok(Outcome::Done);
+                    return self.finish_storing_nothing(item).await;
                 }
                 key
             }
@@ -109,9 +111,7 @@ impl Engine {
                 // Gone before we ever knew its key: nothing to store, nothing to retry.
                 PageKind::Deleted | PageKind::Blocked | PageKind::Unavailable => {
                     info!(url = %target, kind = page.kind.as_str(), "article gone before it was stored");
-                    let (id, now, holder) = (item.id, self.now(), self.holder.clone());
-                    self.db.write(move |tx| tx.complete_work(id, Some(&holder), now).map(drop)).await?;
-                    Outcome::Done
+                    return self.finish_storing_nothing(item).await;
                 }
                 _ => Outcome::Retry(self.now() + 3600, format!("not an article page ({})", page.kind.as_str())),
             });
