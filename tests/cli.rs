@@ -79,7 +79,8 @@ fn the_documented_schema_is_created() {
         .collect::<Result<_, _>>()
         .unwrap();
     // SQLite's own tables, and FTS5's shadow tables of articles_fts (documented with it).
-    names.retain(|n| !n.starts_with("sqlite_") && !n.starts_with("articles_fts_"));
+    let fts5_shadow = ["articles_fts_data", "articles_fts_idx", "articles_fts_docsize", "articles_fts_config"];
+    names.retain(|n| !n.starts_with("sqlite_") && !fts5_shadow.contains(&n.as_str()));
     let schema_doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema.md")).unwrap();
     for name in &names {
         assert!(schema_doc.contains(&format!("### `{name}`")), "docs/schema.md does not document {name}");

@@ -49,8 +49,8 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut store = context.open_store()?;
             let summary = mpwatch_crawl::reparse::reparse(&mut store, context.now())?;
             println!(
-                "reparsed {} archived pages: {} articles updated, {} unusable",
-                summary.pages, summary.updated, summary.unusable
+                "reparsed {} archived pages: {} articles updated, {} unusable; {} added to the search index",
+                summary.pages, summary.updated, summary.unusable, summary.indexed_for_search
             );
             Ok(())
         }

@@ -172,8 +172,12 @@ pub fn run(context: &AppContext, json_output: bool) -> Result<()> {
     } else {
         format!(", WAL {:.1} MB", database.wal_bytes as f64 / 1e6)
     };
+    let waiting = match database.waiting_for_search_index {
+        0 => String::new(),
+        n => format!("; {n} articles waiting for the search index"),
+    };
     println!(
-        "database: {} ({:.1} MB{wal}), schema version {}",
+        "database: {} ({:.1} MB{wal}), schema version {}{waiting}",
         database.path,
         database.file_bytes as f64 / 1e6,
         database.schema_version

@@ -64,6 +64,11 @@ impl Progress {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Article pages stored so far (new articles and updated ones).
+    pub(crate) fn pages_stored(&self) -> u64 {
+        self.new.load(Ordering::Relaxed) + self.updated.load(Ordering::Relaxed)
+    }
+
     /// The totals as stored in `crawl_runs`.
     pub(crate) fn counts(&self) -> RunCounts {
         RunCounts {

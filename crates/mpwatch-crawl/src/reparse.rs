@@ -17,10 +17,13 @@ pub struct ReparseSummary {
     pub updated: u64,
     /// Pages that could not be decompressed or parsed into an article.
     pub unusable: u64,
+    /// Articles added to the full-text index afterwards (those whose text changed).
+    pub indexed_for_search: u64,
 }
 
 /// Parses the latest archived page of every article again and upserts the result
-/// (status changes and content hashes follow the usual rules).
+/// (status changes and content hashes follow the usual rules), then brings the
+/// full-text index up to date.
 pub fn reparse(store: &mut Store, now: UnixSeconds) -> Result<ReparseSummary, StoreError> {
     let mut summary = ReparseSummary::default();
     let mut after = 0;
@@ -46,5 +49,6 @@ pub fn reparse(store: &mut Store, now: UnixSeconds) -> Result<ReparseSummary, St
             }
         }
     }
+    summary.indexed_for_search = store.index_all_for_search()? as u64;
     Ok(summary)
 }

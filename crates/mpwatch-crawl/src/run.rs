@@ -9,6 +9,7 @@ use std::time::Duration;
 use mpwatch_core::time::UnixSeconds;
 use mpwatch_store::queue::WorkItem;
 use mpwatch_store::runs::RunResult;
+use mpwatch_store::search_index::{SEARCH_INDEX_BATCH, Waiting};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, info, info_span, warn};
@@ -26,6 +27,12 @@ use crate::worker_slot::{self, WAITING_PER_SLOT};
 const LIMITER_HOUSEKEEPING: Duration = Duration::from_secs(600);
 /// How often a running run writes its counts so far (real time).
 const COUNTS_EVERY: Duration = Duration::from_secs(5);
+/// A run adds the articles it fetched to the full-text index once it has stored this
+/// many pages since it last did ([`SEARCH_INDEX_BATCH`], one batch)...
+const SEARCH_INDEX_AFTER_PAGES: u64 = SEARCH_INDEX_BATCH as u64;
+/// ...or this long after (real time), so that a slow crawl's articles are found by a
+/// search within minutes.
+const SEARCH_INDEX_EVERY: Duration = Duration::from_secs(300);
 /// Runs `write` up to `attempts` times while it fails as busy, pausing a short random
 /// while (longer each time) between attempts. For a blocking thread.
 fn retrying_busy<T>(
@@ -149,6 +156,11 @@ impl Engine {
         let span = info_span!("crawl", run = run_id, job = %options.job);
         let result = self.run_loop(&scope, options, stop).instrument(span).await;
         self.http.flush_fetch_log().await;
+        // A stopping service does not wait for this: what is left waits for the next
+        // run or maintenance.
+        if !stop.is_cancelled() {
+            self.index_for_search(Waiting::All).await;
+        }
         let counts = progress.counts();
         let hosts_down = progress.hosts_down();
         let run_result = match &result {
@@ -237,6 +249,8 @@ impl Engine {
         let mut last_housekeeping = tokio::time::Instant::now();
         let mut last_counts = tokio::time::Instant::now();
         let mut last_renewal = tokio::time::Instant::now();
+        // Pages stored when the run last added articles to the full-text index, and when.
+        let mut search_indexed = (0, tokio::time::Instant::now());
         while !stop.is_cancelled() {
             let now = self.now();
             if last_renewal.elapsed() >= self.renew_leases_every() {
@@ -256,6 +270,13 @@ impl Engine {
                     other => other?,
                 }
                 last_counts = tokio::time::Instant::now();
+            }
+            let pages = scope.progress.pages_stored();
+            if pages >= search_indexed.0 + SEARCH_INDEX_AFTER_PAGES
+                || (pages > search_indexed.0 && search_indexed.1.elapsed() >= SEARCH_INDEX_EVERY)
+            {
+                self.index_for_search(Waiting::Fetched).await;
+                search_indexed = (pages, tokio::time::Instant::now());
             }
             if let Until::Time(end) = options.until {
                 if now >= end {
@@ -529,6 +550,30 @@ impl Engine {
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// Adds articles waiting for the full-text index to it, a batch per transaction
+    /// (`mpwatch_store::search_index`). Not fatal when it fails: they stay noted for
+    /// the next try.
+    async fn index_for_search(&self, which: Waiting) {
+        let mut indexed = 0;
+        loop {
+            match self.db.write(move |tx| tx.index_for_search(SEARCH_INDEX_BATCH, which)).await {
+                Ok(batch) => {
+                    indexed += batch;
+                    if batch < SEARCH_INDEX_BATCH {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    warn!("cannot add articles to the full-text index yet (they wait for the next try): {error}");
+                    break;
+                }
+            }
+        }
+        if indexed > 0 {
+            debug!(indexed, "added articles to the full-text index");
         }
     }
 

@@ -53,6 +53,22 @@ async fn a_crawl_ends_with_the_database_equal_to_the_truth() {
         assert_eq!(snapshot.comments, Some(expected.counts.comments));
         assert_eq!(snapshots[0].age_seconds, Some(T0 as i64 - expected.published_at));
     }
+    // The run ended with every article in the full-text index, with its page's text.
+    assert_eq!(store.waiting_for_search_index().unwrap(), 0);
+    store
+        .connection()
+        .execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)", [])
+        .unwrap();
+    let sample = truth.iter().find(|a| a.status == ArticleStatus::Ok).unwrap();
+    let indexed: Vec<i64> = store
+        .connection()
+        .prepare("SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?1")
+        .unwrap()
+        .query_map([format!("\"{}\"", sample.title.replace('"', "\"\""))], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(indexed.contains(&store.article_by_key(&sample.key).unwrap().unwrap().id), "{}", sample.title);
     // Accounts learned their names from the pages.
     let accounts = store.list_accounts(None).unwrap();
     assert_eq!(accounts[0].nickname.as_deref(), Some("环球科学"));
@@ -125,6 +141,13 @@ async fn archived_pages_can_be_reparsed_without_fetching() {
         0
     );
     assert_eq!(harness.sim.state().requests_since(0).len(), requests, "nothing fetched");
+    // The damage took the words out of the full-text index; the reparse put them back.
+    assert_eq!(summary.indexed_for_search as i64, count(&store, "SELECT count(*) FROM articles"));
+    assert_eq!(store.waiting_for_search_index().unwrap(), 0);
+    store
+        .connection()
+        .execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)", [])
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

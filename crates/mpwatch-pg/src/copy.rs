@@ -12,7 +12,7 @@
 //!
 //! Not copied: `schema_migrations` (each database records its own), `crawler_lock` and
 //! `credential_leases` (live processes' locks and leases), and the FTS5 index
-//! `articles_fts` (SQLite rebuilds it from the articles as they are inserted). `local_days` is made by the migrations on both sides: it is
+//! `articles_fts` (SQLite builds it from the copied articles after the commit). `local_days` is made by the migrations on both sides: it is
 //! compared, not copied.
 
 use std::collections::BTreeMap;
@@ -216,7 +216,11 @@ fn copy_into_sqlite(
             mpwatch_store::StoreError::Corrupt(message)
         })
     });
-    outcome.map_err(|error| failure.take().unwrap_or(PgError::Sqlite(error)))
+    let report = outcome.map_err(|error| failure.take().unwrap_or(PgError::Sqlite(error)))?;
+    // The copied articles wait for the full-text index: it is built after the commit,
+    // in short transactions of its own.
+    store.index_all_for_search().map_err(PgError::Sqlite)?;
+    Ok(report)
 }
 
 /// Checks the destination is empty, copies each table, reads each back and compares.

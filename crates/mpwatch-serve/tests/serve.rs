@@ -117,6 +117,7 @@ fn build(path: &Path) -> Store {
             Ok(())
         })
         .unwrap();
+    store.index_all_for_search().unwrap();
     let rules = Rules { now, ..Rules::shanghai() };
     mpwatch_index::update(&mut store, &rules, mpwatch_index::Scope::Incremental, now).unwrap();
     store
@@ -594,6 +595,37 @@ async fn search_needs_every_word_and_account_pages_reach_every_article() {
     // Snippets in JSON carry no highlight marks.
     let page = text(&format!("{base}/search.json?q=%E7%AC%AC%E4%BA%8C%E6%AE%B5")).await;
     assert!(!page.contains("\\u0001"), "{page:.300}");
+    // An article stored since the last batch of the index is found all the same (by
+    // LIKE among those waiting), and once the batch has run, once.
+    let mut store = Store::open(&server.db, &StoreOptions::default()).unwrap();
+    store
+        .write(|tx| {
+            let key = ArticleKey { biz: biz(1), mid: 2_247_999_999, idx: 1 };
+            let record = ArticleRecord {
+                url: format!("https://mp.weixin.qq.com/s?__biz={}&mid={}&idx=1&sn=new", key.biz, key.mid),
+                key: Some(key),
+                title: Some("新到的文章".into()),
+                content_text: Some("第二段：引力波探测器".into()),
+                published_at: Some(start() + 9 * DAY),
+                status: ArticleStatus::Ok,
+                ..ArticleRecord::default()
+            };
+            tx.upsert_article(&record, start() + 9 * DAY)
+        })
+        .unwrap();
+    let waiting = |base: String| async move {
+        let status: serde_json::Value = serde_json::from_str(&text(&format!("{base}/status.json")).await).unwrap();
+        status["database"]["waiting_for_search_index"].as_i64().unwrap()
+    };
+    assert_eq!(waiting(base.clone()).await, 1);
+    let query = "%E5%BC%95%E5%8A%9B%E6%B3%A2%E6%8E%A2%E6%B5%8B"; // 引力波探测
+    assert_eq!(hits(query).await, ["新到的文章"]);
+    let second = "%E7%AC%AC%E4%BA%8C%E6%AE%B5"; // 第二段: in every text
+    assert_eq!(hits(second).await.len(), 49, "48 indexed, 1 waiting");
+    store.index_all_for_search().unwrap();
+    assert_eq!(waiting(base.clone()).await, 0);
+    assert_eq!(hits(query).await, ["新到的文章"]);
+    assert_eq!(hits(second).await.len(), 49);
     // Three to a page: following "Older articles" reaches all 16 of an account, each
     // once, though pages end inside pushes of two.
     let mut seen = Vec::new();

@@ -133,10 +133,11 @@ pub(crate) fn maintenance_job(
     let cutoff = now - config.service.fetch_log_max_age.as_secs() as i64;
     let summary = store.maintain(cutoff, keep_going).map_err(|e| e.to_string())?;
     Ok(format!(
-        "maintenance: pruned {} fetch-log rows, {} finished work items, {} alerts; {} WAL frames checkpointed{}{}",
+        "maintenance: pruned {} fetch-log rows, {} finished work items, {} alerts; {} articles added to the search index; {} WAL frames checkpointed{}{}",
         summary.fetch_log_deleted,
         summary.work_items_deleted,
         summary.alerts_deleted,
+        summary.indexed_for_search,
         summary.wal_frames_checkpointed,
         if summary.checkpoint_busy { " (a reader kept the checkpoint from completing)" } else { "" },
         if summary.stopped_early { " (stopped early: the service is stopping)" } else { "" }

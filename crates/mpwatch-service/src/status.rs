@@ -96,6 +96,8 @@ pub struct DatabaseStatus {
     pub wal_bytes: u64,
     /// `PRAGMA user_version`.
     pub schema_version: i64,
+    /// Articles waiting for the next batch of the full-text index (SQLite).
+    pub waiting_for_search_index: i64,
 }
 
 impl Status {
@@ -150,6 +152,7 @@ impl Status {
                     file_bytes,
                     wal_bytes,
                     schema_version: store.schema_version()?,
+                    waiting_for_search_index: store.waiting_for_search_index()?,
                 }
             },
         })

@@ -31,6 +31,7 @@ mod migrations;
 pub mod nodes;
 pub mod queue;
 pub mod runs;
+pub mod search_index;
 pub mod service;
 pub mod sql;
 pub mod stats;

@@ -1,12 +1,14 @@
 //! Housekeeping for a long-running database: old fetch-log rows, finished work items
 //! and alerts go (in small transactions, so that readers and the crawler never wait
-//! long), the planner's statistics are refreshed (SQLite's `PRAGMA optimize`,
+//! long), articles a stopped crawl left waiting enter the full-text index, the
+//! planner's statistics are refreshed (SQLite's `PRAGMA optimize`,
 //! PostgreSQL's `ANALYZE`), and SQLite's WAL is checkpointed and truncated.
 
 use crate::sql::params;
 use mpwatch_core::time::UnixSeconds;
 use serde::Serialize;
 
+use crate::search_index::{SEARCH_INDEX_BATCH, Waiting};
 use crate::{Context as _, Result, Store};
 
 /// Rows deleted per transaction.
@@ -21,6 +23,9 @@ pub struct MaintenanceSummary {
     pub work_items_deleted: usize,
     /// Alerts older than the cut-off, deleted.
     pub alerts_deleted: usize,
+    /// Articles added to the full-text index (left waiting by a crawl that was stopped
+    /// or killed before its end).
+    pub indexed_for_search: usize,
     /// Stopped before the end (the service was stopping).
     pub stopped_early: bool,
     /// WAL frames checkpointed into the database file.
@@ -31,7 +36,8 @@ pub struct MaintenanceSummary {
 
 impl Store {
     /// Deletes fetch-log rows, finished work items and alerts from before `before`,
-    /// runs `PRAGMA optimize` and a `wal_checkpoint(TRUNCATE)`. `keep_going` is asked
+    /// indexes the articles waiting for the full-text index, runs `PRAGMA optimize`
+    /// and a `wal_checkpoint(TRUNCATE)`. `keep_going` is asked
     /// between batches: a stopping service does not wait for a long prune.
     pub fn maintain(&mut self, before: UnixSeconds, keep_going: &dyn Fn() -> bool) -> Result<MaintenanceSummary> {
         let mut summary = MaintenanceSummary::default();
@@ -72,6 +78,17 @@ impl Store {
             // PostgreSQL's autovacuum keeps statistics and space; its log is its own.
             self.connection().execute_batch("ANALYZE").context(|| "running ANALYZE".into())?;
             return Ok(summary);
+        }
+        loop {
+            if !keep_going() {
+                summary.stopped_early = true;
+                return Ok(summary);
+            }
+            let indexed = self.write(|tx| tx.index_for_search(SEARCH_INDEX_BATCH, Waiting::All))?;
+            summary.indexed_for_search += indexed;
+            if indexed < SEARCH_INDEX_BATCH {
+                break;
+            }
         }
         self.connection().execute_batch("PRAGMA optimize").context(|| "running PRAGMA optimize".into())?;
         let (busy, _log_frames, checkpointed): (i64, i64, i64) = self

@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/0013_missing_counts.sql")),
     (14, include_str!("../migrations/0014_article_bodies.sql")),
     (15, include_str!("../migrations/0015_nodes.sql")),
+    (16, include_str!("../migrations/0016_search_index_in_batches.sql")),
 ];
 
 /// The schema version this build writes.
@@ -40,6 +41,7 @@ pub const LATEST_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 pub const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations-postgres/0014_schema.sql")),
     (15, include_str!("../migrations-postgres/0015_nodes.sql")),
+    (16, include_str!("../migrations-postgres/0016_search_index_in_batches.sql")),
 ];
 
 // A schema version means the same tables on both backends: a SQLite migration without

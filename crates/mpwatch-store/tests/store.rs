@@ -560,9 +560,11 @@ fn migration_10_unranks_silent_accounts_and_keeps_the_rest() {
 }
 
 /// The trigram index finds Chinese text of three characters or more inside words, and
-/// follows inserts, edits and deletions.
+/// follows inserts, edits and deletions: new text once a batch adds it, old text out at
+/// once.
 #[test]
 fn full_text_search_finds_chinese_and_stays_in_step() {
+    use mpwatch_store::search_index::Waiting;
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("fts.db"), &StoreOptions::default()).unwrap();
     let biz = Biz::parse("MzA5MjkzMTA1Mw==").unwrap();
@@ -592,6 +594,11 @@ fn full_text_search_finds_chinese_and_stays_in_step() {
             .map(Result::unwrap)
             .collect()
     };
+    // Stored articles wait for the index until a batch adds them.
+    assert!(found(&store, "子计算").is_empty());
+    assert_eq!(store.waiting_for_search_index().unwrap(), 2);
+    assert_eq!(store.index_all_for_search().unwrap(), 2);
+    assert_eq!(store.waiting_for_search_index().unwrap(), 0);
     assert_eq!(found(&store, "子计算"), vec![ids.0], "inside a word");
     assert_eq!(found(&store, "相干时间"), vec![ids.0], "in the body");
     assert_eq!(found(&store, "科研速递"), vec![ids.0, ids.1], "in the digest");
@@ -606,28 +613,118 @@ fn full_text_search_finds_chinese_and_stays_in_step() {
         )
         .unwrap();
     assert_eq!(like, 1);
-    // An edit replaces the indexed text; a purge removes it.
+    // An edit takes the old text out at once and puts the new one in with the next batch.
     store.write(|tx| tx.upsert_article(&record(1, "拓扑材料的新进展", "超导量子比特"), 200)).unwrap();
     assert!(found(&store, "子计算").is_empty());
+    assert!(found(&store, "拓扑材料").is_empty());
+    assert_eq!(store.index_all_for_search().unwrap(), 1);
     assert_eq!(found(&store, "拓扑材料"), vec![ids.0]);
-    store
+    // Edited twice before a batch: indexed once, with the latest text.
+    store.write(|tx| tx.upsert_article(&record(1, "暗物质的新进展", "超导量子比特"), 300)).unwrap();
+    store.write(|tx| tx.upsert_article(&record(1, "引力波的新进展", "超导量子比特"), 400)).unwrap();
+    assert_eq!(store.index_all_for_search().unwrap(), 1);
+    assert!(found(&store, "暗物质").is_empty());
+    assert_eq!(found(&store, "引力波"), vec![ids.0]);
+    // A batch of fetched articles leaves those still waiting for their page.
+    let listed = store
         .write(|tx| {
-            tx.connection()
-                .execute("DELETE FROM articles WHERE id = ?1", [ids.1])
-                .map_err(|source| StoreError::Sqlite { context: "deleting".into(), source })?;
-            Ok(())
+            let listed = ArticleRecord {
+                content_text: None,
+                status: ArticleStatus::Pending,
+                ..record(3, "列表里的天文学新闻", "")
+            };
+            Ok(tx.upsert_article(&listed, 500)?.0)
         })
         .unwrap();
+    assert_eq!(store.write(|tx| tx.index_for_search(100, Waiting::Fetched)).unwrap(), 0);
+    assert_eq!(store.waiting_for_search_index().unwrap(), 1);
+    assert_eq!(store.write(|tx| tx.index_for_search(100, Waiting::All)).unwrap(), 1);
+    assert_eq!(found(&store, "天文学"), vec![listed]);
+    // Deletions: of an indexed article at once, of a waiting one with its note.
+    let delete = |store: &mut Store, id: i64| {
+        store
+            .write(|tx| {
+                tx.connection()
+                    .execute("DELETE FROM articles WHERE id = ?1", [id])
+                    .map_err(|source| StoreError::Sqlite { context: "deleting".into(), source })?;
+                Ok(())
+            })
+            .unwrap()
+    };
+    delete(&mut store, ids.1);
     assert!(found(&store, "基因编辑").is_empty());
-    let integrity: i64 = store
-        .connection()
-        .query_row("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH '新进展'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, 1);
+    store.write(|tx| tx.upsert_article(&record(3, "天文学周报", "星系"), 600)).unwrap();
+    assert_eq!(store.waiting_for_search_index().unwrap(), 1);
+    delete(&mut store, listed);
+    assert_eq!(store.waiting_for_search_index().unwrap(), 0);
+    assert!(found(&store, "天文学").is_empty());
+    assert_eq!(found(&store, "新进展"), vec![ids.0]);
+    // FTS5's own check: the index holds exactly the articles' current text.
     store
         .connection()
         .execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)", [])
         .unwrap();
+}
+
+/// A batch of articles enters the full-text index as one FTS5 segment: written once,
+/// where a segment per article (what one statement per article, or a trigger per row,
+/// gives) is merged again and again (docs/benchmarks.md).
+#[test]
+fn a_search_index_batch_writes_one_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("segments.db"), &StoreOptions::default()).unwrap();
+    let biz = Biz::parse("MzA5MjkzMTA1Mw==").unwrap();
+    store
+        .write(|tx| {
+            for idx in 1..=40 {
+                let record = ArticleRecord {
+                    url: format!("https://mp.weixin.qq.com/s?__biz={biz}&mid=9&idx={idx}"),
+                    key: Some(ArticleKey { biz: biz.clone(), mid: 9, idx }),
+                    title: Some(format!("第{idx}篇：星系的形成")),
+                    content_text: Some(format!("正文{idx}，暗物质与星系")),
+                    status: ArticleStatus::Ok,
+                    ..ArticleRecord::default()
+                };
+                tx.upsert_article(&record, 100)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.index_all_for_search().unwrap(), 40);
+    let segments = count(&store, "(SELECT DISTINCT segid FROM articles_fts_idx)");
+    assert_eq!(segments, 1);
+    assert_eq!(count(&store, "articles_fts WHERE articles_fts MATCH '暗物质'"), 40);
+}
+
+/// Maintenance indexes what a stopped or killed crawl left waiting for the full-text
+/// index, and a stopping service does not wait for it.
+#[test]
+fn maintenance_indexes_articles_left_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("maintain.db"), &StoreOptions::default()).unwrap();
+    let biz = Biz::parse("MzA5MjkzMTA1Mw==").unwrap();
+    store
+        .write(|tx| {
+            for idx in 1..=3 {
+                let record = ArticleRecord {
+                    url: format!("https://mp.weixin.qq.com/s?__biz={biz}&mid=5&idx={idx}"),
+                    key: Some(ArticleKey { biz: biz.clone(), mid: 5, idx }),
+                    title: Some(format!("留待索引的文章{idx}")),
+                    status: ArticleStatus::Ok,
+                    ..ArticleRecord::default()
+                };
+                tx.upsert_article(&record, 100)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let stopping = store.maintain(0, &|| false).unwrap();
+    assert!(stopping.stopped_early);
+    assert_eq!(store.waiting_for_search_index().unwrap(), 3);
+    let summary = store.maintain(0, &|| true).unwrap();
+    assert_eq!(summary.indexed_for_search, 3);
+    assert_eq!(store.waiting_for_search_index().unwrap(), 0);
+    assert_eq!(count(&store, "articles_fts WHERE articles_fts MATCH '留待索引'"), 3);
 }
 
 /// Several processes (here connections on threads) leasing from one queue at once take

@@ -1,6 +1,7 @@
 //! `/search?q=`: articles whose title, digest or text contain the words, through the
 //! trigram full-text index `articles_fts` (queries of one or two characters, which a
-//! trigram index cannot answer, fall back to `LIKE` on titles and digests).
+//! trigram index cannot answer, fall back to `LIKE` on titles and digests), and through
+//! `LIKE` among the articles still waiting for that index.
 
 use std::collections::HashMap;
 
@@ -83,18 +84,13 @@ fn search(store: &mpwatch_store::Store, q: &str) -> Result<(Vec<Hit>, &'static s
     let words: Vec<&str> = q.split_whitespace().collect();
     let (long, short): (Vec<&str>, Vec<&str>) = words.iter().partition(|word| word.chars().count() >= 3);
     let like = |word: &str| format!("%{}%", word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    let mut values: Vec<rusqlite::types::Value> = Vec::new();
-    // PostgreSQL has no FTS5: every word through LIKE (its trigram indexes serve the
-    // long ones), in the title, digest or text.
-    let (sql, method) = if long.is_empty() || conn.is_postgres() {
-        let mut sql = format!(
-            "SELECT a.id, a.title, {name}, a.account_id, a.published_at, {latest_reads}, a.digest
-             FROM articles a JOIN accounts acc ON acc.id = a.account_id WHERE 1 = 1"
-        );
-        for word in &words {
+    // Each word in the title, digest or text (short words only in titles and digests
+    // when nothing else narrows the search: they match almost everything).
+    let like_all = |values: &mut Vec<rusqlite::types::Value>, sql: &mut String, words: &[&str], short_in_text: bool| {
+        for word in words {
             values.push(like(word).into());
             let n = values.len();
-            if word.chars().count() >= 3 {
+            if short_in_text || word.chars().count() >= 3 {
                 sql.push_str(&format!(
                     " AND (a.title LIKE ?{n} ESCAPE '\\' OR a.digest LIKE ?{n} ESCAPE '\\' OR a.content_text LIKE ?{n} ESCAPE '\\')"
                 ));
@@ -102,34 +98,49 @@ fn search(store: &mpwatch_store::Store, q: &str) -> Result<(Vec<Hit>, &'static s
                 sql.push_str(&format!(" AND (a.title LIKE ?{n} ESCAPE '\\' OR a.digest LIKE ?{n} ESCAPE '\\')"));
             }
         }
-        sql.push_str(" ORDER BY a.published_at DESC, a.idx");
-        (sql, "like")
-    } else {
-        let phrases: Vec<String> = long.iter().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect();
-        values.push(phrases.join(" ").into());
-        let mut sql = format!(
-            "SELECT a.id, a.title, {name}, a.account_id, a.published_at, {latest_reads},
-                    snippet(articles_fts, -1, char(1), char(2), '…', 24)
-             FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid JOIN accounts acc ON acc.id = a.account_id
-             WHERE articles_fts MATCH ?1"
-        );
-        for word in &short {
-            values.push(like(word).into());
-            let n = values.len();
-            sql.push_str(&format!(
-                " AND (a.title LIKE ?{n} ESCAPE '\\' OR a.digest LIKE ?{n} ESCAPE '\\' OR a.content_text LIKE ?{n} ESCAPE '\\')"
-            ));
-        }
-        sql.push_str(" ORDER BY rank");
-        (sql, "fts")
     };
-    values.push(LIMIT.into());
-    let sql = format!("{sql} LIMIT ?{}", values.len());
-    let hits = conn
-        .prepare_cached(&sql)?
-        .query_map(mpwatch_store::sql::params_from_iter(values), row)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok((hits, method))
+    let run = |sql: String, mut values: Vec<rusqlite::types::Value>, limit: i64| -> Result<Vec<Hit>, RequestError> {
+        values.push(limit.into());
+        let sql = format!("{sql} LIMIT ?{}", values.len());
+        Ok(conn
+            .prepare_cached(&sql)?
+            .query_map(mpwatch_store::sql::params_from_iter(values), row)?
+            .collect::<rusqlite::Result<_>>()?)
+    };
+    let like_select = format!(
+        "SELECT a.id, a.title, {name}, a.account_id, a.published_at, {latest_reads}, a.digest
+         FROM articles a JOIN accounts acc ON acc.id = a.account_id"
+    );
+    // PostgreSQL has no FTS5: every word through LIKE (its trigram indexes serve the
+    // long ones), in the title, digest or text.
+    if long.is_empty() || conn.is_postgres() {
+        let (mut sql, mut values) = (format!("{like_select} WHERE 1 = 1"), Vec::new());
+        like_all(&mut values, &mut sql, &words, false);
+        sql.push_str(" ORDER BY a.published_at DESC, a.idx");
+        return Ok((run(sql, values, LIMIT)?, "like"));
+    }
+    let phrases: Vec<String> = long.iter().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect();
+    let mut values: Vec<rusqlite::types::Value> = vec![phrases.join(" ").into()];
+    let mut sql = format!(
+        "SELECT a.id, a.title, {name}, a.account_id, a.published_at, {latest_reads},
+                snippet(articles_fts, -1, char(1), char(2), '…', 24)
+         FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid JOIN accounts acc ON acc.id = a.account_id
+         WHERE articles_fts MATCH ?1"
+    );
+    like_all(&mut values, &mut sql, &short, true);
+    sql.push_str(" ORDER BY rank");
+    let mut hits = run(sql, values, LIMIT)?;
+    // Articles not yet in the index (a crawl adds them in batches:
+    // mpwatch_store::search_index) are looked through with LIKE, newest first after
+    // the ranked ones: an article is found as soon as it is stored.
+    if (hits.len() as i64) < LIMIT {
+        let (mut sql, mut values) =
+            (format!("{like_select} WHERE a.id IN (SELECT article_id FROM articles_fts_pending)"), Vec::new());
+        like_all(&mut values, &mut sql, &words, true);
+        sql.push_str(" ORDER BY a.published_at DESC, a.idx");
+        hits.extend(run(sql, values, LIMIT - hits.len() as i64)?);
+    }
+    Ok((hits, "fts"))
 }
 
 async fn load(state: &SharedState, params: &HashMap<String, String>) -> Result<SearchPage, RequestError> {

@@ -131,7 +131,10 @@ fn render(status: &Status, tz: &jiff::tz::TimeZone) -> Markup {
         }
         h2 { "Database" }
         p { (status.database.path) " · " (format!("{:.1}", status.database.file_bytes as f64 / 1e6)) " MB, WAL "
-            (format!("{:.1}", status.database.wal_bytes as f64 / 1e6)) " MB · schema version " (status.database.schema_version) }
+            (format!("{:.1}", status.database.wal_bytes as f64 / 1e6)) " MB · schema version " (status.database.schema_version)
+            @if status.database.waiting_for_search_index > 0 {
+                " · " (status.database.waiting_for_search_index) " articles waiting for the search index"
+            } }
     };
     layout("Status", Section::Status, content)
 }
