@@ -1,11 +1,12 @@
 -- mpwatch schema version 16: the full-text index `articles_fts` catches up in batches
 -- instead of row by row. Version 12's triggers indexed each article inside the write
--- that stored it: every commit of a crawl then wrote a small FTS5 segment, FTS5 merged
--- those again and again, and the index cost a crawl 300 MB of disk writes for a 48 MB
--- index and a quarter of its CPU (docs/benchmarks.md). Now the triggers only note the
+-- that stored it. SQLite opens a savepoint for each statement of a transaction and
+-- FTS5 writes a segment at each, so a crawl wrote a small segment per article and FTS5
+-- merged them again and again: the index's pages went through the WAL twice over, and
+-- a crawl wrote 3.4x its database (docs/benchmarks.md). Now the triggers only note the
 -- article in `articles_fts_pending`, and whoever wrote articles (the crawler, every few
 -- thousand pages and at the end of a run; `reparse`; `db copy`; maintenance) indexes
--- what is noted in transactions of a few thousand articles.
+-- what is noted, one statement per batch of a few thousand articles.
 --
 -- The invariant: an article is either in the index, with the words of its current
 -- text, or in `articles_fts_pending`, never both. A change of an indexed article's text
