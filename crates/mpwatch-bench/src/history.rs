@@ -139,6 +139,8 @@ pub fn write(args: &HistoryArgs) -> Result<HistorySummary> {
             })
             .context("storing articles")?;
     }
+    // As a crawl does at its end: the articles enter the full-text index.
+    store.index_all_for_search().context("adding the articles to the full-text index")?;
     let article_seconds = started.elapsed().as_secs_f64();
 
     // Snapshots observed in [stored_until, until), in observation order. Articles
