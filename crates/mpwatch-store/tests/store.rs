@@ -559,6 +559,45 @@ fn migration_10_unranks_silent_accounts_and_keeps_the_rest() {
     );
 }
 
+/// Version 16 keeps what version 12's triggers indexed: nothing waits after the
+/// migration, and an edit of an article indexed before it takes the old words out.
+#[test]
+fn migration_16_keeps_the_index_and_follows_edits() {
+    use mpwatch_store::search_index::Waiting;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v15.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for (version, sql) in mpwatch_store::MIGRATIONS.iter().filter(|(version, _)| *version <= 15) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at, mpwatch_version) VALUES (?1, 0, 'test')",
+                [version],
+            )
+            .unwrap();
+        }
+        conn.pragma_update(None, "user_version", 15).unwrap();
+        conn.execute(
+            "INSERT INTO articles (id, biz, mid, idx, url, title, content_text, status, first_seen_at)
+             VALUES (7, 'MzA5MjkzMTA1Mw==', 1, 1, 'https://mp.weixin.qq.com/s?x', '黑洞照片', '事件视界望远镜', 'ok', 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(&path, &StoreOptions::default()).unwrap();
+    assert_eq!(store.waiting_for_search_index().unwrap(), 0);
+    assert_eq!(count(&store, "articles_fts WHERE articles_fts MATCH '视界望远'"), 1);
+    store.connection().execute("UPDATE articles SET content_text = '引力透镜' WHERE id = 7", []).unwrap();
+    assert_eq!(count(&store, "articles_fts WHERE articles_fts MATCH '视界望远'"), 0);
+    assert_eq!(store.waiting_for_search_index().unwrap(), 1);
+    assert_eq!(store.write(|tx| tx.index_for_search(10, Waiting::Fetched)).unwrap(), 1);
+    assert_eq!(count(&store, "articles_fts WHERE articles_fts MATCH '引力透镜'"), 1);
+    store
+        .connection()
+        .execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)", [])
+        .unwrap();
+}
+
 /// The trigram index finds Chinese text of three characters or more inside words, and
 /// follows inserts, edits and deletions: new text once a batch adds it, old text out at
 /// once.
