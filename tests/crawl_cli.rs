@@ -128,5 +128,9 @@ fn ctrl_c_and_sigterm_stop_a_foreground_crawl_gracefully() {
         let counted =
             count(&db, "SELECT articles_new FROM crawl_runs WHERE result = 'interrupted' ORDER BY id DESC LIMIT 1");
         assert!(counted >= 5, "the interrupted run has its counts ({counted})");
+        // What it fetched entered the full-text index; listed articles wait for their page.
+        let fetched_waiting = "SELECT count(*) FROM articles_fts_pending p JOIN articles a ON a.id = p.article_id
+            WHERE a.status != 'pending'";
+        assert_eq!(count(&db, fetched_waiting), 0);
     }
 }

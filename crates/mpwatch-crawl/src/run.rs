@@ -156,11 +156,10 @@ impl Engine {
         let span = info_span!("crawl", run = run_id, job = %options.job);
         let result = self.run_loop(&scope, options, stop).instrument(span).await;
         self.http.flush_fetch_log().await;
-        // A stopping service does not wait for this: what is left waits for the next
-        // run or maintenance.
-        if !stop.is_cancelled() {
-            self.index_for_search(Waiting::All).await;
-        }
+        // Everything that waits, listed articles whose page never came too; after a stop
+        // only the fetched ones (at most about a batch since the last one): the articles
+        // still without their page wait for the next run or maintenance.
+        self.index_for_search(if stop.is_cancelled() { Waiting::Fetched } else { Waiting::All }).await;
         let counts = progress.counts();
         let hosts_down = progress.hosts_down();
         let run_result = match &result {
