@@ -63,7 +63,15 @@ pub struct SearchPage {
 }
 
 fn search(store: &mpwatch_store::Store, q: &str) -> Result<(Vec<Hit>, &'static str), RequestError> {
-    let conn = store.connection();
+    // One snapshot for both reads: an article a batch moves from waiting into the index
+    // meanwhile is found once, never missed.
+    let snapshot = store.connection().transaction(false)?;
+    let found = search_in(&snapshot, q)?;
+    snapshot.commit()?;
+    Ok(found)
+}
+
+fn search_in(conn: &mpwatch_store::Connection, q: &str) -> Result<(Vec<Hit>, &'static str), RequestError> {
     let row = |row: &mpwatch_store::sql::Row<'_>| -> rusqlite::Result<Hit> {
         let snippet: Option<String> = row.get(6)?;
         Ok(Hit {
