@@ -17,7 +17,8 @@ pub struct ReparseSummary {
     pub updated: u64,
     /// Pages that could not be decompressed or parsed into an article.
     pub unusable: u64,
-    /// Articles added to the full-text index afterwards (those whose text changed).
+    /// Articles added to the full-text index afterwards (those whose text changed, and
+    /// any left waiting before).
     pub indexed_for_search: u64,
 }
 

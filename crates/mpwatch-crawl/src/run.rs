@@ -156,10 +156,12 @@ impl Engine {
         let span = info_span!("crawl", run = run_id, job = %options.job);
         let result = self.run_loop(&scope, options, stop).instrument(span).await;
         self.http.flush_fetch_log().await;
-        // Everything that waits, listed articles whose page never came too; after a stop
-        // only the fetched ones (at most about a batch since the last one): the articles
-        // still without their page wait for the next run or maintenance.
-        self.index_for_search(if stop.is_cancelled() { Waiting::Fetched } else { Waiting::All }).await;
+        // The articles whose page has come (at most about a batch since the last one).
+        // Listed articles still without their page wait for it: another run may be
+        // fetching it now (the service's metrics runs end every few minutes beside a
+        // discovery), and indexing their listing text first would cost a segment for
+        // each when the page replaces it. Maintenance indexes those that stay waiting.
+        self.index_for_search(Waiting::Fetched).await;
         let counts = progress.counts();
         let hosts_down = progress.hosts_down();
         let run_result = match &result {

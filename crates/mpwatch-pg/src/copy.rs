@@ -12,7 +12,7 @@
 //!
 //! Not copied: `schema_migrations` (each database records its own), `crawler_lock` and
 //! `credential_leases` (live processes' locks and leases), and the FTS5 index
-//! `articles_fts` (SQLite builds it from the copied articles after the commit). `local_days` is made by the migrations on both sides: it is
+//! `articles_fts` (SQLite builds it from the copied articles in the copy's transaction). `local_days` is made by the migrations on both sides: it is
 //! compared, not copied.
 
 use std::collections::BTreeMap;
@@ -209,18 +209,18 @@ fn copy_into_sqlite(
             .sqlite()
             .ok_or_else(|| mpwatch_store::StoreError::NotFound(format!("{name} is not a SQLite file")))?;
         let mut destination = SqliteSide { conn, name: name.clone() };
-        transfer(source, &mut destination, columns).map_err(|error| {
+        let report = transfer(source, &mut destination, columns).map_err(|error| {
             let message = error.to_string();
             failure = Some(error);
             // Any error rolls the write transaction back.
             mpwatch_store::StoreError::Corrupt(message)
-        })
+        })?;
+        // The copied articles wait for the full-text index: built in the same
+        // transaction, so the copy commits whole or not at all.
+        tx.index_for_search(usize::MAX, mpwatch_store::search_index::Waiting::All)?;
+        Ok(report)
     });
-    let report = outcome.map_err(|error| failure.take().unwrap_or(PgError::Sqlite(error)))?;
-    // The copied articles wait for the full-text index: it is built after the commit,
-    // in short transactions of its own.
-    store.index_all_for_search().map_err(PgError::Sqlite)?;
-    Ok(report)
+    outcome.map_err(|error| failure.take().unwrap_or(PgError::Sqlite(error)))
 }
 
 /// Checks the destination is empty, copies each table, reads each back and compares.

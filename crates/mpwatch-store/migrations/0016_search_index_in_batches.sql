@@ -24,8 +24,10 @@ CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
     INSERT OR IGNORE INTO articles_fts_pending (article_id) VALUES (new.id);
 END;
 
-CREATE TRIGGER articles_fts_update AFTER UPDATE OF title, digest, content_text ON articles
-WHEN old.title IS NOT new.title OR old.digest IS NOT new.digest OR old.content_text IS NOT new.content_text
+-- (`id` too: mpwatch never changes one, a user's tool might.)
+CREATE TRIGGER articles_fts_update AFTER UPDATE OF id, title, digest, content_text ON articles
+WHEN old.id IS NOT new.id OR old.title IS NOT new.title OR old.digest IS NOT new.digest
+    OR old.content_text IS NOT new.content_text
 BEGIN
     INSERT INTO articles_fts (articles_fts, rowid, title, digest, content_text)
         SELECT 'delete', old.id, old.title, old.digest, old.content_text

@@ -21,9 +21,9 @@ pub const SEARCH_INDEX_BATCH: usize = 2_000;
 pub enum Waiting {
     /// Only those whose page has been fetched (status no longer `pending`): a listed
     /// article's text arrives with its page, and indexing it before would index it
-    /// twice. What a crawl indexes while it runs.
+    /// twice. What a crawl indexes, while it runs and at its end.
     Fetched,
-    /// Every one: what is written at the end of a crawl, a reparse or a copy.
+    /// Every one: what a reparse, a copy, the demo and maintenance index.
     All,
 }
 
@@ -47,7 +47,7 @@ impl Tx<'_> {
                     SELECT p.article_id FROM articles_fts_pending p
                     WHERE NOT ?2 OR EXISTS (SELECT 1 FROM articles a WHERE a.id = p.article_id AND a.status <> 'pending')
                     ORDER BY p.article_id LIMIT ?1)",
-                params![limit as i64, fetched],
+                params![i64::try_from(limit).unwrap_or(i64::MAX), fetched],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .context(context)?;

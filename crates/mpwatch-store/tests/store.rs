@@ -587,11 +587,32 @@ fn migration_16_keeps_the_index_and_follows_edits() {
     let mut store = Store::open(&path, &StoreOptions::default()).unwrap();
     assert_eq!(store.waiting_for_search_index().unwrap(), 0);
     assert_eq!(count(&store, "articles_fts WHERE articles_fts MATCH '视界望远'"), 1);
+    let settings: Vec<(String, i64)> = store
+        .connection()
+        .prepare("SELECT k, v FROM articles_fts_config WHERE k IN ('automerge', 'crisismerge', 'hashsize') ORDER BY k")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(settings, [("automerge".into(), 16), ("crisismerge".into(), 64), ("hashsize".into(), 16_777_216)]);
     store.connection().execute("UPDATE articles SET content_text = '引力透镜' WHERE id = 7", []).unwrap();
     assert_eq!(count(&store, "articles_fts WHERE articles_fts MATCH '视界望远'"), 0);
     assert_eq!(store.waiting_for_search_index().unwrap(), 1);
     assert_eq!(store.write(|tx| tx.index_for_search(10, Waiting::Fetched)).unwrap(), 1);
     assert_eq!(count(&store, "articles_fts WHERE articles_fts MATCH '引力透镜'"), 1);
+    // A new id (no mpwatch command does this; a user's tool might): the old entry goes.
+    store.connection().execute("UPDATE articles SET id = 8 WHERE id = 7", []).unwrap();
+    assert_eq!(count(&store, "articles_fts WHERE articles_fts MATCH '引力透镜'"), 0);
+    assert_eq!(store.index_all_for_search().unwrap(), 1);
+    assert_eq!(
+        store
+            .connection()
+            .query_row("SELECT rowid FROM articles_fts WHERE articles_fts MATCH '引力透镜'", [], |r| r
+                .get::<_, i64>(0))
+            .unwrap(),
+        8
+    );
     store
         .connection()
         .execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)", [])
@@ -757,8 +778,18 @@ fn maintenance_indexes_articles_left_waiting() {
             Ok(())
         })
         .unwrap();
-    let stopping = store.maintain(0, &|| false).unwrap();
+    // Stopping once the prunes are done (three checks, one before the index): nothing
+    // is indexed.
+    let asked = std::cell::Cell::new(0);
+    let stopping = store
+        .maintain(0, &|| {
+            asked.set(asked.get() + 1);
+            asked.get() <= 4
+        })
+        .unwrap();
     assert!(stopping.stopped_early);
+    assert_eq!(asked.get(), 5, "asked again before the index");
+    assert_eq!(stopping.indexed_for_search, 0);
     assert_eq!(store.waiting_for_search_index().unwrap(), 3);
     let summary = store.maintain(0, &|| true).unwrap();
     assert_eq!(summary.indexed_for_search, 3);
