@@ -8,7 +8,6 @@ use crate::sql::params;
 use mpwatch_core::time::UnixSeconds;
 use serde::Serialize;
 
-use crate::search_index::{SEARCH_INDEX_BATCH, Waiting};
 use crate::{Context as _, Result, Store};
 
 /// Rows deleted per transaction.
@@ -79,16 +78,11 @@ impl Store {
             self.connection().execute_batch("ANALYZE").context(|| "running ANALYZE".into())?;
             return Ok(summary);
         }
-        loop {
-            if !keep_going() {
-                summary.stopped_early = true;
-                return Ok(summary);
-            }
-            let indexed = self.write(|tx| tx.index_for_search(SEARCH_INDEX_BATCH, Waiting::All))?;
-            summary.indexed_for_search += indexed;
-            if indexed < SEARCH_INDEX_BATCH {
-                break;
-            }
+        let (indexed, stopped) = self.index_all_for_search_while(keep_going)?;
+        summary.indexed_for_search = indexed;
+        if stopped {
+            summary.stopped_early = true;
+            return Ok(summary);
         }
         self.connection().execute_batch("PRAGMA optimize").context(|| "running PRAGMA optimize".into())?;
         let (busy, _log_frames, checkpointed): (i64, i64, i64) = self

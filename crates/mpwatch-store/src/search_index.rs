@@ -75,12 +75,21 @@ impl Store {
     /// Indexes every article waiting for the full-text index, [`SEARCH_INDEX_BATCH`]
     /// per transaction; returns how many.
     pub fn index_all_for_search(&mut self) -> Result<usize> {
+        self.index_all_for_search_while(&|| true).map(|(indexed, _)| indexed)
+    }
+
+    /// [`Store::index_all_for_search`], asking `keep_going` before each batch: returns
+    /// how many it indexed and whether it was stopped before the end.
+    pub fn index_all_for_search_while(&mut self, keep_going: &dyn Fn() -> bool) -> Result<(usize, bool)> {
         let mut total = 0;
         loop {
+            if !keep_going() {
+                return Ok((total, true));
+            }
             let indexed = self.write(|tx| tx.index_for_search(SEARCH_INDEX_BATCH, Waiting::All))?;
             total += indexed;
             if indexed < SEARCH_INDEX_BATCH {
-                return Ok(total);
+                return Ok((total, false));
             }
         }
     }

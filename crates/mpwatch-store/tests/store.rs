@@ -726,22 +726,19 @@ fn full_text_search_finds_chinese_and_stays_in_step() {
         .unwrap();
 }
 
-/// A batch of articles enters the full-text index as one FTS5 segment: written once,
-/// where a segment per article (what one statement per article, or a trigger per row,
-/// gives) is merged again and again (docs/benchmarks.md).
-#[test]
-fn a_search_index_batch_writes_one_segment() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("segments.db"), &StoreOptions::default()).unwrap();
+/// Stores `n` fetched articles of one account in one transaction, article `idx` with
+/// `text(idx)`'s title and body: they wait for the full-text index.
+fn store_fetched_articles(store: &mut Store, n: u32, text: impl Fn(u32) -> (String, Option<String>)) {
     let biz = Biz::parse("MzA5MjkzMTA1Mw==").unwrap();
     store
         .write(|tx| {
-            for idx in 1..=40 {
+            for idx in 1..=n {
+                let (title, body) = text(idx);
                 let record = ArticleRecord {
                     url: format!("https://mp.weixin.qq.com/s?__biz={biz}&mid=9&idx={idx}"),
                     key: Some(ArticleKey { biz: biz.clone(), mid: 9, idx }),
-                    title: Some(format!("第{idx}篇：星系的形成")),
-                    content_text: Some(format!("正文{idx}，暗物质与星系")),
+                    title: Some(title),
+                    content_text: body,
                     status: ArticleStatus::Ok,
                     ..ArticleRecord::default()
                 };
@@ -750,6 +747,18 @@ fn a_search_index_batch_writes_one_segment() {
             Ok(())
         })
         .unwrap();
+}
+
+/// A batch of articles enters the full-text index as one FTS5 segment: written once,
+/// where a segment per article (what one statement per article, or a trigger per row,
+/// gives) is merged again and again (docs/benchmarks.md).
+#[test]
+fn a_search_index_batch_writes_one_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("segments.db"), &StoreOptions::default()).unwrap();
+    store_fetched_articles(&mut store, 40, |idx| {
+        (format!("第{idx}篇：星系的形成"), Some(format!("正文{idx}，暗物质与星系")))
+    });
     assert_eq!(store.index_all_for_search().unwrap(), 40);
     let segments = count(&store, "(SELECT DISTINCT segid FROM articles_fts_idx)");
     assert_eq!(segments, 1);
@@ -762,22 +771,7 @@ fn a_search_index_batch_writes_one_segment() {
 fn maintenance_indexes_articles_left_waiting() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("maintain.db"), &StoreOptions::default()).unwrap();
-    let biz = Biz::parse("MzA5MjkzMTA1Mw==").unwrap();
-    store
-        .write(|tx| {
-            for idx in 1..=3 {
-                let record = ArticleRecord {
-                    url: format!("https://mp.weixin.qq.com/s?__biz={biz}&mid=5&idx={idx}"),
-                    key: Some(ArticleKey { biz: biz.clone(), mid: 5, idx }),
-                    title: Some(format!("留待索引的文章{idx}")),
-                    status: ArticleStatus::Ok,
-                    ..ArticleRecord::default()
-                };
-                tx.upsert_article(&record, 100)?;
-            }
-            Ok(())
-        })
-        .unwrap();
+    store_fetched_articles(&mut store, 3, |idx| (format!("留待索引的文章{idx}"), None));
     // Stopping once the prunes are done (three checks, one before the index): nothing
     // is indexed.
     let asked = std::cell::Cell::new(0);

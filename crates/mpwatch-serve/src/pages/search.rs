@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
+use mpwatch_store::articles::LATEST_SNAPSHOT_JOIN;
 use serde::Serialize;
 
 use super::format::{count_text, local_time};
@@ -84,7 +85,6 @@ fn search_in(conn: &mpwatch_store::Connection, q: &str) -> Result<(Vec<Hit>, &'s
             snippet: snippet.unwrap_or_default(),
         })
     };
-    let latest_reads = "(SELECT l.reads FROM metric_snapshots l WHERE l.article_id = a.id ORDER BY l.observed_at DESC, l.id DESC LIMIT 1)";
     let name = "coalesce(acc.nickname, acc.alias, acc.biz, acc.username, '#' || acc.id)";
     // Every word must occur. The trigram index answers words of three characters or
     // more (each a phrase: FTS5 syntax in the user's words means nothing here); shorter
@@ -116,8 +116,8 @@ fn search_in(conn: &mpwatch_store::Connection, q: &str) -> Result<(Vec<Hit>, &'s
             .collect::<rusqlite::Result<_>>()?)
     };
     let like_select = format!(
-        "SELECT a.id, a.title, {name}, a.account_id, a.published_at, {latest_reads}, a.digest
-         FROM articles a JOIN accounts acc ON acc.id = a.account_id"
+        "SELECT a.id, a.title, {name}, a.account_id, a.published_at, m.reads, a.digest
+         FROM articles a JOIN accounts acc ON acc.id = a.account_id {LATEST_SNAPSHOT_JOIN}"
     );
     // PostgreSQL has no FTS5: every word through LIKE (its trigram indexes serve the
     // long ones), in the title, digest or text.
@@ -130,9 +130,10 @@ fn search_in(conn: &mpwatch_store::Connection, q: &str) -> Result<(Vec<Hit>, &'s
     let phrases: Vec<String> = long.iter().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect();
     let mut values: Vec<rusqlite::types::Value> = vec![phrases.join(" ").into()];
     let mut sql = format!(
-        "SELECT a.id, a.title, {name}, a.account_id, a.published_at, {latest_reads},
+        "SELECT a.id, a.title, {name}, a.account_id, a.published_at, m.reads,
                 snippet(articles_fts, -1, char(1), char(2), '…', 24)
          FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid JOIN accounts acc ON acc.id = a.account_id
+         {LATEST_SNAPSHOT_JOIN}
          WHERE articles_fts MATCH ?1"
     );
     like_all(&mut values, &mut sql, &short, true);
